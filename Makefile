@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make demo   set up everything, then synthesize -> train tiny -> export -> eval (a few minutes)
+#   make test   set up everything, then run the linters and the whole test suite
+# `make setup` alone installs system packages (apt-get) and the Python virtualenv in .venv.
+
+SHELL   := /bin/bash
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+APT_PKGS := build-essential python3-venv python3-dev gcc-arm-none-eabi libnewlib-arm-none-eabi \
+            qemu-system-arm espeak-ng sox
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_OUT ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: setup system-packages venv demo test lint clean
+
+setup: system-packages venv
+
+system-packages:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard firmware/lib/frontend/*.[ch]) $(wildcard tools/nanokws/features/*.c)
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/nanokws demo --out $(DEMO_OUT)
+
+lint: venv
+	$(VENV)/bin/ruff check tools tests
+
+test: setup lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf build runs firmware/build

@@ -1,0 +1,17 @@
+"""Build the Python extension from the same frontend C sources the firmware compiles."""
+
+from glob import glob
+
+from setuptools import Extension, setup
+
+FRONTEND_DIR = "firmware/lib/frontend"
+
+frontend = Extension(
+    "nanokws._frontend",
+    sources=sorted(glob(f"{FRONTEND_DIR}/*.c")) + ["tools/nanokws/features/_frontend_module.c"],
+    include_dirs=[FRONTEND_DIR],
+    # Same arithmetic everywhere: no fused multiply-add, strict C11.
+    extra_compile_args=["-std=c11", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror"],
+)
+
+setup(ext_modules=[frontend])

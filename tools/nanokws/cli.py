@@ -1,0 +1,86 @@
+"""`nanokws` command line: one entry point, one subcommand per job.
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`.
+Those modules import heavy libraries (TensorFlow) inside `run`, so `nanokws --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import NanokwsError
+
+# (name, module, one-line help) in the order a user meets them.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "nanokws.demo", "run the main job end to end: synthesize, train tiny, export, evaluate"),
+    ("data", "nanokws.data.cli", "inspect a Speech-Commands-layout dataset, synthesize one, or fetch the real one"),
+    ("features", "nanokws.features.cli", "compute features with the device frontend; compare to the shared log-mel"),
+    ("train", "nanokws.train.cli", "train a Keras model and write model.keras, full-int8 model.tflite, metrics"),
+    ("export", "nanokws.export.cli", "write the TFLite Micro C array and the firmware's model header"),
+    ("eval", "nanokws.evaluate.cli", "evaluate an int8 .tflite in LiteRT and TFLite Micro: accuracy, confusion"),
+    ("compile", "nanokws.compiler.cli", "compile a full-int8 .tflite to C with a static memory plan"),
+    ("verify", "nanokws.compiler.verify", "check the compiled model is bit-exact with TFLite Micro (host or QEMU)"),
+    ("bench", "nanokws.compiler.bench", "measure the compiled model under QEMU: instructions, flash, RAM"),
+    ("hil", "nanokws.harness.cli", "stream test audio to a device (serial port or emulated) and check it"),
+]
+
+DESCRIPTION = """\
+nanokws: keyword spotting for the Arduino Nano 33 BLE.
+
+Typical flow:
+  nanokws data synth --out runs/synth          # or point --data at a Speech Commands folder
+  nanokws train --data runs/synth --model tiny --out runs/tiny
+  nanokws export --model runs/tiny/model.tflite --out runs/tiny/export
+  nanokws eval --model runs/tiny/model.tflite --data runs/synth --json runs/tiny/eval.json
+  nanokws compile --model runs/tiny/model.tflite --out runs/tiny/compiled
+  nanokws verify --model runs/tiny/model.tflite --target qemu
+  nanokws hil --emulate --data runs/synth --report runs/tiny/hil.json
+Run `nanokws COMMAND --help` for each command's options.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nanokws", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"nanokws {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # command not built yet in this checkout
+                continue
+            raise
+        cmd = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "_run"):
+        parser.print_help()
+        return 1
+    try:
+        return int(args._run(args) or 0)
+    except NanokwsError as exc:
+        print(f"nanokws {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"nanokws {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

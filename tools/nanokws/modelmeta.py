@@ -1,0 +1,73 @@
+"""nanokws metadata carried inside a .tflite file, so a model file alone says how to feed it.
+
+Stored as a JSON blob in the flatbuffer's `metadata` table under the name "nanokws"; TFLite and
+TFLite Micro ignore it. Keys: `labels` (class names in output order), `frontend` (the feature
+parameters of the C frontend the model was trained on), `model` (architecture name), plus anything
+the trainer adds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import NanokwsError
+
+METADATA_NAME = "nanokws"
+
+
+def _schema() -> Any:
+    try:
+        from tensorflow.lite.python import schema_py_generated as schema
+    except ImportError as exc:  # pragma: no cover - tensorflow is a hard dependency
+        raise NanokwsError(f"tensorflow is needed to read .tflite metadata: {exc}") from exc
+    return schema
+
+
+def read_model_bytes(path: str | os.PathLike[str]) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise NanokwsError(f"{p}: model file not found")
+    data = p.read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise NanokwsError(f"{p}: not a TFLite flatbuffer (missing 'TFL3' identifier)")
+    return data
+
+
+def add_metadata(tflite: bytes, meta: dict[str, Any]) -> bytes:
+    """Return a copy of `tflite` with `meta` stored (replacing any earlier nanokws entry)."""
+    import flatbuffers
+
+    schema = _schema()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))
+    blob = json.dumps(meta, sort_keys=True).encode()
+    buffer = schema.BufferT()
+    buffer.data = list(blob)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if _name(m.name) != METADATA_NAME] + [entry]
+    builder = flatbuffers.Builder(len(tflite) + len(blob) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def read_metadata(tflite: bytes, source: str = "model") -> dict[str, Any]:
+    """The nanokws metadata of a .tflite; a clear error if the model was not made by nanokws."""
+    schema = _schema()
+    model = schema.Model.GetRootAsModel(bytearray(tflite), 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if _name(entry.Name()) == METADATA_NAME:
+            raw = model.Buffers(entry.Buffer()).DataAsNumpy()
+            return json.loads(bytes(raw).decode())
+    raise NanokwsError(f"{source}: no nanokws metadata (labels, frontend); was it made by `nanokws train`?")
+
+
+def _name(name: bytes | str | None) -> str:
+    if isinstance(name, bytes):
+        return name.decode()
+    return name or ""
