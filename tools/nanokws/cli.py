@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # command not built yet in this checkout
-                continue
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                continue  # command not built yet in this checkout
             raise
         cmd = sub.add_parser(
             name, help=help_text, description=help_text, formatter_class=argparse.RawDescriptionHelpFormatter
