@@ -1,0 +1,77 @@
+/* Turns a stream of model scores into keyword detections: per-label moving average of the
+ * output probabilities, a threshold per label, a suppression time after each detection.
+ * Labels starting with '_' (silence, unknown) never fire. Integer arithmetic, fixed-size state. */
+#ifndef NK_RECOGNIZER_H
+#define NK_RECOGNIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NK_REC_MAX_LABELS 32u
+#define NK_REC_MAX_WINDOW 32u
+#define NK_REC_DEFAULT_WINDOW 4u
+#define NK_REC_DEFAULT_THRESHOLD 180u
+#define NK_REC_DEFAULT_SUPPRESSION_MS 750u
+
+/* Probability (0..255) of int8 score q: clamp(((q - zero_point) * scale_q16 + 2^15) >> 16, 0, 255)
+ * where scale_q16 = round(output_scale * 255 * 65536) (see NK_REC_SCALE_Q16). */
+#define NK_REC_SCALE_Q16(output_scale) ((int32_t)((output_scale) * 255.0 * 65536.0 + 0.5))
+
+typedef struct {
+    uint32_t hop;   /* hop index of the inference that fired */
+    uint8_t label;  /* index into the model's labels */
+    uint8_t score;  /* smoothed probability 0..255 */
+} nk_detection_t;
+
+typedef struct {
+    size_t num_labels;
+    int32_t scale_q16;
+    int32_t zero_point;
+    uint8_t active[NK_REC_MAX_LABELS];    /* 0 for labels starting with '_' */
+    uint8_t threshold[NK_REC_MAX_LABELS];
+    uint8_t window;                        /* inferences averaged, 1..NK_REC_MAX_WINDOW */
+    uint16_t suppression_ms;
+    uint32_t hop_ms_num, hop_ms_den;       /* duration of one hop in ms, as a fraction */
+    /* history[i][label]: the last `window` probabilities, zero before any inference. */
+    uint8_t history[NK_REC_MAX_WINDOW][NK_REC_MAX_LABELS];
+    uint16_t sum[NK_REC_MAX_LABELS];
+    size_t next;            /* history row the next inference overwrites */
+    uint8_t have_detection; /* a detection fired since the last reset */
+    uint32_t last_hop;      /* hop of that detection */
+} nk_recognizer_t;
+
+/* labels: num_labels names (only the first character is looked at). hop_samples/sample_rate
+ * convert hop indices to milliseconds for the suppression time. Returns 0, or -1 when
+ * num_labels is 0 or above NK_REC_MAX_LABELS. Sets the defaults above. */
+int nk_recognizer_init(nk_recognizer_t *rec, const char *const *labels, size_t num_labels, int32_t scale_q16,
+                       int32_t zero_point, uint32_t hop_samples, uint32_t sample_rate);
+
+/* Forget history and the last detection; keep configuration. */
+void nk_recognizer_reset(nk_recognizer_t *rec);
+
+/* Configuration; each returns 0, or -1 (and changes nothing) when the value is out of range.
+ * Changing the window resets the history. */
+int nk_recognizer_set_window(nk_recognizer_t *rec, uint32_t window);
+int nk_recognizer_set_threshold(nk_recognizer_t *rec, uint32_t label, uint32_t threshold);
+void nk_recognizer_set_suppression_ms(nk_recognizer_t *rec, uint16_t ms);
+
+/* Probability 0..255 of one int8 score. */
+uint8_t nk_recognizer_probability(const nk_recognizer_t *rec, int8_t score);
+
+/* Add one inference (num_labels scores) made after hop `hop`. Returns 1 and fills *det when a
+ * keyword fires (the active label with the highest smoothed probability at or above its
+ * threshold, outside the suppression time), else 0. */
+int nk_recognizer_process(nk_recognizer_t *rec, const int8_t *scores, uint32_t hop, nk_detection_t *det);
+
+/* Smoothed probability of one label (sum over the window / window). */
+uint8_t nk_recognizer_smoothed(const nk_recognizer_t *rec, size_t label);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NK_RECOGNIZER_H */

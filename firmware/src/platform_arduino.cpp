@@ -1,0 +1,49 @@
+// nk_platform.h for the Arduino Nano 33 BLE (nRF52840, Arduino mbed core): protocol bytes over
+// the USB CDC `Serial`, cycle counts from the Cortex-M4 DWT counter at the 64 MHz core clock.
+#include <Arduino.h>
+
+#include "nk_platform.h"
+
+void nk_platform_init(void) {
+    Serial.begin(115200);  // USB CDC: the baud rate is ignored, the host opens the port at any rate
+    while (!Serial) {
+        delay(10);  // wait for the host to open the port, so the first reply is not lost
+    }
+    // Enable the DWT cycle counter (debug trace must be on for DWT to count).
+    CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
+    DWT->CYCCNT = 0;
+    DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+}
+
+int nk_platform_read_byte(void) {
+    // The USB stream never ends on the board: wait for the next byte.
+    while (Serial.available() <= 0) {
+        yield();
+    }
+    return Serial.read() & 0xFF;
+}
+
+void nk_platform_write(const uint8_t *data, size_t len) {
+    while (len > 0) {
+        size_t n = Serial.write(data, len);
+        if (n == 0) {
+            yield();  // host not reading yet; USB CDC buffer full
+            continue;
+        }
+        data += n;
+        len -= n;
+    }
+}
+
+uint32_t nk_platform_cycles(void) { return DWT->CYCCNT; }
+
+const char *nk_platform_cycle_unit(void) { return "cpu_cycles"; }
+
+uint32_t nk_platform_cycle_hz(void) { return SystemCoreClock; }  // 64 MHz on the nRF52840
+
+void nk_platform_exit(int code) {
+    (void)code;
+    NVIC_SystemReset();  // a board has nowhere to exit to: start again
+    for (;;) {
+    }
+}
