@@ -1,0 +1,108 @@
+"""`nanokws eval`: report fields, confusion bookkeeping, LiteRT vs TFLite Micro, --split all."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_train import KEYWORDS, make_tone_dataset, tone_clip
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from nanokws.train import train_model
+
+    data = make_tone_dataset(tmp_path_factory.mktemp("tones"), speakers=50, seed=1)
+    result = train_model([data], "tiny", tmp_path_factory.mktemp("model"), epochs=4, keywords=KEYWORDS,
+                         verbose=False)
+    return result.tflite_path, data
+
+
+def test_report_fields_agree_with_an_independent_run(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    import tensorflow as tf
+    from nanokws.data import labels_for, load_dataset
+    from nanokws.evaluate import evaluate_model
+    from nanokws.features import compute_features_batch
+
+    model, data = setup
+    report = evaluate_model(model, [data], split="validation", json_path=tmp_path / "r.json",
+                            plot_path=tmp_path / "c.png", verbose=False)
+    assert json.loads((tmp_path / "r.json").read_text()) == report
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    labels = labels_for(KEYWORDS)
+    assert report["labels"] == labels
+    # Recompute predictions here with TensorFlow's interpreter and the dataset's own labels.
+    audio, y = load_dataset(data, KEYWORDS).arrays("validation")
+    feats = compute_features_batch(audio)
+    interp = tf.lite.Interpreter(model_content=model.read_bytes())
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    preds = []
+    for f in feats:
+        interp.set_tensor(inp["index"], f.reshape(1, 49, 40, 1))
+        interp.invoke()
+        preds.append(int(np.argmax(interp.get_tensor(out["index"]))))
+    cm = np.array(report["confusion"])
+    assert report["n"] == len(y) == cm.sum()
+    assert report["accuracy"] == pytest.approx(np.mean(np.array(preds) == y))
+    for i, label in enumerate(labels):
+        assert cm[i].sum() == np.count_nonzero(y == i) == report["per_class"][label]["support"]
+        assert cm[:, i].sum() == preds.count(i)
+    assert report["tflm_agrees"] is True and report["tflm_mismatches"] == 0
+
+
+def test_split_all_uses_official_test_layout(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    from nanokws.data import wav_bytes
+    from nanokws.evaluate import evaluate_model
+
+    model, _ = setup
+    rng = np.random.default_rng(5)
+    counts = {"yes": 4, "no": 3, "up": 2, "_unknown_": 3, "_silence_": 2}
+    for folder, count in counts.items():
+        (tmp_path / folder).mkdir()
+        for k in range(count):
+            if folder == "_silence_":
+                clip = rng.normal(0, 200, 16000).astype(np.int16)
+            else:
+                clip = tone_clip("cat" if folder == "_unknown_" else folder, rng)
+            (tmp_path / folder / f"s{k}_nohash_{k}.wav").write_bytes(wav_bytes(clip))
+    report = evaluate_model(model, [tmp_path], split="all", verbose=False)
+    assert report["n"] == sum(counts.values())
+    rows = np.array(report["confusion"]).sum(axis=1)
+    assert dict(zip(report["labels"], rows.tolist(), strict=True)) == {
+        "_silence_": 2, "_unknown_": 3, "yes": 4, "no": 3, "up": 2}
+    assert report["tflm_agrees"] is True
+
+
+def test_limit_and_cli(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    from nanokws.errors import NanokwsError
+    from nanokws.evaluate import cli
+
+    model, data = setup
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    out = tmp_path / "e.json"
+    args = parser.parse_args(["--model", str(model), "--data", str(data), "--limit", "7", "--json", str(out)])
+    assert args.split == "test"
+    assert cli.run(args) == 0
+    report = json.loads(out.read_text())
+    assert report["n"] == 7 == sum(map(sum, report["confusion"]))
+    with pytest.raises(NanokwsError, match="not found"):
+        cli.run(parser.parse_args(["--model", str(tmp_path / "none.tflite"), "--data", str(data)]))
+
+
+def test_per_class_metrics_by_hand() -> None:
+    from nanokws.evaluate.metrics import summarize
+
+    s = summarize(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), ["a", "b", "c"])
+    assert s["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert s["accuracy"] == pytest.approx(3 / 5)
+    assert s["per_class"]["a"]["precision"] == pytest.approx(1 / 2)
+    assert s["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert s["per_class"]["b"]["f1"] == pytest.approx(0.8)
+    assert s["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}

@@ -1,0 +1,219 @@
+"""Training, augmentation and full-int8 conversion (nanokws.train).
+
+The data is a tone-pattern dataset in the Speech Commands layout made here with numpy: each word
+is a chirp with its own frequency sweep, varied per "speaker" in pitch, timing and level, so a
+model can learn it in a few seconds while the real pipeline (WAV -> C frontend -> model) runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SR = 16000
+# word -> (start Hz, end Hz) of its chirp. "cat" and "dog" are the non-keywords (unknown).
+PATTERNS = {"yes": (400.0, 1600.0), "no": (1600.0, 400.0), "up": (900.0, 900.0),
+            "cat": (2500.0, 2500.0), "dog": (300.0, 3000.0)}
+KEYWORDS = ["yes", "no", "up"]
+
+
+def tone_clip(word: str, rng: np.random.Generator) -> np.ndarray:
+    f0, f1 = PATTERNS[word]
+    pitch = rng.uniform(0.9, 1.1)
+    dur = rng.uniform(0.35, 0.6)
+    n = int(dur * SR)
+    start = int(rng.integers(1000, SR - n - 1000))
+    t = np.arange(n) / SR
+    phase = 2 * np.pi * np.cumsum(pitch * (f0 + (f1 - f0) * t / dur)) / SR
+    x = np.zeros(SR)
+    x[start:start + n] = np.sin(np.pi * t / dur) * (np.sin(phase) + 0.3 * np.sin(2 * phase))
+    x *= rng.uniform(0.1, 0.5) * 32767 / 1.3
+    x += rng.normal(0, 30, SR)
+    return np.clip(x, -32768, 32767).astype(np.int16)
+
+
+def make_tone_dataset(root: Path, speakers: int = 80, seed: int = 0) -> Path:
+    """Speech Commands layout: one folder per word, `<speaker>_nohash_0.wav`, background noise."""
+    from nanokws.data import wav_bytes
+
+    rng = np.random.default_rng(seed)
+    for word in PATTERNS:
+        (root / word).mkdir(parents=True, exist_ok=True)
+        for s in range(speakers):
+            (root / word / f"{s * 7919 + seed:08x}_nohash_0.wav").write_bytes(wav_bytes(tone_clip(word, rng)))
+    (root / "_background_noise_").mkdir(exist_ok=True)
+    walk = np.cumsum(rng.normal(0, 1, SR * 30))
+    noise = walk - np.convolve(walk, np.ones(50) / 50, "same")
+    brown = (noise / noise.std() * 800).astype(np.int16)
+    (root / "_background_noise_" / "brown.wav").write_bytes(wav_bytes(brown))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tone_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tone_dataset(tmp_path_factory.mktemp("tones"))
+
+
+@pytest.fixture(scope="module")
+def trained(tone_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    from nanokws.train import train_model
+
+    out = tmp_path_factory.mktemp("tiny")
+    return train_model([tone_data], "tiny", out, epochs=15, seed=0, keywords=KEYWORDS, command="test",
+                       verbose=False)
+
+
+def _io_details(tflite: bytes):
+    import tensorflow as tf
+
+    interp = tf.lite.Interpreter(model_content=tflite)
+    return interp.get_input_details()[0], interp.get_output_details()[0]
+
+
+@pytest.mark.slow
+def test_tiny_learns_and_beats_chance_on_held_out_speakers(trained, tone_data: Path) -> None:
+    from nanokws.evaluate import evaluate_model
+
+    chance = 1 / (len(KEYWORDS) + 2)
+    assert trained.metrics["float_val_accuracy"] > 0.8
+    assert trained.metrics["int8_val_accuracy"] > 0.8
+    report = evaluate_model(trained.tflite_path, [tone_data], split="test", verbose=False)
+    assert report["n"] >= 20
+    assert report["accuracy"] > max(0.75, 3 * chance)
+
+
+@pytest.mark.slow
+def test_int8_model_io_is_frontend_int8_verbatim(trained) -> None:
+    from nanokws.train.convert import operator_names
+    from nanokws.train.models import ALLOWED_OPS
+
+    tflite = trained.tflite_path.read_bytes()
+    inp, out = _io_details(tflite)
+    assert inp["dtype"] == np.int8 and out["dtype"] == np.int8
+    assert inp["quantization"] == (1.0, 0)
+    assert list(inp["shape"]) == [1, 49, 40, 1]
+    assert list(out["shape"]) == [1, len(KEYWORDS) + 2]
+    assert set(operator_names(tflite)) <= ALLOWED_OPS
+
+
+@pytest.mark.slow
+def test_metadata_and_artifacts(trained) -> None:
+    import keras
+    from nanokws.data import labels_for
+    from nanokws.features import FRONTEND_CONFIG
+    from nanokws.modelmeta import read_metadata
+
+    meta = read_metadata(trained.tflite_path.read_bytes())
+    assert meta["labels"] == labels_for(KEYWORDS)
+    assert meta["frontend"] == dict(FRONTEND_CONFIG)
+    assert meta["model"] == "tiny"
+    metrics = json.loads(trained.metrics_path.read_text())
+    assert metrics["int8_size_bytes"] == trained.tflite_path.stat().st_size
+    assert metrics["epochs_run"] == len(metrics["history"]["val_accuracy"]) >= 1
+    assert metrics["seed"] == 0 and metrics["command"] == "test"
+    assert trained.curves_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = keras.models.load_model(trained.keras_path)
+    assert model.count_params() == metrics["params"]
+    assert not list(trained.out_dir.glob(".staging*"))  # atomic staging cleaned up
+
+
+def _convert(name: str, num_classes: int) -> bytes:
+    from nanokws.train.convert import convert_int8
+    from nanokws.train.models import build_model
+
+    calib = np.random.default_rng(0).integers(-128, 128, (20, 49, 40)).astype(np.int8)
+    labels = [f"c{i}" for i in range(num_classes)]
+    meta = {"labels": labels, "frontend": {}, "model": name}
+    return convert_int8(build_model(name, num_classes), calib, meta)
+
+
+def test_tiny_int8_fits_20kb_with_default_keywords() -> None:
+    from nanokws.data import DEFAULT_KEYWORDS, labels_for
+
+    tflite = _convert("tiny", len(labels_for(DEFAULT_KEYWORDS)))
+    assert len(tflite) <= 20 * 1024
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ds_cnn_s", "ds_cnn_xs"])
+def test_ds_cnn_converts_to_supported_int8_ops(name: str) -> None:
+    from nanokws.train.convert import operator_names
+    from nanokws.train.models import ALLOWED_OPS
+
+    tflite = _convert(name, 12)
+    ops = operator_names(tflite)
+    assert set(ops) <= ALLOWED_OPS
+    assert ops.count("DEPTHWISE_CONV_2D") == (4 if name == "ds_cnn_s" else 3)
+    inp, out = _io_details(tflite)
+    assert inp["quantization"] == (1.0, 0) and out["dtype"] == np.int8
+
+
+def test_feature_mixing_adds_power() -> None:
+    from nanokws.train.augment import LOG_GAIN, mix_features
+
+    a = np.full((49, 40), 10, np.int8)
+    # Equal powers double: + LOG_GAIN * ln 2 levels.
+    doubled = round(10 + LOG_GAIN * np.log(2))
+    assert np.array_equal(mix_features(a, a, 0.0), np.full((49, 40), doubled, np.int8))
+    # Noise 60 dB down changes nothing; 60 dB up dominates.
+    quiet = mix_features(a, np.full((49, 40), 10, np.int8), -60.0)
+    assert np.array_equal(quiet, a)
+    loud = mix_features(a, np.full((49, 40), -50, np.int8), 60.0)
+    assert np.all(loud == np.int8(np.clip(round(-50 + LOG_GAIN * 6 * np.log(10)), -128, 127)))
+
+
+def test_audio_and_feature_augmentation_shapes_and_randomness() -> None:
+    from nanokws.train.augment import FeatureAugment, augment_audio, augment_features
+
+    rng = np.random.default_rng(1)
+    audio = np.stack([tone_clip("yes", rng) for _ in range(4)])
+    noise = [rng.normal(0, 500, SR * 3).astype(np.int16)]
+    out = augment_audio(audio, noise, np.random.default_rng(2))
+    assert out.dtype == np.int16 and out.shape == audio.shape and not np.array_equal(out, audio)
+    assert np.array_equal(out, augment_audio(audio, noise, np.random.default_rng(2)))  # seeded
+    feats = rng.integers(-128, 128, (4, 49, 40)).astype(np.int8)
+    aug = augment_features(feats, None, np.random.default_rng(3), FeatureAugment(specaugment=True))
+    assert aug.dtype == np.int8 and aug.shape == feats.shape and not np.array_equal(aug, feats)
+
+
+@pytest.mark.slow
+def test_trains_on_feature_form_npz_plus_audio(tone_data: Path, tmp_path: Path) -> None:
+    """A small npz in the shared gsc_v2_logmel format, built from the tone clips' real features."""
+    from nanokws.data import load_dataset
+    from nanokws.features import compute_features_batch
+    from nanokws.train import train_model
+
+    ds = load_dataset(tone_data, ["yes", "no", "up", "cat", "dog"])
+    audio, _ = ds.arrays("all")
+    words = np.array([ex.word for ex in ds.examples("all")])
+    pixels = (compute_features_batch(audio).astype(np.int16) + 128).astype(np.uint8)
+    split = np.where(np.arange(len(words)) % 5 == 0, "validation", "training")
+    npz = tmp_path / "form.npz"
+    np.savez(npz, features=pixels, word=words, speaker=np.array([ex.speaker for ex in ds.examples("all")]),
+             utterance=np.zeros(len(words), np.int32), split=split)
+    result = train_model([npz, tone_data], "tiny", tmp_path / "out", epochs=2, keywords=KEYWORDS,
+                         specaugment=True, verbose=False)
+    kinds = [d["kind"] for d in result.metrics["data"]]
+    assert kinds == ["feature_form", "audio"]
+    assert result.metrics["num_train"] > len(words) * 0.7
+    assert result.tflite_path.is_file()
+
+
+def test_cli_reports_bad_data_in_one_line(tmp_path: Path) -> None:
+    import argparse
+
+    from nanokws.errors import NanokwsError
+    from nanokws.train import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    assert args.model == "tiny" and args.epochs >= 1
+    with pytest.raises(NanokwsError) as info:
+        cli.run(args)
+    assert "missing" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--data", str(tmp_path), "--model", "resnet", "--out", "o"])

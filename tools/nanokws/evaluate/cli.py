@@ -1,0 +1,39 @@
+"""`nanokws eval`: evaluate an int8 .tflite in LiteRT and TFLite Micro."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+examples:
+  nanokws eval --model runs/tiny/model.tflite --data runs/synth
+  nanokws eval --model runs/dscnn/model.tflite --data ../shared/data/speech_commands \\
+               --split test --json runs/dscnn/eval.json --plot runs/dscnn/confusion.png
+  nanokws eval --model m.tflite --data speech_commands_test_set_v0.02 --split all
+
+Features come from the device's C frontend; labels and keywords from the model's metadata.
+--split all evaluates every clip in the folder (the official test set's _silence_/_unknown_ layout).
+The JSON has accuracy, n, labels, confusion [true][predicted], per_class precision/recall/f1/support,
+tflm_agrees (TFLite Micro's int8 outputs identical to LiteRT's on every clip) and tflm_mismatches.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("--model", required=True, help="int8 .tflite written by `nanokws train`")
+    parser.add_argument("--data", action="append", required=True, metavar="PATH",
+                        help="dataset folder (or feature-form .npz with --split validation); repeatable")
+    parser.add_argument("--split", default="test", choices=["test", "validation", "all"],
+                        help="which clips (default: %(default)s)")
+    parser.add_argument("--json", default=None, metavar="OUT.json", help="write the full report here")
+    parser.add_argument("--plot", default=None, metavar="OUT.png", help="write a confusion-matrix image here")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="evaluate a seeded random subset of N clips (default: all)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_model
+
+    evaluate_model(args.model, args.data, split=args.split, limit=args.limit, json_path=args.json,
+                   plot_path=args.plot)
+    return 0

@@ -1,0 +1,121 @@
+"""Evaluate an int8 .tflite on a dataset: LiteRT for the numbers, TFLite Micro for agreement."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import write_json
+from ..errors import NanokwsError
+from ..export.model_config import model_hash
+from ..modelmeta import read_metadata, read_model_bytes
+from .metrics import format_report, plot_confusion, summarize
+from .runtime import run_litert, run_tflm
+
+SPLITS = ("test", "validation", "all")
+
+
+def load_eval_data(data: Sequence[str | os.PathLike[str]], keywords: list[str], split: str, limit: int | None,
+                   seed: int = 0, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """int8 features [n, 49, 40] (C frontend) and label indices of `split` from every source."""
+    from ..data import load_dataset, load_feature_form
+
+    xs, ys = [], []
+    for source in data:
+        path = Path(source)
+        if path.is_file() and path.suffix == ".npz":
+            if split == "test":
+                raise NanokwsError(f"{path}: the feature-form npz has no test split; use --split validation")
+            x, y, _speaker, sp = load_feature_form(path, keywords, seed=seed)
+            keep = np.ones(len(y), bool) if split == "all" else sp == split
+            xs.append(x[keep])
+            ys.append(y[keep])
+        elif path.is_dir():
+            from ..train.sources import features_of
+
+            audio, y = load_dataset(path, keywords, seed=seed).arrays(split, progress=progress)
+            xs.append(features_of(audio))
+            ys.append(y)
+        else:
+            raise NanokwsError(f"--data {path}: not a dataset folder or a feature-form .npz file")
+    x = np.concatenate(xs)
+    y = np.concatenate(ys).astype(np.int64)
+    if limit is not None and limit < len(y):
+        pick = np.sort(np.random.default_rng([seed, 4]).permutation(len(y))[:limit])
+        x, y = x[pick], y[pick]
+    if len(y) == 0:
+        raise NanokwsError(f"no examples in split '{split}' of the given --data")
+    return x, y
+
+
+def evaluate_model(
+    model_path: str | os.PathLike[str],
+    data: Sequence[str | os.PathLike[str]],
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    json_path: str | os.PathLike[str] | None = None,
+    plot_path: str | os.PathLike[str] | None = None,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Evaluate; return (and optionally write) the report dict described in `nanokws eval --help`."""
+    from tqdm import tqdm
+
+    from ..data import SILENCE, UNKNOWN
+
+    if split not in SPLITS:
+        raise NanokwsError(f"unknown split '{split}' (choose from {', '.join(SPLITS)})")
+    if limit is not None and limit < 1:
+        raise NanokwsError("--limit must be at least 1")
+    tflite = read_model_bytes(model_path)
+    meta = read_metadata(tflite, source=str(model_path))
+    labels = [str(x) for x in meta.get("labels", [])]
+    if labels[:2] != [SILENCE, UNKNOWN] or len(labels) < 3:
+        raise NanokwsError(f"{model_path}: metadata labels {labels} do not start with {SILENCE}, {UNKNOWN}")
+    _check_frontend(meta.get("frontend"), str(model_path))
+    x, y = load_eval_data(data, labels[2:], split, limit, progress=verbose)
+
+    with tqdm(total=len(y), desc="LiteRT", unit="clip", disable=not verbose, leave=False) as bar:
+        litert = run_litert(tflite, x, bar.update)
+    with tqdm(total=len(y), desc="TFLite Micro", unit="clip", disable=not verbose, leave=False) as bar:
+        tflm = run_tflm(tflite, x, bar.update)
+    if litert.shape != (len(y), len(labels)):
+        raise NanokwsError(f"model output has {litert.shape[1]} values but the metadata lists "
+                           f"{len(labels)} labels")
+    pred = np.argmax(litert, axis=1)
+    report = summarize(y, pred, labels)
+    mismatches = int(np.count_nonzero(np.any(litert != tflm, axis=1)))
+    report.update({
+        "tflm_agrees": bool(np.array_equal(litert, tflm)),
+        "tflm_mismatches": mismatches,
+        "tflm_accuracy": float(np.mean(np.argmax(tflm, axis=1) == y)),
+        "model": str(model_path), "model_name": meta.get("model"), "model_hash": model_hash(tflite),
+        "split": split, "data": [str(d) for d in data], "limit": limit,
+    })
+    if verbose:
+        print(f"{model_path} on {report['n']} clips ({split}): accuracy {report['accuracy']:.2%}")
+        cm = np.array(report["confusion"])
+        print(format_report(cm, labels, report["per_class"]))
+        print(f"TFLite Micro vs LiteRT int8 outputs: {'identical' if report['tflm_agrees'] else 'DIFFER'} "
+              f"({mismatches} of {report['n']} clips differ)")
+    if json_path:
+        write_json(json_path, report)
+    if plot_path:
+        plot_confusion(np.array(report["confusion"]), labels, plot_path,
+                       f"{meta.get('model', 'model')} ({split}): {report['accuracy']:.1%} of {report['n']}")
+    return report
+
+
+def _check_frontend(frontend: Any, source: str) -> None:
+    from ..features import FRONTEND_CONFIG
+
+    if not isinstance(frontend, dict):
+        raise NanokwsError(f"{source}: metadata has no frontend parameters")
+    diff = {k: (frontend.get(k), v) for k, v in FRONTEND_CONFIG.items() if frontend.get(k) != v}
+    if diff:
+        first = ", ".join(f"{k}: model {m} vs frontend {f}" for k, (m, f) in list(diff.items())[:3])
+        raise NanokwsError(f"{source}: trained with different frontend parameters ({first})")

@@ -1,0 +1,75 @@
+"""Run an int8 .tflite on int8 features in LiteRT and in the official TFLite Micro interpreter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import NanokwsError
+
+ProgressFn = Callable[[int], None]
+
+
+def _to_model_input(features: np.ndarray, dtype: Any, scale: float, zero_point: int) -> np.ndarray:
+    """Frontend int8 frames -> the model's input tensor (identity when scale 1 / zero point 0)."""
+    x = features.astype(np.float64)
+    if dtype == np.int8 and scale == 1.0 and zero_point == 0:
+        return features.astype(np.int8)
+    if dtype in (np.int8, np.uint8):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(x / scale + zero_point), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def _litert(tflite: bytes) -> Any:
+    # XNNPACK is left out so LiteRT runs its builtin int8 kernels (what TFLite Micro mirrors).
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:  # fall back to the copy bundled with TensorFlow
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+        OpResolverType = tf.lite.experimental.OpResolverType  # noqa: N806
+    return Interpreter(model_content=tflite,
+                       experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+
+
+def run_litert(tflite: bytes, features: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
+    """Raw outputs (the output tensor's dtype, int8 for our models) for features [n, 49, 40]."""
+    interp = _litert(tflite)
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    out = interp.get_output_details()[0]
+    scale, zp = inp["quantization"]
+    results = np.empty((len(features), int(np.prod(out["shape"]))), dtype=out["dtype"])
+    for i, f in enumerate(features):
+        interp.set_tensor(inp["index"], _to_model_input(f, inp["dtype"], scale, zp).reshape(inp["shape"]))
+        interp.invoke()
+        results[i] = interp.get_tensor(out["index"]).reshape(-1)
+        if progress:
+            progress(1)
+    return results
+
+
+def run_tflm(tflite: bytes, features: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
+    """Raw outputs of the official TFLite Micro Python interpreter, one invoke per clip."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError as exc:
+        raise NanokwsError(f"tflite-micro is not installed ({exc}); pip install tflite-micro") from exc
+    interp = runtime.Interpreter.from_bytes(tflite)
+    inp = interp.get_input_details(0)
+    out = interp.get_output_details(0)
+    scale, zp = inp["quantization_parameters"]["scales"], inp["quantization_parameters"]["zero_points"]
+    scale_f = float(scale[0]) if len(scale) else 1.0
+    zp_i = int(zp[0]) if len(zp) else 0
+    results = np.empty((len(features), int(np.prod(out["shape"]))), dtype=out["dtype"])
+    for i, f in enumerate(features):
+        interp.set_input(_to_model_input(f, inp["dtype"], scale_f, zp_i).reshape(inp["shape"]), 0)
+        interp.invoke()
+        results[i] = interp.get_output(0).reshape(-1)
+        if progress:
+            progress(1)
+    return results

@@ -1,0 +1,50 @@
+"""A keras PyDataset that augments every epoch: audio through the C frontend, features directly."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .augment import AudioAugment, FeatureAugment, augment_audio, augment_features
+from .sources import TrainingData, features_of
+
+
+def make_batches(data: TrainingData, batch_size: int, seed: int, feature_cfg: FeatureAugment,
+                 audio_cfg: AudioAugment | None = None) -> Any:
+    import keras
+
+    audio_cfg = audio_cfg or AudioAugment()
+
+    class AugmentedBatches(keras.utils.PyDataset):  # type: ignore[misc]
+        """Batch i of epoch e is a pure function of (seed, e, i): reproducible runs."""
+
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+            self.n_audio = len(data.audio)
+            self._order = self._shuffle()
+
+        def _shuffle(self) -> np.ndarray:
+            return np.random.default_rng([seed, self.epoch, 1]).permutation(data.num_train)
+
+        def __len__(self) -> int:
+            return math.ceil(data.num_train / batch_size)
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            rng = np.random.default_rng([seed, self.epoch, 2, index])
+            idx = self._order[index * batch_size:(index + 1) * batch_size]
+            a_idx = idx[idx < self.n_audio]
+            f_idx = idx[idx >= self.n_audio] - self.n_audio
+            x_audio = features_of(augment_audio(data.audio[a_idx], data.noise, rng, audio_cfg))
+            x_feat = augment_features(data.features[f_idx], data.feature_noise, rng, feature_cfg)
+            x = np.concatenate([x_audio, x_feat]).astype(np.float32)[..., None]
+            y = np.concatenate([data.audio_labels[a_idx], data.feature_labels[f_idx]])
+            return x, y
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self._order = self._shuffle()
+
+    return AugmentedBatches()

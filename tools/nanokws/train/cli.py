@@ -1,0 +1,57 @@
+"""`nanokws train`: train a model and write model.keras, full-int8 model.tflite and metrics."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE
+
+EPILOG = """\
+examples:
+  nanokws train --data runs/synth --model tiny --out runs/tiny
+  nanokws train --data ../shared/data/speech_commands --model ds_cnn_s --out runs/dscnn --specaugment
+  nanokws train --data ../shared/data/gsc_v2_logmel/gsc_v2_logmel_49x40_u8.npz \\
+                --data ../shared/data/speech_commands --model ds_cnn_s --out runs/dscnn_big
+
+--data takes Speech-Commands-layout folders (audio: augmented every epoch with time shift, background
+noise and gain, then run through the device's C frontend) and/or the shared feature-form .npz
+(augmented in the feature domain). Validation uses the speaker-disjoint validation split, un-augmented.
+The int8 model's input is the frontend's int8 output verbatim (scale 1, zero point 0).
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..train.models import MODELS
+
+    parser.epilog = EPILOG
+    parser.add_argument("--data", action="append", required=True, metavar="PATH",
+                        help="dataset folder or feature-form .npz; repeat to combine several")
+    parser.add_argument("--model", default="tiny", choices=list(MODELS),
+                        help="architecture (default: %(default)s)")
+    parser.add_argument("--out", required=True, help="output folder for model.keras, model.tflite, "
+                        "metrics.json, training_curves.png")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                        help="maximum epochs (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for splits, augmentation, weights "
+                        "(default: %(default)s)")
+    parser.add_argument("--keywords", nargs="+", default=None, metavar="WORD",
+                        help="keywords to recognise (default: yes no up down left right on off stop go)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="default: %(default)s")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR,
+                        help="peak learning rate, cosine-decayed over the epochs (default: %(default)s)")
+    parser.add_argument("--specaugment", action="store_true",
+                        help="also apply SpecAugment time/frequency masks to feature-form examples")
+    parser.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
+                        help="stop after this many epochs without a better validation accuracy; the best "
+                        "weights are kept (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .trainer import train_model
+
+    train_model(args.data, args.model, args.out, epochs=args.epochs, seed=args.seed, keywords=args.keywords,
+                batch_size=args.batch_size, lr=args.lr, specaugment=args.specaugment, patience=args.patience,
+                command=shlex.join(["nanokws", *sys.argv[1:]]))
+    return 0

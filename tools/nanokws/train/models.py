@@ -1,0 +1,88 @@
+"""Keras architectures by name. Each uses only layers that convert to TFLite Micro builtins.
+
+Allowed after conversion: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE_POOL_2D,
+MAX_POOL_2D, MEAN, RESHAPE, SOFTMAX, ADD (BatchNorm folds into the convolutions, ReLU fuses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import NanokwsError
+
+INPUT_SHAPE = (49, 40, 1)  # [frames, mel channels, 1]: the frontend's int8 output as float
+
+ALLOWED_OPS = frozenset({
+    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN",
+    "RESHAPE", "SOFTMAX", "ADD",
+})
+
+
+def _input_scaling(keras: Any, x: Any) -> Any:
+    # Inputs are -128..127; a fixed rescale keeps early activations small for stable training and
+    # folds into the first convolution's weights at conversion.
+    return keras.layers.Rescaling(1.0 / 64.0)(x)
+
+
+def tiny(num_classes: int) -> Any:
+    """micro_speech class: one strided 8-filter conv, a 2x2 max pool, one dense layer (~15 KB int8)."""
+    import keras
+
+    inp = keras.Input(INPUT_SHAPE, name="features")
+    x = _input_scaling(keras, inp)
+    x = keras.layers.Conv2D(8, (10, 8), strides=(2, 2), padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(0.25)(x)
+    x = keras.layers.Dense(num_classes)(x)
+    out = keras.layers.Softmax()(x)
+    return keras.Model(inp, out, name="tiny")
+
+
+def _ds_cnn(num_classes: int, channels: int, blocks: int, name: str) -> Any:
+    """MLPerf Tiny KWS DS-CNN: conv 10x4 stride 2, N x (depthwise 3x3 + pointwise), avg pool, dense."""
+    import keras
+
+    reg = keras.regularizers.l2(1e-4)
+    inp = keras.Input(INPUT_SHAPE, name="features")
+    x = _input_scaling(keras, inp)
+    x = keras.layers.Conv2D(channels, (10, 4), strides=(2, 2), padding="same", use_bias=False,
+                            kernel_regularizer=reg)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    for _ in range(blocks):
+        x = keras.layers.DepthwiseConv2D((3, 3), padding="same", use_bias=False,
+                                         depthwise_regularizer=reg)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.Conv2D(channels, (1, 1), padding="same", use_bias=False, kernel_regularizer=reg)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+    x = keras.layers.Dropout(0.4)(x)
+    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)
+    out = keras.layers.Softmax()(x)
+    return keras.Model(inp, out, name=name)
+
+
+def ds_cnn_s(num_classes: int) -> Any:
+    """MLPerf Tiny DS-CNN small: 64 channels, 4 depthwise-separable blocks (~25k params)."""
+    return _ds_cnn(num_classes, 64, 4, "ds_cnn_s")
+
+
+def ds_cnn_xs(num_classes: int) -> Any:
+    """A narrower DS-CNN: 32 channels, 3 blocks, for tighter flash/RAM and faster inference."""
+    return _ds_cnn(num_classes, 32, 3, "ds_cnn_xs")
+
+
+MODELS: dict[str, Callable[[int], Any]] = {"tiny": tiny, "ds_cnn_xs": ds_cnn_xs, "ds_cnn_s": ds_cnn_s}
+
+
+def build_model(name: str, num_classes: int) -> Any:
+    """A fresh, uncompiled keras.Model `name` with `num_classes` softmax outputs."""
+    if name not in MODELS:
+        raise NanokwsError(f"unknown model '{name}' (choose from {', '.join(MODELS)})")
+    return MODELS[name](num_classes)

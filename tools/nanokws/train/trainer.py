@@ -1,0 +1,177 @@
+"""Train a model, convert it to full int8, and write the run's artifacts atomically."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_dir
+from ..errors import NanokwsError
+from .augment import FeatureAugment
+from .models import build_model
+
+DEFAULT_EPOCHS = 80  # tiny on `nanokws data synth` output: about 80 s on 2 cores
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_LR = 3e-3
+DEFAULT_PATIENCE = 15
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    keras_path: Path
+    tflite_path: Path
+    metrics_path: Path
+    curves_path: Path
+    metrics: dict[str, Any]
+
+
+def set_seeds(seed: int) -> None:
+    """Seed python, numpy and TensorFlow; ask TF for deterministic ops (cheap on CPU)."""
+    import keras
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except (AttributeError, RuntimeError):  # older TF, or already initialised
+        pass
+
+
+def _tqdm_callback(epochs: int, verbose: bool) -> Any:
+    import keras
+    from tqdm import tqdm
+
+    class TqdmProgress(keras.callbacks.Callback):  # type: ignore[misc]
+        """One bar per epoch (batches), then a line with the validation metrics."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self.bar = tqdm(total=self.params.get("steps"), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                            leave=False, disable=not verbose)
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+            self.bar.update(1)
+            if logs:
+                self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}", acc=f"{logs.get('accuracy', 0):.3f}")
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self.bar.close()
+            if verbose and logs:
+                print(f"epoch {epoch + 1}/{epochs}: loss {logs['loss']:.3f} acc {logs['accuracy']:.3f} "
+                      f"val_loss {logs['val_loss']:.3f} val_acc {logs['val_accuracy']:.3f}", flush=True)
+
+    return TqdmProgress()
+
+
+def int8_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
+    from ..evaluate.runtime import run_litert
+
+    out = run_litert(tflite, x)
+    return float(np.mean(np.argmax(out, axis=1) == y)) if len(y) else 0.0
+
+
+def train_model(
+    data: Sequence[str | os.PathLike[str]],
+    model_name: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    seed: int = 0,
+    keywords: Sequence[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lr: float = DEFAULT_LR,
+    specaugment: bool = False,
+    patience: int = DEFAULT_PATIENCE,
+    command: str | None = None,
+    verbose: bool = True,
+) -> TrainResult:
+    """Train `model_name` on `data`; write model.keras, model.tflite, metrics.json, training_curves.png."""
+    if epochs < 1 or batch_size < 1 or lr <= 0 or patience < 1:
+        raise NanokwsError("epochs, batch size, learning rate and patience must be positive")
+    from ..data import DEFAULT_KEYWORDS
+    from ..features import FRONTEND_CONFIG
+    from .batches import make_batches
+    from .convert import convert_int8
+    from .models import MODELS
+    from .plots import plot_history
+    from .sources import load_training_data
+
+    if model_name not in MODELS:
+        raise NanokwsError(f"unknown model '{model_name}' (choose from {', '.join(MODELS)})")
+    keywords = list(keywords or DEFAULT_KEYWORDS)
+    started = time.monotonic()
+    td = load_training_data(data, keywords, seed=seed, progress=verbose)
+    set_seeds(seed)
+    import keras
+
+    model = build_model(model_name, len(td.labels))
+    steps = max(1, -(-td.num_train // batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    train_batches = make_batches(td, batch_size, seed, FeatureAugment(specaugment=specaugment))
+    val_x = td.val_x.astype(np.float32)[..., None]
+    if verbose:
+        print(f"training '{model_name}' ({model.count_params()} params) on {td.num_train} examples "
+              f"({len(td.audio)} audio, {len(td.features)} feature-form), validating on {len(td.val_x)}; "
+              f"labels {', '.join(td.labels)}", flush=True)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, mode="max",
+                                            restore_best_weights=True)
+    fit = model.fit(train_batches, validation_data=(val_x, td.val_y), epochs=epochs, verbose=0,
+                    callbacks=[_tqdm_callback(epochs, verbose), stopper])
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    best_epoch = int(np.argmax(history["val_accuracy"])) + 1
+    float_acc = float(model.evaluate(val_x, td.val_y, verbose=0, batch_size=256)[1])
+
+    calib_rng = np.random.default_rng([seed, 3])
+    calibration = np.concatenate([
+        _features_sample(td.audio, seed),
+        td.features[np.sort(calib_rng.permutation(len(td.features))[:300])],
+    ])
+    meta = {
+        "labels": td.labels, "frontend": dict(FRONTEND_CONFIG), "model": model_name,
+        "training_data": td.summary, "seed": seed,
+    }
+    tflite = convert_int8(model, calibration, meta, seed=seed)
+    int8_acc = int8_accuracy(tflite, td.val_x, td.val_y)
+    metrics = {
+        "model": model_name, "labels": td.labels, "keywords": keywords,
+        "float_val_accuracy": float_acc, "int8_val_accuracy": int8_acc,
+        "best_epoch": best_epoch, "epochs_run": len(history["loss"]), "history": history,
+        "params": int(model.count_params()), "int8_size_bytes": len(tflite),
+        "data": td.summary, "num_train": td.num_train, "num_validation": len(td.val_x),
+        "seed": seed, "batch_size": batch_size, "lr": lr, "specaugment": specaugment, "patience": patience,
+        "command": command if command is not None else " ".join(sys.argv),
+        "train_seconds": round(time.monotonic() - started, 1),
+    }
+    out = Path(out_dir)
+    names = ("model.keras", "model.tflite", "metrics.json", "training_curves.png")
+    with atomic_dir(out) as staging:
+        model.save(staging / names[0])
+        (staging / names[1]).write_bytes(tflite)
+        import json
+
+        (staging / names[2]).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        plot_history(history, staging / names[3], f"{model_name}: float {float_acc:.1%}, int8 {int8_acc:.1%}")
+    if verbose:
+        print(f"validation accuracy: float {float_acc:.2%}, int8 {int8_acc:.2%}; "
+              f"int8 model {len(tflite)} bytes; wrote {out}/{{{','.join(names)}}}", flush=True)
+    return TrainResult(out, *(out / n for n in names), metrics=metrics)
+
+
+def _features_sample(audio: np.ndarray, seed: int, count: int = 300) -> np.ndarray:
+    """Un-augmented features of up to `count` training clips, for int8 calibration."""
+    from .sources import features_of
+
+    pick = np.sort(np.random.default_rng([seed, 3]).permutation(len(audio))[:count])
+    return features_of(audio[pick])
