@@ -1,0 +1,95 @@
+/* int8 neural-network kernels, bit-exact with TensorFlow Lite Micro's reference kernels.
+ *
+ * Layout is NHWC with batch 1; weights are [out_c][k_h][k_w][in_c] (conv), [1][k_h][k_w][out_c]
+ * (depthwise) and [out][in] (fully connected), exactly as stored in the .tflite. Each kernel
+ * lives in its own nk_<name>.c. The inner dot products have a portable C path and a Cortex-M4
+ * DSP path (dual 16-bit MAC, SMLAD) selected when __ARM_FEATURE_DSP is defined and
+ * NK_KERNELS_NO_DSP is not; both give identical results (exact integer sums). No heap. */
+#ifndef NK_KERNELS_H
+#define NK_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__ARM_FEATURE_DSP) && !defined(NK_KERNELS_NO_DSP)
+#define NK_KERNELS_DSP 1
+#else
+#define NK_KERNELS_DSP 0
+#endif
+
+/* Geometry and quantisation of a convolution / depthwise convolution / pooling layer. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;   /* top / left padding (TFLite's SAME rule; 0 for VALID) */
+    int32_t depth_mult;     /* depthwise only: out_c = in_c * depth_mult */
+    int32_t in_offset;      /* -input zero point */
+    int32_t out_offset;     /* output zero point */
+    int32_t act_min, act_max;
+} nk_conv_params_t;
+
+/* sum_i w[i] * (x[i] + x_offset) over n contiguous elements. */
+int32_t nk_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset);
+
+/* Conv2D, per-output-channel multiplier/shift, optional bias (NULL = none). */
+void nk_conv2d_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                  const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* Depthwise Conv2D with depth multiplier, per-output-channel multiplier/shift. */
+void nk_dwconv2d_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                    const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* Fully connected: out[b][o] for batches x in_len inputs; per_channel selects mult[o]/shift[o]
+ * instead of mult[0]/shift[0]. */
+typedef struct {
+    int32_t batches, in_len, out_len;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+} nk_fc_params_t;
+void nk_fully_connected_s8(const nk_fc_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* Pools use in_*, out_*, k_*, stride_*, pad_*, act_min/act_max of nk_conv_params_t (in_c = out_c). */
+void nk_avgpool_s8(const nk_conv_params_t *p, const int8_t *in, int8_t *out);
+void nk_maxpool_s8(const nk_conv_params_t *p, const int8_t *in, int8_t *out);
+
+/* MEAN over the middle axis of a [outer][reduce][inner] view (covers H,W of NHWC), as TFLite
+ * Micro: with identical input/output quantisation sum / n truncated; otherwise
+ * requantize(sum - in_zp * n, mult, shift) + out_zp with 1/n folded into mult/shift. */
+typedef struct {
+    int32_t outer, reduce, inner;
+    int32_t same_quant;
+    int32_t in_zp, out_zp;
+    int32_t mult, shift;
+} nk_mean_params_t;
+void nk_mean_s8(const nk_mean_params_t *p, const int8_t *in, int8_t *out);
+
+/* Softmax over the last axis, int8 in / int8 out (output scale 1/256, zero point -128). */
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_multiplier, input_left_shift;
+    int32_t diff_min;
+} nk_softmax_params_t;
+void nk_softmax_s8(const nk_softmax_params_t *p, const int8_t *in, int8_t *out);
+
+/* Elementwise ADD of two same-shape int8 tensors with TFLite's two-input rescaling. */
+typedef struct {
+    int32_t size;
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t left_shift;
+    int32_t in1_mult, in1_shift, in2_mult, in2_shift, out_mult, out_shift;
+    int32_t act_min, act_max;
+} nk_add_params_t;
+void nk_add_s8(const nk_add_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NK_KERNELS_H */

@@ -1,0 +1,303 @@
+"""The model compiler: single-op Keras models with random shapes and quantisation, converted to
+full int8, compiled, built (ASan/UBSan host build, a subset under QEMU) and compared element by
+element with TFLite Micro; whole KWS-shaped models; the unsupported-op error path."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from nanokws.compiler import verify as verify_mod
+
+HAVE_QEMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
+needs_qemu = pytest.mark.skipif(not HAVE_QEMU, reason="qemu-system-arm / arm-none-eabi-gcc not installed")
+
+_CACHE: dict[str, bytes] = {}  # conversions are slow: keep them for the whole session
+
+
+@pytest.fixture(scope="session")
+def tf() -> Any:
+    import tensorflow
+
+    return tensorflow
+
+
+@pytest.fixture(scope="session")
+def build_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One fixed model/build folder per target: the firmware library is built once per target and
+    # each new model only recompiles its own sources (tests run sequentially).
+    return tmp_path_factory.mktemp("compiler_build")
+
+
+def convert(
+    tf: Any, key: str, make: Callable[[Any], Any], seed: int, in_scale: float = 1.0, in_shift: float = 0.0
+) -> bytes:
+    """Full-int8 .tflite of the Keras model `make(keras)`, calibrated on seeded random data."""
+    if key in _CACHE:
+        return _CACHE[key]
+    tf.keras.utils.set_random_seed(seed)
+    model = make(tf.keras)
+    shape = tuple(model.inputs[0].shape)
+    rng = np.random.default_rng(seed)
+
+    def rep() -> Any:
+        for _ in range(16):
+            yield [(rng.normal(size=shape) * in_scale + in_shift).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    _CACHE[key] = conv.convert()
+    return _CACHE[key]
+
+
+def assert_bit_exact(tflite: bytes, target: str, build_root: Path, n: int = 6) -> None:
+    res = verify_mod.verify(
+        tflite, target, n, data=build_root / "no-data", seed=3, build_dir=build_root, progress=False
+    )
+    assert res.n == n
+    assert res.ok, f"mismatch on {target}: {res.mismatch}"
+
+
+# ---- single-op property cases: every parameter drawn from a seeded generator ----
+
+
+def _act(rng: np.random.Generator) -> str | None:
+    return [None, "relu", "relu6"][int(rng.integers(3))]
+
+
+def conv_case(seed: int) -> Callable[[Any], Any]:
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(5, 14)), int(rng.integers(4, 12)), int(rng.integers(1, 9))
+    kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+    sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    pad = ["same", "valid"][int(rng.integers(2))]
+    filters, bias, act = int(rng.integers(1, 17)), bool(rng.integers(2)), _act(rng)
+    if pad == "valid":
+        kh, kw = min(kh, h), min(kw, w)
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        return keras.Model(
+            inp,
+            keras.layers.Conv2D(
+                filters, (kh, kw), strides=(sh, sw), padding=pad, use_bias=bias, activation=act
+            )(inp),
+        )
+
+    return make
+
+
+def dwconv_case(seed: int) -> Callable[[Any], Any]:
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(4, 13)), int(rng.integers(4, 11)), int(rng.integers(1, 9))
+    kh, kw = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    s = int(rng.integers(1, 3))
+    pad = ["same", "valid"][int(rng.integers(2))]
+    mult, act = int(rng.integers(1, 4)), _act(rng)
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        return keras.Model(
+            inp,
+            keras.layers.DepthwiseConv2D(
+                (kh, kw), strides=(s, s), padding=pad, depth_multiplier=mult, activation=act
+            )(inp),
+        )
+
+    return make
+
+
+def dense_case(seed: int) -> Callable[[Any], Any]:
+    rng = np.random.default_rng(seed)
+    h, w, units, act = int(rng.integers(1, 7)), int(rng.integers(1, 40)), int(rng.integers(1, 33)), _act(rng)
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w), batch_size=1)
+        return keras.Model(inp, keras.layers.Dense(units, activation=act)(keras.layers.Flatten()(inp)))
+
+    return make
+
+
+def pool_case(seed: int, kind: str) -> Callable[[Any], Any]:
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(3, 13)), int(rng.integers(3, 11)), int(rng.integers(1, 9))
+    k, s = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+    pad = ["same", "valid"][int(rng.integers(2))]
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        layer = keras.layers.AveragePooling2D if kind == "avg" else keras.layers.MaxPooling2D
+        return keras.Model(inp, layer((k, k), strides=(s, s), padding=pad)(inp))
+
+    return make
+
+
+def mean_case(seed: int) -> Callable[[Any], Any]:
+    rng = np.random.default_rng(seed)
+    h, w, c, keep = (
+        int(rng.integers(2, 12)),
+        int(rng.integers(2, 10)),
+        int(rng.integers(1, 17)),
+        bool(seed % 2),
+    )
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        x = keras.layers.Conv2D(c, 1)(inp)  # gives the mean different in/out quantisation
+        return keras.Model(inp, keras.layers.GlobalAveragePooling2D(keepdims=keep)(x))
+
+    return make
+
+
+def softmax_case(seed: int) -> Callable[[Any], Any]:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((n,), batch_size=1)
+        return keras.Model(inp, keras.layers.Softmax()(keras.layers.Dense(n)(inp)))
+
+    return make
+
+
+def add_case(seed: int) -> Callable[[Any], Any]:
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(1, 9))
+    act = _act(rng)
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        a = keras.layers.Conv2D(c, 1)(inp)
+        b = keras.layers.DepthwiseConv2D(3, padding="same")(inp)
+        x = keras.layers.Add()([a, b])
+        return keras.Model(inp, keras.layers.Activation(act)(x) if act else x)
+
+    return make
+
+
+CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
+    [(f"conv{s}", lambda s=s: conv_case(s)) for s in range(6)]
+    + [(f"dwconv{s}", lambda s=s: dwconv_case(100 + s)) for s in range(5)]
+    + [(f"dense{s}", lambda s=s: dense_case(200 + s)) for s in range(3)]
+    + [(f"avgpool{s}", lambda s=s: pool_case(300 + s, "avg")) for s in range(3)]
+    + [(f"maxpool{s}", lambda s=s: pool_case(400 + s, "max")) for s in range(3)]
+    + [(f"mean{s}", lambda s=s: mean_case(500 + s)) for s in range(2)]
+    + [(f"softmax{s}", lambda s=s: softmax_case(600 + s)) for s in range(2)]
+    + [(f"add{s}", lambda s=s: add_case(700 + s)) for s in range(2)]
+)
+QEMU_SUBSET = {"conv0", "conv3", "dwconv1", "dense0", "avgpool0", "mean1", "softmax0", "add0"}
+
+
+def _tflite(tf: Any, name: str) -> bytes:
+    make = dict(CASES)[name]()
+    seed = sum(map(ord, name))
+    rng = np.random.default_rng(seed)
+    # Random input quantisation: scale and offset of the calibration data vary per case.
+    return convert(
+        tf, name, make, seed, in_scale=float(rng.uniform(0.2, 4.0)), in_shift=float(rng.uniform(-2, 2))
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n, _ in CASES])
+def test_single_op_bit_exact_asan(tf: Any, build_root: Path, name: str) -> None:
+    assert_bit_exact(_tflite(tf, name), "asan", build_root)
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@needs_qemu
+@pytest.mark.parametrize("name", sorted(QEMU_SUBSET))
+def test_single_op_bit_exact_qemu(tf: Any, build_root: Path, name: str) -> None:
+    assert_bit_exact(_tflite(tf, name), "qemu", build_root, n=4)
+
+
+# ---- whole models with random initial weights ----
+
+
+def ds_cnn_s(keras: Any) -> Any:
+    inp = keras.Input((49, 40, 1), batch_size=1)
+    x = keras.layers.Conv2D(64, (10, 4), strides=2, padding="same", use_bias=False)(inp)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    for _ in range(4):
+        x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.Conv2D(64, 1, use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = keras.layers.AveragePooling2D((25, 20))(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inp, keras.layers.Softmax()(keras.layers.Dense(12)(x)))
+
+
+def micro_speech(keras: Any) -> Any:
+    inp = keras.Input((49, 40, 1), batch_size=1)
+    x = keras.layers.Conv2D(8, (10, 8), strides=2, padding="same", activation="relu")(inp)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inp, keras.layers.Softmax()(keras.layers.Dense(4)(x)))
+
+
+MODELS = {"ds_cnn_s": ds_cnn_s, "micro_speech": micro_speech}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["asan", pytest.param("qemu", marks=[pytest.mark.qemu, needs_qemu])])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_kws_models_bit_exact(tf: Any, build_root: Path, name: str, target: str) -> None:
+    tflite = convert(tf, name, MODELS[name], seed=11, in_scale=30.0, in_shift=-40.0)
+    assert_bit_exact(tflite, target, build_root, n=6 if target == "qemu" else 10)
+
+
+@pytest.mark.slow
+def test_compile_report_and_arena(tf: Any, tmp_path: Path) -> None:
+    from nanokws.compiler import compile_model
+    from nanokws.compiler.lower import lower
+    from nanokws.compiler.planner import plan_arena
+    from nanokws.compiler.tflite_reader import read_graph
+
+    tflite = convert(tf, "ds_cnn_s", ds_cnn_s, seed=11, in_scale=30.0, in_shift=-40.0)
+    res = compile_model(tflite, tmp_path / "out")
+    rep = res.report
+    assert (tmp_path / "out" / "nk_model.c").is_file() and (
+        tmp_path / "out" / "compile_report.json"
+    ).is_file()
+    # MACs from first principles: conv 25x20x64x(10*4*1) + 4 x (dw 25x20x64x9 + pw 25x20x64x64) + dense 64x12.
+    assert rep["total_macs"] == 25 * 20 * 64 * 40 + 4 * (25 * 20 * 64 * 9 + 25 * 20 * 64 * 64) + 64 * 12
+    assert rep["tflm_arena_total_bytes"] > 0
+    # Two live activation buffers never overlap, and every tensor fits in the arena.
+    g = read_graph(tflite)
+    plan = plan_arena(g, lower(g))
+    for i, a in enumerate(plan.buffers):
+        assert a.offset + a.size <= plan.arena_bytes
+        for b in plan.buffers[i + 1 :]:
+            if a.first <= b.last and b.first <= a.last:
+                assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+    # Ping-pong of two 25x20x64 buffers is the lower bound for this chain.
+    assert plan.arena_bytes >= 2 * 25 * 20 * 64
+
+
+@pytest.mark.slow
+def test_unsupported_op_is_one_line_exit_2(
+    tf: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nanokws.cli import main
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((8,), batch_size=1)
+        return keras.Model(inp, keras.layers.Activation("tanh")(keras.layers.Dense(8)(inp)))
+
+    model = tmp_path / "tanh.tflite"
+    model.write_bytes(convert(tf, "tanh", make, seed=5))
+    code = main(["compile", "--model", str(model), "--out", str(tmp_path / "out"), "--no-tflm"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1
+    assert "TANH" in err[0] and "op 1" in err[0]
+    assert not (tmp_path / "out" / "nk_model.c").exists()

@@ -1,0 +1,116 @@
+"""compile_model: .tflite bytes -> a folder of generated C + compile_report.json."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import atomic
+from ..errors import NanokwsError
+from . import codegen, lower, planner
+from .tflite_reader import read_graph
+
+
+@dataclass
+class CompileResult:
+    out_dir: Path
+    report: dict[str, Any]
+    layers: list[lower.Layer]
+
+
+def _model_config(tflite: bytes) -> tuple[str | None, str]:
+    """model_config.h from the export helper, or None with the reason (no metadata, not installed)."""
+    try:
+        from ..export.model_config import render_model_config
+    except ImportError as exc:
+        return None, f"nanokws.export.model_config unavailable ({exc})"
+    try:
+        return render_model_config(tflite), ""
+    except NanokwsError as exc:
+        return None, str(exc)
+
+
+def compile_model(
+    tflite: bytes, out_dir: str | os.PathLike[str], source: str = "model.tflite", measure_tflm: bool = True
+) -> CompileResult:
+    """Compile `tflite` into `out_dir` (nk_model.h, nk_model.c, model_config.h, compile_report.json)."""
+    g = read_graph(tflite)
+    if len(g.inputs) != 1 or len(g.outputs) != 1:
+        raise NanokwsError(
+            f"model must have one input and one output ({len(g.inputs)} / {len(g.outputs)} found)"
+        )
+    for role, ti in (("input", g.inputs[0]), ("output", g.outputs[0])):
+        if g.tensors[ti].dtype != "INT8":
+            raise lower.UnsupportedModelError(
+                f"unsupported model: model {role} is {g.tensors[ti].dtype}; "
+                "convert with int8 input and output"
+            )
+    layers = lower.lower(g)
+    plan = planner.plan_arena(g, layers)
+    sha = hashlib.sha256(tflite).hexdigest()
+    header, body = codegen.render(g, layers, plan, source, sha[:16])
+    config, config_note = _model_config(tflite)
+    report: dict[str, Any] = {
+        "source": source,
+        "sha256": sha,
+        "input_len": g.tensors[g.inputs[0]].size,
+        "output_len": g.tensors[g.outputs[0]].size,
+        "weights_flash_bytes": sum(layer.weight_bytes for layer in layers),
+        "arena_bytes": plan.arena_bytes,
+        "total_macs": sum(layer.macs for layer in layers),
+        "layers": [
+            {
+                "layer": n,
+                "op_index": layer.op_index,
+                "op": layer.opcode,
+                "output_shape": list(g.tensors[layer.output].shape),
+                "macs": layer.macs,
+                "weight_bytes": layer.weight_bytes,
+                "arena_offset": plan.offsets[layer.output],
+            }
+            for n, layer in enumerate(layers)
+        ],
+        "model_config_h": bool(config),
+    }
+    if not config:
+        report["model_config_note"] = config_note
+    if measure_tflm:
+        from . import tflm
+
+        usage = tflm.arena_usage(tflite)
+        report["tflm_arena_total_bytes"] = usage["total"]
+        report["tflm_arena_head_bytes"] = usage.get("head", 0)
+        report["tflm_arena_method"] = (
+            "tflite_micro runtime Interpreter.print_allocations() "
+            "(RecordingMicroAllocator, 64-bit host build)"
+        )
+    out = Path(out_dir)
+    with atomic.atomic_dir(out) as stage:
+        (stage / "nk_model.h").write_text(header)
+        (stage / "nk_model.c").write_text(body)
+        if config:
+            (stage / "model_config.h").write_text(config)
+        atomic.write_json(stage / "compile_report.json", report)
+    return CompileResult(out, report, layers)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [f"{'layer':>5} {'op':<18} {'output shape':<18} {'MACs':>10} {'weights B':>10}"]
+    for row in report["layers"]:
+        lines.append(
+            f"{row['layer']:>5} {row['op']:<18} {str(row['output_shape']):<18} {row['macs']:>10} "
+            f"{row['weight_bytes']:>10}"
+        )
+    lines.append(
+        f"total MACs {report['total_macs']}, weights (flash) {report['weights_flash_bytes']} B, "
+        f"arena {report['arena_bytes']} B"
+    )
+    if "tflm_arena_total_bytes" in report:
+        lines.append(
+            f"TFLite Micro arena for the same model: {report['tflm_arena_total_bytes']} B total "
+            f"({report['tflm_arena_head_bytes']} B tensors/scratch), measured on this host"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,388 @@
+"""Lower each TFLite operator to one kernel call (C declarations + a call), or reject it.
+
+Every rejection is one line naming the op, its index and what is unsupported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import NanokwsError
+from . import quant
+from .tflite_reader import Graph, Operator, Tensor
+
+SUPPORTED = (
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "MEAN",
+    "RESHAPE",
+    "SQUEEZE",
+    "SOFTMAX",
+    "ADD",
+)
+
+
+class UnsupportedModelError(NanokwsError):
+    """The model uses an operator or parameter the compiler has no kernel for (exit code 2)."""
+
+
+@dataclass
+class Layer:
+    op_index: int
+    opcode: str
+    inputs: list[int]  # activation tensors read (indices into Graph.tensors)
+    output: int
+    alias: bool = False  # RESHAPE/SQUEEZE: output shares the input's bytes, no code
+    decls: list[str] = field(default_factory=list)  # C definitions of constants for this layer
+    call: str = ""  # C statement with {in0}, {in1}, {out} placeholders
+    macs: int = 0
+    weight_bytes: int = 0
+
+
+def _fail(op: Operator, what: str) -> UnsupportedModelError:
+    return UnsupportedModelError(f"unsupported model: op {op.index} {op.opcode}: {what}")
+
+
+def _c_array(ctype: str, name: str, values: np.ndarray) -> str:
+    flat = [int(v) for v in np.asarray(values).reshape(-1)]
+    rows = [", ".join(str(v) for v in flat[i : i + 24]) for i in range(0, len(flat), 24)]
+    body = ",\n    ".join(rows) if rows else "0"
+    return f"static const {ctype} {name}[{max(1, len(flat))}] = {{\n    {body}\n}};"
+
+
+def _act(op: Operator) -> int:
+    act = int(getattr(op.options, "fusedActivationFunction", 0) or 0)
+    if act not in quant.ACTIVATIONS:
+        raise _fail(op, f"fused activation {act} (only NONE, RELU, RELU_N1_TO_1, RELU6)")
+    return act
+
+
+def _check_int8(op: Operator, t: Tensor, role: str) -> None:
+    if t.dtype != "INT8":
+        raise _fail(op, f"{role} tensor '{t.name}' is {t.dtype}, only int8 is supported")
+    if t.scales.size == 0:
+        raise _fail(op, f"{role} tensor '{t.name}' is not quantised")
+
+
+def _nhwc(op: Operator, t: Tensor, role: str) -> tuple[int, int, int]:
+    if len(t.shape) != 4 or t.shape[0] != 1:
+        raise _fail(op, f"{role} shape {list(t.shape)} (need [1, H, W, C])")
+    return t.shape[1], t.shape[2], t.shape[3]
+
+
+def _conv_struct(name: str, v: dict[str, int]) -> str:
+    keys = [
+        "in_h",
+        "in_w",
+        "in_c",
+        "out_h",
+        "out_w",
+        "out_c",
+        "k_h",
+        "k_w",
+        "stride_h",
+        "stride_w",
+        "pad_h",
+        "pad_w",
+        "depth_mult",
+        "in_offset",
+        "out_offset",
+        "act_min",
+        "act_max",
+    ]
+    body = ", ".join(f".{k} = {int(v.get(k, 0))}" for k in keys)
+    return f"static const nk_conv_params_t {name} = {{{body}}};"
+
+
+def _struct(ctype: str, name: str, v: dict[str, object]) -> str:
+    def fmt(x: object) -> str:
+        if isinstance(x, float | np.floating):
+            return f"{float(np.float32(x)).hex()}f"
+        return str(int(x))  # type: ignore[call-overload]
+
+    return f"static const {ctype} {name} = {{{', '.join(f'.{k} = {fmt(x)}' for k, x in v.items())}}};"
+
+
+def _geometry(op: Operator, inp: Tensor, out: Tensor, k_h: int, k_w: int) -> dict[str, int]:
+    o = op.options
+    if int(getattr(o, "dilationHFactor", 1) or 1) != 1 or int(getattr(o, "dilationWFactor", 1) or 1) != 1:
+        raise _fail(op, "dilation other than 1")
+    same = int(o.padding) == 0
+    sh, sw = int(o.strideH), int(o.strideW)
+    ih, iw, ic = _nhwc(op, inp, "input")
+    oh, ow, oc = _nhwc(op, out, "output")
+    if (quant.out_size(same, ih, k_h, sh), quant.out_size(same, iw, k_w, sw)) != (oh, ow):
+        raise _fail(op, f"output shape {list(out.shape)} does not follow from the padding/strides")
+    return {
+        "in_h": ih,
+        "in_w": iw,
+        "in_c": ic,
+        "out_h": oh,
+        "out_w": ow,
+        "out_c": oc,
+        "k_h": k_h,
+        "k_w": k_w,
+        "stride_h": sh,
+        "stride_w": sw,
+        "pad_h": quant.padding(ih, k_h, sh, oh),
+        "pad_w": quant.padding(iw, k_w, sw, ow),
+    }
+
+
+def _per_channel(
+    op: Operator, inp: Tensor, w: Tensor, out: Tensor, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    scales = w.scales if w.scales.size > 1 else np.repeat(w.scales, channels)
+    if scales.size != channels:
+        raise _fail(op, f"{w.scales.size} weight scales for {channels} output channels")
+    if np.any(w.zero_points != 0):
+        raise _fail(op, "asymmetric (non-zero zero point) weights")
+    pairs = [
+        quant.quantize_multiplier(float(np.float32(inp.scale)) * float(s) / float(np.float32(out.scale)))
+        for s in scales
+    ]
+    return np.array([m for m, _ in pairs], dtype=np.int64), np.array([s for _, s in pairs], dtype=np.int64)
+
+
+def _bias(op: Operator, g: Graph, channels: int) -> Tensor | None:
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return None
+    b = g.tensors[op.inputs[2]]
+    if b.dtype != "INT32" or b.data is None or b.size != channels:
+        raise _fail(op, f"bias '{b.name}' must be a constant int32 vector of {channels} values")
+    return b
+
+
+def _const_weights(op: Operator, w: Tensor) -> None:
+    if w.dtype != "INT8" or w.data is None:
+        raise _fail(op, f"weights '{w.name}' must be constant int8 ({w.dtype} given)")
+
+
+def lower(g: Graph) -> list[Layer]:
+    """One `Layer` per operator, in execution order."""
+    layers: list[Layer] = []
+    live = _live_ops(g)
+    for op in g.operators:
+        if op.index not in live:
+            continue  # e.g. SHAPE/STRIDED_SLICE/PACK computing a RESHAPE's (static) target shape
+        if op.opcode not in SUPPORTED:
+            raise _fail(op, "operator not supported (supported: " + ", ".join(SUPPORTED) + ")")
+        n = len(layers)
+        layers.append(_lower_one(g, op, f"l{n}"))
+    return layers
+
+
+def _live_ops(g: Graph) -> set[int]:
+    """Operators the outputs depend on. A RESHAPE/SQUEEZE needs only its data input: its output
+    shape is static in the flatbuffer, so ops computing the shape tensor are dead code."""
+    producer = {o: op for op in g.operators for o in op.outputs}
+    live: set[int] = set()
+    todo = list(g.outputs)
+    while todo:
+        op = producer.get(todo.pop())
+        if op is None or op.index in live:
+            continue
+        live.add(op.index)
+        ins = op.inputs[:1] if op.opcode in ("RESHAPE", "SQUEEZE") else op.inputs
+        todo.extend(i for i in ins if i >= 0)
+    return live
+
+
+def _lower_one(g: Graph, op: Operator, p: str) -> Layer:
+    t = g.tensors
+    out = t[op.outputs[0]]
+    inp = t[op.inputs[0]]
+    _check_int8(op, inp, "input")
+    _check_int8(op, out, "output")
+    code = op.opcode
+    if code in ("RESHAPE", "SQUEEZE"):
+        if inp.size != out.size:
+            raise _fail(op, "element count changes")
+        return Layer(op.index, code, [inp.index], out.index, alias=True)
+    if code in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        w = t[op.inputs[1]]
+        _const_weights(op, w)
+        dw = code == "DEPTHWISE_CONV_2D"
+        k_h, k_w = (w.shape[1], w.shape[2])
+        v = _geometry(op, inp, out, k_h, k_w)
+        v.update(in_offset=-inp.zero_point, out_offset=out.zero_point)
+        v["act_min"], v["act_max"] = quant.activation_range(_act(op), out.scale, out.zero_point)
+        if dw:
+            if w.shape[0] != 1 or w.shape[3] != v["out_c"] or v["out_c"] % v["in_c"]:
+                raise _fail(op, f"weights shape {list(w.shape)} for {v['in_c']} -> {v['out_c']} channels")
+            v["depth_mult"] = v["out_c"] // v["in_c"]
+            macs = v["out_h"] * v["out_w"] * v["out_c"] * k_h * k_w
+        else:
+            if w.shape[0] != v["out_c"] or w.shape[3] != v["in_c"]:
+                raise _fail(
+                    op,
+                    f"weights shape {list(w.shape)} for {v['in_c']} -> {v['out_c']} channels "
+                    "(grouped convolution)",
+                )
+            macs = v["out_h"] * v["out_w"] * v["out_c"] * k_h * k_w * v["in_c"]
+        mult, shift = _per_channel(op, inp, w, out, v["out_c"])
+        bias = _bias(op, g, v["out_c"])
+        decls = [
+            _conv_struct(f"{p}_params", v),
+            _c_array("int8_t", f"{p}_w", w.data),
+            _c_array("int32_t", f"{p}_mult", mult),
+            _c_array("int32_t", f"{p}_shift", shift),
+        ]
+        if bias is not None:
+            decls.append(_c_array("int32_t", f"{p}_bias", bias.data))
+        fn = "nk_dwconv2d_s8" if dw else "nk_conv2d_s8"
+        b = f"{p}_bias" if bias is not None else "NULL"
+        call = f"{fn}(&{p}_params, {{in0}}, {p}_w, {b}, {p}_mult, {p}_shift, {{out}});"
+        wbytes = w.size + 8 * v["out_c"] + (4 * v["out_c"] if bias is not None else 0)
+        return Layer(
+            op.index, code, [inp.index], out.index, decls=decls, call=call, macs=macs, weight_bytes=wbytes
+        )
+    if code == "FULLY_CONNECTED":
+        w = t[op.inputs[1]]
+        _const_weights(op, w)
+        if int(getattr(op.options, "weightsFormat", 0) or 0) != 0:
+            raise _fail(op, "shuffled weights format")
+        if len(w.shape) != 2:
+            raise _fail(op, f"weights shape {list(w.shape)} (need [out, in])")
+        out_len, in_len = w.shape
+        if inp.size % in_len or out.size != (inp.size // in_len) * out_len:
+            raise _fail(op, f"input of {inp.size} values does not match weights {list(w.shape)}")
+        per_channel = w.scales.size > 1
+        mult, shift = _per_channel(op, inp, w, out, out_len)
+        if not per_channel:
+            mult, shift = mult[:1], shift[:1]
+        bias = _bias(op, g, out_len)
+        lo, hi = quant.activation_range(_act(op), out.scale, out.zero_point)
+        v = {
+            "batches": inp.size // in_len,
+            "in_len": in_len,
+            "out_len": out_len,
+            "in_offset": -inp.zero_point,
+            "out_offset": out.zero_point,
+            "act_min": lo,
+            "act_max": hi,
+            "per_channel": int(per_channel),
+        }
+        decls = [
+            _struct("nk_fc_params_t", f"{p}_params", v),
+            _c_array("int8_t", f"{p}_w", w.data),
+            _c_array("int32_t", f"{p}_mult", mult),
+            _c_array("int32_t", f"{p}_shift", shift),
+        ]
+        if bias is not None:
+            decls.append(_c_array("int32_t", f"{p}_bias", bias.data))
+        b = f"{p}_bias" if bias is not None else "NULL"
+        call = f"nk_fully_connected_s8(&{p}_params, {{in0}}, {p}_w, {b}, {p}_mult, {p}_shift, {{out}});"
+        wbytes = w.size + 8 * mult.size + (4 * out_len if bias is not None else 0)
+        return Layer(
+            op.index,
+            code,
+            [inp.index],
+            out.index,
+            decls=decls,
+            call=call,
+            macs=v["batches"] * in_len * out_len,
+            weight_bytes=wbytes,
+        )
+    if code in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        o = op.options
+        if inp.zero_point != out.zero_point or not np.float32(inp.scale) == np.float32(out.scale):
+            raise _fail(op, "input and output quantisation differ")
+        v = _geometry(op, inp, out, int(o.filterHeight), int(o.filterWidth))
+        v["act_min"], v["act_max"] = quant.activation_range(_act(op), out.scale, out.zero_point)
+        fn = "nk_avgpool_s8" if code == "AVERAGE_POOL_2D" else "nk_maxpool_s8"
+        return Layer(
+            op.index,
+            code,
+            [inp.index],
+            out.index,
+            decls=[_conv_struct(f"{p}_params", v)],
+            call=f"{fn}(&{p}_params, {{in0}}, {{out}});",
+        )
+    if code == "MEAN":
+        axis_t = t[op.inputs[1]]
+        if axis_t.data is None:
+            raise _fail(op, "axis must be a constant")
+        rank = len(inp.shape)
+        axes = sorted({int(a) % rank for a in np.asarray(axis_t.data).reshape(-1)})
+        if not axes or axes != list(range(axes[0], axes[-1] + 1)):
+            raise _fail(op, f"reduction axes {axes} are not one contiguous block")
+        outer = int(np.prod(inp.shape[: axes[0]]))
+        reduce = int(np.prod(inp.shape[axes[0] : axes[-1] + 1]))
+        inner = int(np.prod(inp.shape[axes[-1] + 1 :]))
+        if reduce == 0 or out.size != outer * inner:
+            raise _fail(op, f"output shape {list(out.shape)} does not match the reduction")
+        same = inp.zero_point == out.zero_point and np.float32(inp.scale) == np.float32(out.scale)
+        mult, shift = quant.mean_multiplier(inp.scale, out.scale, reduce)
+        v = {
+            "outer": outer,
+            "reduce": reduce,
+            "inner": inner,
+            "same_quant": int(same),
+            "in_zp": inp.zero_point,
+            "out_zp": out.zero_point,
+            "mult": mult,
+            "shift": shift,
+        }
+        return Layer(
+            op.index,
+            code,
+            [inp.index],
+            out.index,
+            decls=[_struct("nk_mean_params_t", f"{p}_params", v)],
+            call=f"nk_mean_s8(&{p}_params, {{in0}}, {{out}});",
+        )
+    if code == "SOFTMAX":
+        if out.zero_point != -128 or abs(out.scale - 1.0 / 256) > 1e-6:
+            raise _fail(op, "int8 output must have scale 1/256 and zero point -128")
+        beta = float(getattr(op.options, "beta", 1.0))
+        mult, shift, diff_min = quant.softmax_params(beta, inp.scale)
+        if shift < 0:
+            raise _fail(op, f"input scale {inp.scale} too small for the integer softmax")
+        depth = inp.shape[-1] if inp.shape else 1
+        v = {
+            "rows": inp.size // depth,
+            "depth": depth,
+            "input_multiplier": mult,
+            "input_left_shift": shift,
+            "diff_min": diff_min,
+        }
+        return Layer(
+            op.index,
+            code,
+            [inp.index],
+            out.index,
+            decls=[_struct("nk_softmax_params_t", f"{p}_params", v)],
+            call=f"nk_softmax_s8(&{p}_params, {{in0}}, {{out}});",
+        )
+    if code == "ADD":
+        in2 = t[op.inputs[1]]
+        _check_int8(op, in2, "second input")
+        if in2.data is not None or inp.data is not None:
+            raise _fail(op, "constant operands are not supported")
+        if tuple(inp.shape) != tuple(in2.shape) or inp.size != out.size:
+            raise _fail(op, f"broadcasting {list(inp.shape)} + {list(in2.shape)} is not supported")
+        lo, hi = quant.activation_range(_act(op), out.scale, out.zero_point)
+        v = {
+            "size": out.size,
+            "in1_offset": -inp.zero_point,
+            "in2_offset": -in2.zero_point,
+            "out_offset": out.zero_point,
+            **quant.add_params(inp.scale, in2.scale, out.scale),
+            "act_min": lo,
+            "act_max": hi,
+        }
+        return Layer(
+            op.index,
+            code,
+            [inp.index, in2.index],
+            out.index,
+            decls=[_struct("nk_add_params_t", f"{p}_params", v)],
+            call=f"nk_add_s8(&{p}_params, {{in0}}, {{in1}}, {{out}});",
+        )
+    raise _fail(op, "operator not supported")  # pragma: no cover - SUPPORTED is checked first
