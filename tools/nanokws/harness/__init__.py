@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop harness: protocol mirror, device connections, `nanokws hil`."""

@@ -1,0 +1,310 @@
+"""`nanokws hil`: drive a device (serial port, QEMU, or the host build) with test audio and check it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import NanokwsError
+from ..paths import FIRMWARE_MODEL_DIR
+
+EPILOG = """\
+Where the device is (choose one):
+  --port URL    a board or anything pyserial opens: /dev/ttyACM0, socket://127.0.0.1:5555
+  --emulate     compile the model, build nanokws_fw for QEMU mps2-an386, boot it, test, shut it down
+  --host        the same with the host build over a pipe (fastest; bit-exact with the board)
+
+Modes:
+  clip    each clip: CLIP_LOAD + CLIP_RUN; device label vs truth and device int8 scores vs the host
+          reference (C frontend + TFLite Micro), element by element. Report: accuracy, n,
+          bit_exact_fraction, per_class, latency (ms from the device's cycle counter, and round
+          trip), device (its INFO), mismatches.
+  stream  a long recording (--duration, default 60 s) with keywords at known times over background
+          noise, sent at --speed x real time; detections matched within --tolerance:
+          hits, misses, false accepts per hour, timeline PNG.
+  bench   --duration (default 20 s) of audio as fast as the device goes; per-hop frontend and
+          per-call inference latency histograms (PNG) and the real-time factor.
+
+Thresholds (exit 1 when one fails; 3 when the device faults; a report is written either way):
+  --min-accuracy     clip: accuracy; stream: hit rate
+  --min-bit-exact    clip: fraction of clips whose scores equal the host reference
+  --max-latency-ms   clip: p95 of device frontend + inference per clip; bench: p95 inference per call
+
+Examples:
+  nanokws hil --host --data runs/synth --model runs/tiny/model.tflite --report runs/tiny/hil.json
+  nanokws hil --emulate --data runs/synth --limit 20 --report hil.json --junit hil.xml --min-bit-exact 1
+  nanokws hil --port /dev/ttyACM0 --data ../shared/data/speech_commands --mode stream --report s.json
+"""
+
+DEFAULT_MODEL = FIRMWARE_MODEL_DIR / "model.tflite"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", metavar="URL", help="serial port or pyserial URL of a running device")
+    where.add_argument("--emulate", action="store_true", help="build the firmware for QEMU and run it there")
+    where.add_argument("--host", action="store_true", help="build the firmware for this machine and run it")
+    parser.add_argument("--data", required=True, type=Path, help="dataset folder (Speech Commands layout)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL,
+        help="full-int8 .tflite the device runs (default: firmware/model/model.tflite)",
+    )
+    parser.add_argument(
+        "--split", choices=("test", "all"), default="test", help="which clips (default: test)"
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use N clips drawn evenly at random (seeded) instead of all",
+    )
+    parser.add_argument("--mode", choices=("clip", "stream", "bench"), default="clip", help="default: clip")
+    parser.add_argument("--report", required=True, type=Path, metavar="OUT.json", help="JSON report to write")
+    parser.add_argument(
+        "--junit", type=Path, metavar="OUT.xml", help="also write JUnit XML (one case per clip/check)"
+    )
+    parser.add_argument("--min-accuracy", type=float, metavar="X", help="fail below this accuracy (0..1)")
+    parser.add_argument("--min-bit-exact", type=float, metavar="X", help="fail below this bit-exact fraction")
+    parser.add_argument("--max-latency-ms", type=float, metavar="X", help="fail above this p95 latency")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stream/bench audio length in seconds (default: 60 stream, 20 bench)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="stream pace as a multiple of real time; 0 = as fast as possible (default: 1)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="stream: a detection counts within [clip start, clip end + S] (default: 1.0, as a word "
+        "stays in the model's 1 s window that long)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=int,
+        default=None,
+        metavar="0..255",
+        help="stream: set every keyword's detection threshold (smoothed probability x 255) first "
+        "(default: keep the device's)",
+    )
+    parser.add_argument(
+        "--noise-gain",
+        type=float,
+        default=1.0,
+        metavar="G",
+        help="stream/bench: gain on the dataset's background noise under the keywords (default: 1)",
+    )
+    parser.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        help="stream timeline / bench histogram PNG (default: beside the report)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="clip selection and stream layout seed (default: 0)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for a reply (default: 10)"
+    )
+    parser.add_argument("--baud", type=int, default=115200, help="serial baud rate (default: 115200)")
+    parser.add_argument(
+        "--build-dir", type=Path, default=None, help="where --host/--emulate build (default: build/hil)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import atomic
+
+    report: dict[str, Any] = {
+        "mode": args.mode,
+        "status": "starting",
+        "model": str(args.model),
+        "data": str(args.data),
+        "split": args.split,
+    }
+    t_start = time.monotonic()
+    try:
+        return _run(args, report)
+    except (NanokwsError, KeyboardInterrupt) as exc:
+        report["status"] = "fault"
+        report["fault"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        raise
+    finally:
+        report["wall_seconds"] = round(time.monotonic() - t_start, 3)
+        junit = report.pop("_junit", None)
+        atomic.write_json(args.report, report)
+        if args.junit:
+            from .summary import write_junit
+
+            cases = list(junit or [])
+            if report["status"] == "fault":  # the fault itself is a failing case, so CI shows it
+                cases.append({"name": "device", "classname": "hil.run", "error": report.get("fault")})
+            write_junit(args.junit, f"nanokws hil {args.mode}", cases)
+
+
+def _run(args: argparse.Namespace, report: dict[str, Any]) -> int:
+    from .. import modelmeta
+    from .launch import build_firmware, host_device, qemu_device, serial_device
+    from .reference import Reference, model_hash
+
+    if args.limit is not None and args.limit < 1:
+        raise NanokwsError("--limit must be at least 1")
+    if args.threshold is not None and not 0 <= args.threshold <= 255:
+        raise NanokwsError("--threshold must be 0..255 (smoothed probability x 255)")
+    model_bytes = modelmeta.read_model_bytes(args.model)
+    meta = modelmeta.read_metadata(model_bytes, str(args.model))
+    labels = list(meta["labels"])
+    digest = model_hash(model_bytes)
+    report["model_hash"] = digest
+    report["labels"] = labels
+    examples, dataset = _examples(args, labels)
+    report["status"] = "building" if not args.port else "connecting"
+
+    if args.port:
+        ctx = serial_device(args.port, args.baud, args.timeout)
+    elif args.host:
+        ctx = host_device(build_firmware(args.model, "host", args.build_dir), args.timeout)
+    else:
+        ctx = qemu_device(build_firmware(args.model, "qemu", args.build_dir), args.timeout)
+    progress = not args.no_progress and sys.stderr.isatty()
+    with ctx as device:
+        report["status"] = "connecting"
+        info = device.connect()
+        report["device"] = info.data
+        if info.model_hash != digest:
+            raise NanokwsError(
+                f"device runs model {info.model_hash or '(none)'}, not {args.model} ({digest}); "
+                "flash/compile the same model or pass the right --model"
+            )
+        if info.labels and info.labels != labels:
+            raise NanokwsError(f"device labels {info.labels} differ from the model's {labels}")
+        report["status"] = "running"
+        checks = _run_mode(args, device, examples, dataset, labels, report, progress, Reference, model_bytes)
+    report["device_bad_frames"] = device.bad_frames
+    failed = [c for c in checks if not c.passed]
+    report["checks"] = [c.as_dict() for c in checks]
+    report["status"] = "failed" if failed else "passed"
+    junit = report.setdefault("_junit", [])
+    junit += [
+        {"name": c.name, "classname": "hil.check", "failure": None if c.passed else c.line()} for c in checks
+    ]
+    for c in checks:
+        print(c.line())
+    print(f"report: {args.report}")
+    return 1 if failed else 0
+
+
+def _examples(args: argparse.Namespace, labels: list[str]) -> tuple[list[Any], Any]:
+    import numpy as np
+
+    from ..data import SILENCE, UNKNOWN, labels_for, load_dataset
+
+    if not args.data.is_dir():
+        raise NanokwsError(f"{args.data}: dataset folder not found")
+    keywords = [name for name in labels if name not in (SILENCE, UNKNOWN)]
+    if labels_for(keywords) != labels:
+        raise NanokwsError(f"model labels {labels} are not [{SILENCE}, {UNKNOWN}, keywords...]")
+    dataset = load_dataset(args.data, keywords, seed=args.seed)
+    examples = dataset.examples(args.split)
+    if not examples:
+        raise NanokwsError(f"{args.data}: no clips in split '{args.split}' (try --split all)")
+    if args.limit is not None and args.limit < len(examples):
+        rng = np.random.default_rng(args.seed)
+        pick = sorted(rng.choice(len(examples), size=args.limit, replace=False).tolist())
+        examples = [examples[i] for i in pick]
+    return examples, dataset
+
+
+def _run_mode(
+    args: argparse.Namespace,
+    device: Any,
+    examples: list[Any],
+    dataset: Any,
+    labels: list[str],
+    report: dict[str, Any],
+    progress: bool,
+    reference_cls: Any,
+    model_bytes: bytes,
+) -> list[Any]:
+    from .summary import Check
+
+    checks: list[Check] = []
+    if args.mode == "clip":
+        from .clipmode import run_clips
+
+        reference = reference_cls(model_bytes)
+        run = run_clips(device, examples, labels, reference, report, progress)
+        print(run.people_table())
+        print(
+            f"accuracy {report['accuracy']:.4f} on {report['n']} clips; bit-exact "
+            f"{report['bit_exact_fraction']:.4f}; mismatches {len(report['mismatches'])}"
+        )
+        if args.min_accuracy is not None:
+            checks.append(Check("accuracy", report["accuracy"], args.min_accuracy, "min"))
+        if args.min_bit_exact is not None:
+            checks.append(
+                Check("bit_exact_fraction", report["bit_exact_fraction"], args.min_bit_exact, "min")
+            )
+        if args.max_latency_ms is not None:
+            p95 = report["latency"]["device_total_ms"].get("p95")
+            checks.append(Check("device_total_ms_p95", p95, args.max_latency_ms, "max"))
+        return checks
+
+    from .streammode import build_stream, run_bench, run_stream
+
+    keyword_examples = [ex for ex in examples if not labels[ex.label_index].startswith("_")]
+    duration = args.duration if args.duration is not None else (60.0 if args.mode == "stream" else 20.0)
+    audio, placed = build_stream(
+        keyword_examples, dataset.noise, duration, seed=args.seed, noise_gain=args.noise_gain
+    )
+    if args.mode == "stream":
+        png = args.png or args.report.with_suffix(".timeline.png")
+        run_stream(
+            device, audio, placed, labels, report, args.speed, args.tolerance, png, progress, args.threshold
+        )
+        print(
+            f"stream {report['stream_seconds']:.0f} s: hits {report['hits']}/{report['keywords_judged']}, "
+            f"false accepts {report['false_accepts']} ({report['false_accepts_per_hour']:.1f}/h)"
+        )
+        report["_junit"] = [
+            {
+                "name": f"{t['label']}@{t['start_s']}s",
+                "classname": "hil.stream",
+                "failure": None if t["detected_at_s"] is not None else "missed",
+            }
+            for t in report["truth"]
+        ]
+        if args.min_accuracy is not None:
+            checks.append(Check("hit_rate", report["hit_rate"], args.min_accuracy, "min"))
+        return checks
+
+    png = args.png or args.report.with_suffix(".latency.png")
+    run_bench(device, audio, report, png, progress)
+    lat = report["latency"]
+    fe, inf = lat["frontend_per_hop_ms"], lat["inference_per_call_ms"]
+    if inf.get("n"):
+        print(
+            f"frontend per hop p50 {fe['p50']:.3f} ms, inference p50 {inf['p50']:.3f} ms "
+            f"p95 {inf['p95']:.3f} ms; real-time factor {report['real_time_factor']}"
+        )
+    report["_junit"] = []
+    if args.max_latency_ms is not None:
+        checks.append(Check("inference_per_call_ms_p95", inf.get("p95"), args.max_latency_ms, "max"))
+    return checks

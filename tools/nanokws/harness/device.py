@@ -1,0 +1,368 @@
+"""Talk to a nanokws device: a pyserial URL (USB port, QEMU's TCP UART, loop://) or a subprocess.
+
+`Device` sends typed requests, matches replies by `seq`, collects unsolicited events (SCORES,
+DETECTION, seq 0), resynchronises past garbage, and turns every way a device can fail into a
+`HarnessError` subclass with one clear line, so the CLI can stop cleanly and keep its report.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from ..errors import NanokwsError
+from . import protocol as P
+
+
+class HarnessError(NanokwsError):
+    """A device-side failure during a run; the CLI records it in the report and exits non-zero."""
+
+    exit_code = 3
+
+
+class DeviceTimeout(HarnessError):
+    pass
+
+
+class DeviceGone(HarnessError):
+    """The port vanished, the socket closed or the device process exited."""
+
+
+class DeviceReset(HarnessError):
+    """The device's counters went back: it restarted during the run."""
+
+
+class DeviceErrorReply(HarnessError):
+    def __init__(self, reply: P.Error) -> None:
+        super().__init__(reply.describe())
+        self.reply = reply
+
+
+# --- transports ---------------------------------------------------------------------------------
+
+
+class Transport(Protocol):
+    name: str
+
+    def write(self, data: bytes) -> None: ...
+
+    def read(self, timeout: float) -> bytes:
+        """Bytes that arrive within `timeout` seconds (b"" if none); DeviceGone if closed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SerialTransport:
+    """Any pyserial URL: /dev/ttyACM0, socket://127.0.0.1:PORT, loop://, rfc2217://..."""
+
+    def __init__(self, url: str, baudrate: int = 115200, open_timeout: float = 0.0) -> None:
+        import serial
+
+        self.name = url
+        self._serial_mod = serial
+        deadline = time.monotonic() + open_timeout
+        while True:  # QEMU opens its TCP port a moment after it starts: retry until open_timeout
+            try:
+                self._ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=10)
+                break
+            except (serial.SerialException, OSError, ValueError) as exc:
+                if time.monotonic() >= deadline:
+                    raise DeviceGone(f"cannot open {url}: {_one_line(exc)}") from exc
+                time.sleep(0.1)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._ser.write(data)
+            self._ser.flush()
+        except (self._serial_mod.SerialException, OSError) as exc:
+            raise DeviceGone(f"{self.name}: write failed, device gone: {_one_line(exc)}") from exc
+
+    def read(self, timeout: float) -> bytes:
+        try:
+            self._ser.timeout = max(timeout, 0.001)
+            data = self._ser.read(1)
+            if data:
+                waiting = self._ser.in_waiting
+                if waiting:
+                    data += self._ser.read(waiting)
+            return bytes(data)
+        except (self._serial_mod.SerialException, OSError) as exc:
+            raise DeviceGone(f"{self.name}: device gone: {_one_line(exc)}") from exc
+
+    def close(self) -> None:
+        try:
+            self._ser.close()
+        except Exception:  # closing a vanished port may fail; nothing left to do
+            pass
+
+
+class ProcessTransport:
+    """A host build of the firmware talking the protocol over its stdin/stdout pipes."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.name = Path(argv[0]).name
+        # stderr goes to a file so a crash report (e.g. ASan) can be quoted in the error line.
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                bufsize=0,
+                env=env,
+            )
+        except OSError as exc:
+            raise DeviceGone(f"cannot start {argv[0]}: {exc}") from exc
+        self._q: queue.Queue[bytes] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            self._q.put(chunk)
+            if not chunk:
+                return
+
+    def write(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise DeviceGone(self._gone_message()) from exc
+
+    def read(self, timeout: float) -> bytes:
+        try:
+            chunk = self._q.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            return b""
+        if not chunk:
+            self._q.put(b"")  # keep reporting EOF to later reads
+            raise DeviceGone(self._gone_message())
+        parts = [chunk]
+        while True:  # take whatever else is already queued
+            try:
+                more = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if not more:
+                self._q.put(b"")
+                break
+            parts.append(more)
+        return b"".join(parts)
+
+    def _gone_message(self) -> str:
+        try:
+            code = self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        self._stderr.seek(0)
+        tail = self._stderr.read()[-2000:].decode(errors="replace").strip().splitlines()
+        last = f"; stderr: {tail[-1]}" if tail else ""
+        how = f"exited with code {code}" if code is not None else "closed its output"
+        return f"device process {self.name} {how}{last}"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                if self.proc.stdin:
+                    self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5.0)
+        self._stderr.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# --- the device ---------------------------------------------------------------------------------
+
+M = TypeVar("M")
+
+
+class Device:
+    """Request/reply over a transport, plus the unsolicited events collected on the way."""
+
+    def __init__(self, transport: Transport, timeout: float = 5.0) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self._reader = P.FrameReader()
+        self._pending: list[P.Message] = []
+        self._seq = 0
+        self.events: list[P.Scores | P.Detection] = []
+        self.on_event: Callable[[P.Scores | P.Detection], None] | None = None
+        self.bad_frames = 0  # frames from the device we could not decode (garbage, boot noise)
+        self.stale_replies = 0  # replies whose seq matched no waiting request
+        self.info: P.Info | None = None
+        self._samples_sent = 0
+
+    # connection ----------------------------------------------------------------------------
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def resync(self, settle: float = 0.05) -> None:
+        """Terminate any half-sent frame on the device (a zero byte) and drop stale input."""
+        self.transport.write(b"\x00")
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            self.transport.read(max(0.0, deadline - time.monotonic()))
+        self._reader.clear()
+        self._pending.clear()
+
+    def connect(self, attempts: int = 3) -> P.Info:
+        """Resync, then ask INFO (retrying: a board may still be booting); RESET the state."""
+        last: HarnessError | None = None
+        for _ in range(attempts):
+            self.resync()
+            try:
+                info = self.request(P.req_info, P.Info, timeout=max(self.timeout / attempts, 1.0))
+                break
+            except DeviceTimeout as exc:
+                last = exc
+        else:
+            raise DeviceTimeout(
+                f"{self.transport.name}: no INFO reply after {attempts} tries; is it nanokws firmware?"
+            ) from last
+        self.info = info
+        self.reset()
+        return info
+
+    # request/reply ---------------------------------------------------------------------------
+    def next_seq(self) -> int:
+        self._seq = self._seq % 255 + 1  # 1..255; 0 is for unsolicited events
+        return self._seq
+
+    def send(self, build: Callable[[int], bytes]) -> int:
+        seq = self.next_seq()
+        self.transport.write(build(seq))
+        return seq
+
+    def request(self, build: Callable[[int], bytes], expect: type[M], timeout: float | None = None) -> M:
+        seq = self.send(build)
+        return self.wait_reply(seq, expect, timeout)
+
+    def wait_reply(self, seq: int, expect: type[M], timeout: float | None = None) -> M:
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            for i, msg in enumerate(self._pending):
+                if msg.seq == seq:
+                    del self._pending[i]
+                    return self._check(msg, expect)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceTimeout(
+                    f"{self.transport.name}: no reply to request seq {seq} within {limit:.1f} s"
+                )
+            self._pump(remaining)
+
+    def _check(self, msg: P.Message, expect: type[M]) -> M:
+        if isinstance(msg, P.Error):
+            raise DeviceErrorReply(msg)
+        if not isinstance(msg, expect):
+            raise HarnessError(f"expected {expect.__name__} reply, got {type(msg).__name__}")
+        return msg
+
+    def _pump(self, timeout: float) -> None:
+        data = self.transport.read(min(timeout, 0.2))
+        for raw in self._reader.feed(data):
+            try:
+                msg = P.decode(raw)
+            except P.ProtocolError:
+                self.bad_frames += 1
+                continue
+            if isinstance(msg, (P.Scores, P.Detection)) and msg.seq == 0:
+                self.events.append(msg)
+                if self.on_event:
+                    self.on_event(msg)
+            elif msg.seq == 0 and isinstance(msg, P.Error):
+                # An ERROR for a frame whose seq it could not read: ours was garbled on the way.
+                raise DeviceErrorReply(msg)
+            else:
+                self._pending.append(msg)
+                if len(self._pending) > 64:  # replies nobody waits for: forget the oldest
+                    self._pending.pop(0)
+                    self.stale_replies += 1
+
+    def take_events(self) -> list[P.Scores | P.Detection]:
+        out, self.events = self.events, []
+        return out
+
+    # typed operations ------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.request(P.req_reset, P.Ok)
+        self._samples_sent = 0
+
+    def set_config(self, key: P.ConfigKey | int, *values: int) -> None:
+        self.request(lambda s: P.req_set_config(s, key, *values), P.Ok)
+
+    def stats(self) -> P.StatsReply:
+        return self.request(P.req_stats, P.StatsReply)
+
+    def audio(self, samples: np.ndarray) -> P.AudioAck:
+        """Send up to 512 samples; the AUDIO_ACK (events arrive in `events`/`on_event`)."""
+        ack = self.request(lambda s: P.req_audio(s, samples), P.AudioAck)
+        self._samples_sent += int(np.asarray(samples).size)
+        if ack.samples_total != self._samples_sent:
+            raise DeviceReset(
+                f"{self.transport.name}: device counted {ack.samples_total} samples, we sent "
+                f"{self._samples_sent}: it restarted mid-run"
+            )
+        return ack
+
+    def load_clip(self, clip: np.ndarray, window: int = 4) -> None:
+        """CLIP_LOAD the clip in 512-sample pieces, keeping up to `window` requests in flight."""
+        clip = np.asarray(clip, dtype=np.int16)
+        offsets = list(range(0, clip.size, P.MAX_AUDIO_SAMPLES))
+        in_flight: list[int] = []
+        for off in offsets:
+            piece = clip[off : off + P.MAX_AUDIO_SAMPLES]
+            in_flight.append(self.send(lambda s, o=off, c=piece: P.req_clip_load(s, o, c)))
+            if len(in_flight) >= window:
+                self.wait_reply(in_flight.pop(0), P.Ok)
+        for seq in in_flight:
+            self.wait_reply(seq, P.Ok)
+
+    def run_clip(self, timeout: float | None = None) -> P.Result:
+        return self.request(P.req_clip_run, P.Result, timeout=timeout)
+
+    def classify(self, clip: np.ndarray) -> P.Result:
+        self.load_clip(clip)
+        return self.run_clip()
+
+
+def open_serial(url: str, baudrate: int = 115200, timeout: float = 5.0, open_timeout: float = 0.0) -> Device:
+    return Device(SerialTransport(url, baudrate, open_timeout), timeout=timeout)
+
+
+def open_process(argv: Sequence[str], timeout: float = 5.0) -> Device:
+    return Device(ProcessTransport(argv), timeout=timeout)

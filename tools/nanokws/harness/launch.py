@@ -1,0 +1,88 @@
+"""Bring a device up for `nanokws hil`: a real port, the host build, or the firmware under QEMU.
+
+Each launcher is a context manager that yields a connected `Device` and always tears down what
+it started (the firmware process, QEMU) on the way out: normal end, error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import NanokwsError
+from ..paths import BUILD_DIR
+from .device import Device, DeviceGone, ProcessTransport, SerialTransport
+from .reference import model_hash
+
+FIRMWARE_PROGRAM = "nanokws_fw"
+
+
+def compile_model(model: Path, out_dir: Path) -> Path:
+    """Run `nanokws compile` for `model` into `out_dir` (skipped when already up to date)."""
+    stamp = out_dir / ".hil_model_hash"
+    digest = model_hash(model.read_bytes())
+    if stamp.is_file() and stamp.read_text().strip() == digest and (out_dir / "model_config.h").is_file():
+        return out_dir
+    from ..cli import main as nanokws_main
+
+    log = io.StringIO()  # keep compile's chatter out of the hil output; quote it on failure
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            code = nanokws_main(["compile", "--model", str(model), "--out", str(out_dir)])
+        except SystemExit as exc:  # argparse: the compile command is missing or changed
+            code = int(exc.code or 2)
+    if code != 0:
+        tail = " | ".join(log.getvalue().strip().splitlines()[-3:])
+        raise NanokwsError(f"compiling {model} for the device failed (exit {code}): {tail}")
+    stamp.write_text(digest + "\n")
+    return out_dir
+
+
+def build_firmware(model: Path, target: str, build_root: Path | None = None) -> Path:
+    """Compile `model` and build the firmware program for `target`; return the executable."""
+    from ..cbuild import build_programs
+
+    digest = model_hash(model.read_bytes())
+    root = (build_root or BUILD_DIR / "hil") / digest
+    model_dir = compile_model(model, root / "model")
+    return build_programs(target, [FIRMWARE_PROGRAM], model_dir=model_dir, out_dir=root / target)[
+        FIRMWARE_PROGRAM
+    ]
+
+
+@contextlib.contextmanager
+def serial_device(url: str, baudrate: int, timeout: float) -> Iterator[Device]:
+    dev = Device(SerialTransport(url, baudrate), timeout=timeout)
+    try:
+        yield dev
+    finally:
+        dev.close()
+
+
+@contextlib.contextmanager
+def host_device(exe: Path, timeout: float) -> Iterator[Device]:
+    """The host build of the firmware, speaking the protocol over stdin/stdout."""
+    dev = Device(ProcessTransport([str(exe)]), timeout=timeout)
+    try:
+        yield dev
+    finally:
+        dev.close()
+
+
+@contextlib.contextmanager
+def qemu_device(elf: Path, timeout: float, boot_timeout: float = 20.0) -> Iterator[Device]:
+    """Boot `elf` under QEMU (UART0 on a free TCP port), connect, and stop QEMU afterwards."""
+    from ..qemu import Qemu
+
+    with Qemu(elf, serial="tcp") as emu:
+        try:
+            transport = SerialTransport(f"socket://127.0.0.1:{emu.port}", open_timeout=boot_timeout)
+        except DeviceGone as exc:
+            raise DeviceGone(f"{exc}; QEMU said: {emu.stderr_text()[-300:] or '(nothing)'}") from exc
+        dev = Device(transport, timeout=timeout)
+        try:
+            yield dev
+        finally:
+            dev.close()

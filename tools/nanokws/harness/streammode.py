@@ -1,0 +1,310 @@
+"""Stream and bench modes: continuous audio through the device's streaming path.
+
+stream: a long recording with keywords at known times over dataset background noise is sent
+  with AUDIO at real-time pace x `speed`; DETECTION events are matched to the truth within a
+  tolerance window -> hits, misses, false accepts per hour, and a timeline PNG.
+bench: the same path with a SCORES event after every inference; the device's own cycle counts
+  give the frontend-per-hop and inference-per-call distributions (histogram PNG) and the
+  sustained real-time factor (device work seconds per second of audio).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from . import protocol as P
+from .device import Device
+from .summary import cycles_to_ms, distribution
+
+SAMPLE_RATE = 16000
+HOP = 320
+CLIP = 16000
+
+
+@dataclass(frozen=True)
+class Placed:
+    start: int  # sample where the one-second clip begins
+    label: int
+    name: str
+
+
+def build_stream(
+    keyword_examples: Sequence[Any],
+    noise: Sequence[np.ndarray],
+    seconds: float,
+    seed: int = 0,
+    noise_gain: float = 1.0,
+    spacing_s: tuple[float, float] = (2.0, 3.5),
+) -> tuple[np.ndarray, list[Placed]]:
+    """int16 audio of `seconds` with keyword clips at random known times over background noise."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SAMPLE_RATE)
+    if noise:
+        rec = np.asarray(noise[int(rng.integers(len(noise)))], dtype=np.float64)
+        reps = int(np.ceil(n / max(rec.size, 1))) + 1
+        off = int(rng.integers(max(rec.size, 1)))
+        bed = np.tile(rec, reps)[off : off + n] * noise_gain
+    else:  # no background recordings in this dataset: a quiet hiss keeps the frontend busy
+        bed = rng.normal(0.0, 60.0, n)
+    mix = bed.astype(np.float64)
+    placed: list[Placed] = []
+    t = int(SAMPLE_RATE * 1.0)
+    order = rng.permutation(len(keyword_examples)) if len(keyword_examples) else np.array([], int)
+    k = 0
+    while len(order) and t + CLIP <= n:
+        ex = keyword_examples[int(order[k % len(order)])]
+        k += 1
+        mix[t : t + CLIP] += np.asarray(ex.audio(), dtype=np.float64)
+        placed.append(Placed(t, int(ex.label_index), f"{ex.path.parent.name}/{ex.path.name}"))
+        t += CLIP + int(rng.uniform(*spacing_s) * SAMPLE_RATE) - SAMPLE_RATE
+    return np.clip(np.round(mix), -32768, 32767).astype(np.int16), placed
+
+
+def hop_time_s(hop: int) -> float:
+    """Time at the end of hop `hop` (hop k covers samples [320k, 320k + 320))."""
+    return (hop + 1) * HOP / SAMPLE_RATE
+
+
+def match_detections(
+    placed: Sequence[Placed], detections: Sequence[tuple[float, int]], tolerance_s: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each truth keyword is hit by the first unused detection of its label within
+    [start, start + 1 s + tolerance]; every other detection is a false accept."""
+    used = [False] * len(detections)
+    truth: list[dict[str, Any]] = []
+    for p in placed:
+        lo, hi = p.start / SAMPLE_RATE, p.start / SAMPLE_RATE + 1.0 + tolerance_s
+        hit = None
+        for j, (t, label) in enumerate(detections):
+            if not used[j] and label == p.label and lo <= t <= hi:
+                used[j] = True
+                hit = t
+                break
+        truth.append({"start_s": round(lo, 3), "label": p.label, "clip": p.name, "detected_at_s": hit})
+    false_accepts = [
+        {"time_s": round(t, 3), "label": lab} for (t, lab), u in zip(detections, used, strict=False) if not u
+    ]
+    return truth, false_accepts
+
+
+def send_stream(
+    device: Device,
+    audio: np.ndarray,
+    speed: float,
+    progress: bool,
+    desc: str,
+    report: dict[str, Any] | None = None,
+    chunk: int = P.MAX_AUDIO_SAMPLES,
+) -> P.AudioAck | None:
+    """AUDIO frames at real-time pace x speed (0 = as fast as the device acknowledges)."""
+    ack = None
+    t0 = time.monotonic()
+    with tqdm(
+        total=round(audio.size / SAMPLE_RATE, 1), desc=desc, unit="s audio", disable=not progress
+    ) as bar:
+        for off in range(0, audio.size, chunk):
+            if speed > 0:
+                due = t0 + off / SAMPLE_RATE / speed
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            ack = device.audio(audio[off : off + chunk])
+            if report is not None:
+                report["sent_seconds"] = round(min(off + chunk, audio.size) / SAMPLE_RATE, 4)
+            bar.n = round(min(off + chunk, audio.size) / SAMPLE_RATE, 1)
+            bar.refresh()
+    return ack
+
+
+def run_stream(
+    device: Device,
+    audio: np.ndarray,
+    placed: Sequence[Placed],
+    labels: Sequence[str],
+    report: dict[str, Any],
+    speed: float,
+    tolerance_s: float,
+    png: Path | None,
+    progress: bool = True,
+    threshold: int | None = None,
+) -> None:
+    report.update({"stream_seconds": round(audio.size / SAMPLE_RATE, 3), "keywords_placed": len(placed),
+                   "speed": speed, "sent_seconds": 0.0})
+    device.reset()
+    device.set_config(P.ConfigKey.STREAM_SCORES, 1)  # scores for the timeline strip
+    if threshold is not None:
+        for index, name in enumerate(labels):
+            if not name.startswith("_"):
+                device.set_config(P.ConfigKey.THRESHOLD, index, threshold)
+        report["threshold"] = threshold
+    device.take_events()
+    ack = None
+    try:
+        ack = send_stream(device, audio, speed, progress, "hil stream", report)
+        report["device_stats"] = {k: v for k, v in vars(device.stats()).items() if k != "seq"}
+    finally:
+        events = device.take_events()
+        dets = [(hop_time_s(e.hop), e.label) for e in events if isinstance(e, P.Detection)]
+        scores = [e for e in events if isinstance(e, P.Scores)]
+        # After a fault only the audio actually sent is judged: keywords whose window it covered.
+        seconds = float(report["sent_seconds"])
+        judged = [p for p in placed if p.start / SAMPLE_RATE + 1.0 + tolerance_s <= seconds]
+        truth, fas = match_detections(judged, dets, tolerance_s)
+        hits = sum(t["detected_at_s"] is not None for t in truth)
+        for t in truth:
+            t["label"] = labels[t["label"]]
+        for f in fas:
+            f["label"] = labels[f["label"]] if 0 <= f["label"] < len(labels) else f"#{f['label']}"
+        report.update(
+            {
+                "hits": hits,
+                "misses": len(truth) - hits,
+                "false_accepts": len(fas),
+                "keywords_judged": len(truth),
+                "hit_rate": hits / len(truth) if truth else None,
+                "false_accepts_per_hour": len(fas) / (seconds / 3600.0) if seconds else None,
+                "tolerance_s": tolerance_s,
+                "detections": len(dets),
+                "truth": truth,
+                "false_accept_events": fas,
+                "scores_events": len(scores),
+            }
+        )
+        if png is not None and (dets or scores or placed):
+            plot_timeline(png, audio, placed, dets, scores, labels)
+            report["timeline_png"] = str(png)
+    if ack is not None:
+        report["device_counters"] = {
+            "samples": ack.samples_total,
+            "frames": ack.frames_total,
+            "inferences": ack.inferences_total,
+        }
+
+
+def run_bench(
+    device: Device,
+    audio: np.ndarray,
+    report: dict[str, Any],
+    png: Path | None,
+    progress: bool = True,
+) -> None:
+    info = device.info.data if device.info else {}
+    hz = float(info.get("cycle_hz", 0) or 0)
+    unit = str(info.get("cycle_unit", "cycles"))
+    device.reset()
+    device.set_config(P.ConfigKey.STREAM_SCORES, 1)
+    device.take_events()
+    seconds = audio.size / SAMPLE_RATE
+    report["bench_seconds"] = round(seconds, 3)
+    try:
+        send_stream(device, audio, 0.0, progress, "hil bench", report)
+        stats = device.stats()
+        report["device_stats"] = {k: v for k, v in vars(stats).items() if k != "seq"}
+    finally:
+        scores = [e for e in device.take_events() if isinstance(e, P.Scores)]
+        fe = [e.frontend_cycles for e in scores]
+        inf = [e.inference_cycles for e in scores]
+        fe_ms, inf_ms = cycles_to_ms(fe, hz), cycles_to_ms(inf, hz)
+        source = f"device counter: {unit} at {hz:g} Hz"
+        hops = audio.size // HOP
+        rtf = None
+        if fe_ms and seconds > 0:
+            work_s = (float(np.mean(fe_ms)) * hops + float(np.sum(inf_ms))) / 1000.0
+            rtf = work_s / seconds
+        report["latency"] = {
+            "frontend_per_hop_ms": {**distribution(fe_ms, "ms"), "source": source},
+            "inference_per_call_ms": {**distribution(inf_ms, "ms"), "source": source},
+            "frontend_per_hop_cycles": distribution(fe, unit),
+            "inference_per_call_cycles": distribution(inf, unit),
+        }
+        report["real_time_factor"] = None if rtf is None else round(rtf, 6)
+        report["real_time_factor_means"] = "device work seconds per second of audio (< 1 keeps up)"
+        report["n"] = len(scores)
+        if png is not None and fe_ms:
+            plot_histograms(png, fe_ms, inf_ms, source)
+            report["histogram_png"] = str(png)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_timeline(
+    path: Path,
+    audio: np.ndarray,
+    placed: Sequence[Placed],
+    dets: Sequence[tuple[float, int]],
+    scores: Sequence[P.Scores],
+    labels: Sequence[str],
+) -> None:
+    from ..atomic import atomic_path
+
+    plt = _pyplot()
+    fig, (ax_w, ax_s) = plt.subplots(2, 1, figsize=(14, 5), sharex=True, height_ratios=[1, 1.2])
+    step = max(1, audio.size // 20000)
+    t = np.arange(0, audio.size, step) / SAMPLE_RATE
+    ax_w.plot(t, audio[::step], lw=0.4, color="0.4")
+    for p in placed:
+        ax_w.axvspan(p.start / SAMPLE_RATE, p.start / SAMPLE_RATE + 1.0, color="tab:green", alpha=0.15)
+        ax_w.text(
+            p.start / SAMPLE_RATE,
+            audio.max() * 0.9 if audio.size else 0,
+            labels[p.label],
+            fontsize=7,
+            color="tab:green",
+        )
+    for tt, lab in dets:
+        ax_w.axvline(tt, color="tab:red", lw=1)
+        ax_s.axvline(tt, color="tab:red", lw=1)
+        ax_w.text(
+            tt,
+            audio.min() * 0.9 if audio.size else 0,
+            labels[lab] if lab < len(labels) else str(lab),
+            fontsize=7,
+            color="tab:red",
+        )
+    ax_w.set_ylabel("PCM")
+    ax_w.set_title("stream: true keywords (green spans), detections (red lines)")
+    if scores:
+        st = np.array([hop_time_s(s.hop) for s in scores])
+        mat = np.stack([s.scores for s in scores]).astype(np.int16)
+        for j in range(min(mat.shape[1], len(labels))):
+            if labels[j].startswith("_"):
+                continue
+            ax_s.plot(st, mat[:, j], lw=0.8, label=labels[j])
+        ax_s.legend(fontsize=6, ncol=6, loc="upper right")
+    ax_s.set_ylabel("int8 score")
+    ax_s.set_xlabel("time (s)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def plot_histograms(path: Path, fe_ms: Sequence[float], inf_ms: Sequence[float], source: str) -> None:
+    from ..atomic import atomic_path
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, vals, title in ((axes[0], fe_ms, "frontend per hop"), (axes[1], inf_ms, "inference per call")):
+        ax.hist(vals, bins=40, color="tab:blue")
+        ax.set_title(title)
+        ax.set_xlabel("ms")
+        ax.set_ylabel("count")
+    fig.suptitle(f"device latency ({source})", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
