@@ -20,7 +20,9 @@ from nanokws.paths import SHARED_GSC_LOGMEL, SHARED_SPEECH_COMMANDS  # noqa: E40
 def shared_speech_commands() -> Path:
     """Real Speech Commands clips beside the checkout; tests skip (with the reason) without them."""
     if not SHARED_SPEECH_COMMANDS.is_dir():
-        pytest.skip(f"real clips not present at {SHARED_SPEECH_COMMANDS} (../shared/data); synthetic tests still run")
+        pytest.skip(
+            f"real clips not present at {SHARED_SPEECH_COMMANDS} (../shared/data); synthetic tests still run"
+        )
     return SHARED_SPEECH_COMMANDS
 
 

@@ -46,8 +46,17 @@ def build_programs(
         out_dir = BUILD_DIR / "firmware" / target / tag
     out = Path(out_dir).resolve()
     cmd = [
-        "make", "-s", "-C", str(FIRMWARE_DIR), f"TARGET={target}", f"OUT={out}", f"MODEL_DIR={model}",
-        f"PROGRAMS={' '.join(programs)}", f"-j{os.cpu_count() or 2}", *extra_make_args, *programs,
+        "make",
+        "-s",
+        "-C",
+        str(FIRMWARE_DIR),
+        f"TARGET={target}",
+        f"OUT={out}",
+        f"MODEL_DIR={model}",
+        f"PROGRAMS={' '.join(programs)}",
+        f"-j{os.cpu_count() or 2}",
+        *extra_make_args,
+        *programs,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -18,14 +18,35 @@ from .errors import NanokwsError
 # (name, module, one-line help) in the order a user meets them.
 COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "nanokws.demo", "run the main job end to end: synthesize, train tiny, export, evaluate"),
-    ("data", "nanokws.data.cli", "inspect a Speech-Commands-layout dataset, synthesize one, or fetch the real one"),
-    ("features", "nanokws.features.cli", "compute features with the device frontend; compare to the shared log-mel"),
-    ("train", "nanokws.train.cli", "train a Keras model and write model.keras, full-int8 model.tflite, metrics"),
+    (
+        "data",
+        "nanokws.data.cli",
+        "inspect a Speech-Commands-layout dataset, synthesize one, or fetch the real one",
+    ),
+    (
+        "features",
+        "nanokws.features.cli",
+        "compute features with the device frontend; compare to the shared log-mel",
+    ),
+    (
+        "train",
+        "nanokws.train.cli",
+        "train a Keras model and write model.keras, full-int8 model.tflite, metrics",
+    ),
     ("export", "nanokws.export.cli", "write the TFLite Micro C array and the firmware's model header"),
-    ("eval", "nanokws.evaluate.cli", "evaluate an int8 .tflite in LiteRT and TFLite Micro: accuracy, confusion"),
+    (
+        "eval",
+        "nanokws.evaluate.cli",
+        "evaluate an int8 .tflite in LiteRT and TFLite Micro: accuracy, confusion",
+    ),
     ("compile", "nanokws.compiler.cli", "compile a full-int8 .tflite to C with a static memory plan"),
-    ("verify", "nanokws.compiler.verify", "check the compiled model is bit-exact with TFLite Micro (host or QEMU)"),
+    (
+        "verify",
+        "nanokws.compiler.verify",
+        "check the compiled model is bit-exact with TFLite Micro (host or QEMU)",
+    ),
     ("bench", "nanokws.compiler.bench", "measure the compiled model under QEMU: instructions, flash, RAM"),
+    ("ship", "nanokws.ship", "install a trained model as the firmware default: export, compile, model card"),
     ("hil", "nanokws.harness.cli", "stream test audio to a device (serial port or emulated) and check it"),
 ]
 
@@ -67,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # reproducible float results across runs
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "_run"):

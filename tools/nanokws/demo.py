@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to verify the compiled model and run the harness (default: %(default)s; qemu boots "
         "the emulated Cortex-M4)",
     )
-    parser.add_argument("--skip-device", action="store_true", help="stop after evaluation (no compile/verify/hil)")
+    parser.add_argument(
+        "--skip-device", action="store_true", help="stop after evaluation (no compile/verify/hil)"
+    )
 
 
 def _step(title: str, argv: list[str]) -> None:
@@ -62,14 +64,19 @@ def run(args: argparse.Namespace) -> int:
         if (data / "_background_noise_").is_dir():
             print(f"=== using the synthetic dataset already in {data}")
         else:
-            _step("synthesize a dataset with espeak-ng", ["data", "synth", "--out", str(data), "--seed", seed])
+            _step(
+                "synthesize a dataset with espeak-ng", ["data", "synth", "--out", str(data), "--seed", seed]
+            )
     model_dir = out / args.model
     train = ["train", "--data", str(data), "--model", args.model, "--out", str(model_dir), "--seed", seed]
     if args.epochs is not None:
         train += ["--epochs", str(args.epochs)]
     _step(f"train '{args.model}'", train)
     tflite = model_dir / "model.tflite"
-    _step("export the TFLite Micro C array", ["export", "--model", str(tflite), "--out", str(model_dir / "export")])
+    _step(
+        "export the TFLite Micro C array",
+        ["export", "--model", str(tflite), "--out", str(model_dir / "export")],
+    )
     eval_json = model_dir / "eval.json"
     _step(
         "evaluate on held-out speakers (LiteRT and TFLite Micro)",
@@ -79,16 +86,41 @@ def run(args: argparse.Namespace) -> int:
         _step("compile to C", ["compile", "--model", str(tflite), "--out", str(model_dir / "compiled")])
         _step(
             f"verify bit-exactness on {args.target}",
-            ["verify", "--model", str(tflite), "--target", args.target, "--n", "20",
-             "--json", str(model_dir / f"verify_{args.target}.json")],
+            [
+                "verify",
+                "--model",
+                str(tflite),
+                "--target",
+                args.target,
+                "--n",
+                "20",
+                "--json",
+                str(model_dir / f"verify_{args.target}.json"),
+            ],
         )
         device = "--emulate" if args.target == "qemu" else "--host"
         _step(
             "run the clip harness against the firmware",
-            ["hil", device, "--model", str(tflite), "--data", str(data), "--split", "test", "--limit", "40",
-             "--mode", "clip", "--report", str(model_dir / "hil.json")],
+            [
+                "hil",
+                device,
+                "--model",
+                str(tflite),
+                "--data",
+                str(data),
+                "--split",
+                "test",
+                "--limit",
+                "40",
+                "--mode",
+                "clip",
+                "--report",
+                str(model_dir / "hil.json"),
+            ],
         )
     summary = json.loads(eval_json.read_text())
-    print(f"\nnanokws demo: '{args.model}' reached {summary['accuracy']:.1%} on {summary['n']} held-out clips; "
-          f"TFLite Micro agrees with LiteRT: {summary['tflm_agrees']}. Artifacts in {out}/")
+    print(
+        f"\nnanokws demo: '{args.model}' reached {summary['accuracy']:.1%} on {summary['n']} held-out clips; "
+        f"TFLite Micro agrees with LiteRT: {summary['tflm_agrees']}. Artifacts in {out}/"
+    )
     return 0
