@@ -223,36 +223,33 @@ def test_single_op_bit_exact_qemu(tf: Any, build_root: Path, name: str) -> None:
 # ---- whole models with random initial weights ----
 
 
-def ds_cnn_s(keras: Any) -> Any:
-    inp = keras.Input((49, 40, 1), batch_size=1)
-    x = keras.layers.Conv2D(64, (10, 4), strides=2, padding="same", use_bias=False)(inp)
-    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
-    for _ in range(4):
-        x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
-        x = keras.layers.Conv2D(64, 1, use_bias=False)(x)
-        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
-    x = keras.layers.AveragePooling2D((25, 20))(x)
-    x = keras.layers.Flatten()(x)
-    return keras.Model(inp, keras.layers.Softmax()(keras.layers.Dense(12)(x)))
+def project_model(tf: Any, name: str) -> bytes:
+    """The project's own architecture `name` (as `nanokws train` builds it), random-initialised and
+    converted by the project's own full-int8 converter, calibrated on seeded random features."""
+    key = f"project:{name}"
+    if key not in _CACHE:
+        from nanokws.data import labels_for
+        from nanokws.features import FRONTEND_CONFIG
+        from nanokws.train.convert import convert_int8
+        from nanokws.train.models import build_model
+
+        tf.keras.utils.set_random_seed(11)
+        labels = labels_for(["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"])
+        model = build_model(name, len(labels))
+        calib = np.random.default_rng(11).integers(-128, 128, size=(64, 49, 40)).astype(np.int8)
+        meta = {"labels": labels, "frontend": dict(FRONTEND_CONFIG), "model": name}
+        _CACHE[key] = convert_int8(model, calib, meta)
+    return _CACHE[key]
 
 
-def micro_speech(keras: Any) -> Any:
-    inp = keras.Input((49, 40, 1), batch_size=1)
-    x = keras.layers.Conv2D(8, (10, 8), strides=2, padding="same", activation="relu")(inp)
-    x = keras.layers.Flatten()(x)
-    return keras.Model(inp, keras.layers.Softmax()(keras.layers.Dense(4)(x)))
-
-
-MODELS = {"ds_cnn_s": ds_cnn_s, "micro_speech": micro_speech}
+PROJECT_MODELS = ["tiny", "ds_cnn_s"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["asan", pytest.param("qemu", marks=[pytest.mark.qemu, needs_qemu])])
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_kws_models_bit_exact(tf: Any, build_root: Path, name: str, target: str) -> None:
-    tflite = convert(tf, name, MODELS[name], seed=11, in_scale=30.0, in_shift=-40.0)
-    assert_bit_exact(tflite, target, build_root, n=6 if target == "qemu" else 10)
+@pytest.mark.parametrize("name", PROJECT_MODELS)
+def test_project_models_bit_exact(tf: Any, build_root: Path, name: str, target: str) -> None:
+    assert_bit_exact(project_model(tf, name), target, build_root, n=6 if target == "qemu" else 10)
 
 
 @pytest.mark.slow
@@ -262,7 +259,7 @@ def test_compile_report_and_arena(tf: Any, tmp_path: Path) -> None:
     from nanokws.compiler.planner import plan_arena
     from nanokws.compiler.tflite_reader import read_graph
 
-    tflite = convert(tf, "ds_cnn_s", ds_cnn_s, seed=11, in_scale=30.0, in_shift=-40.0)
+    tflite = project_model(tf, "ds_cnn_s")
     res = compile_model(tflite, tmp_path / "out")
     rep = res.report
     assert (tmp_path / "out" / "nk_model.c").is_file() and (
