@@ -80,6 +80,10 @@ def ds_cnn_xs(num_classes: int) -> Any:
 
 MODELS: dict[str, Callable[[int], Any]] = {"tiny": tiny, "ds_cnn_xs": ds_cnn_xs, "ds_cnn_s": ds_cnn_s}
 
+from .models_extra import EXTRA_MODELS  # noqa: E402  (models_extra builds on the helpers above)
+
+MODELS.update(EXTRA_MODELS)
+
 
 def build_model(name: str, num_classes: int) -> Any:
     """A fresh, uncompiled keras.Model `name` with `num_classes` softmax outputs."""

@@ -1,0 +1,229 @@
+"""`nanokws ship`: the installed folder is consistent with the model, and the card's numbers are real."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nanokws.paths import FIRMWARE_MODEL_DIR
+from test_train import KEYWORDS, make_tone_dataset
+
+
+def _array_bytes(cc: str) -> bytes:
+    body = cc[cc.index("g_model_data[] = {"):cc.index("};")]
+    return bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body))
+
+
+def _define(text: str, name: str) -> str:
+    m = re.search(rf"#define {name} (.+)", text)
+    assert m, f"{name} missing"
+    return m.group(1).strip()
+
+
+def _litert_outputs(tflite: bytes, feats: np.ndarray) -> np.ndarray:
+    """int8 outputs from TensorFlow's interpreter with its builtin kernels (XNNPACK rounds differently)."""
+    import tensorflow as tf
+
+    interp = tf.lite.Interpreter(model_content=tflite, experimental_op_resolver_type=(
+        tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    outs = []
+    for f in feats:
+        interp.set_tensor(inp["index"], f.reshape(1, 49, 40, 1).astype(np.int8))
+        interp.invoke()
+        outs.append(interp.get_tensor(out["index"]).reshape(-1))
+    return np.array(outs)
+
+
+def _tflm_outputs(tflite: bytes, feats: np.ndarray) -> np.ndarray:
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(tflite)
+    outs = []
+    for f in feats:
+        interp.set_input(f.reshape(1, 49, 40, 1).astype(np.int8), 0)
+        interp.invoke()
+        outs.append(interp.get_output(0).reshape(-1))
+    return np.array(outs)
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, dict]:
+    from nanokws.ship import ship_model
+    from nanokws.train import train_model
+
+    data = make_tone_dataset(tmp_path_factory.mktemp("tones"), speakers=50, seed=2)
+    run = train_model([data], "tiny", tmp_path_factory.mktemp("run"), epochs=3, keywords=KEYWORDS,
+                      command="nanokws train --test", verbose=False)
+    out = tmp_path_factory.mktemp("ship")
+    card = ship_model(run.tflite_path, [data], out, split="test", ship_command="nanokws ship --test",
+                      verbose=False)
+    return run.tflite_path, data, out, card
+
+
+def check_installed_folder(out: Path, tflite: bytes) -> dict:
+    """Every artifact in `out` is made from the same .tflite bytes; returns the card."""
+    sha = hashlib.sha256(tflite).hexdigest()
+    assert (out / "model.tflite").read_bytes() == tflite
+    assert _array_bytes((out / "model_data.cc").read_text()) == tflite
+    assert _define((out / "model_config.h").read_text(), "NK_MODEL_HASH") == f'"{sha[:16]}"'
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["sha256"] == sha and card["model_hash"] == sha[:16]
+    assert card["size"]["int8_model_bytes"] == len(tflite)
+    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    present = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "README.md")
+    assert sorted(card["files"]) == present
+    if (out / "nk_model.c").exists():
+        report = json.loads((out / "compile_report.json").read_text())
+        assert report["sha256"] == sha
+        assert int(_define((out / "nk_model.h").read_text(), "NK_MODEL_ARENA_BYTES")) == report["arena_bytes"]
+        assert card["size"]["arena_compiled_bytes"] == report["arena_bytes"]
+        assert card["architecture"]["macs"] == report["total_macs"] > 0
+    md = (out / "model_card.md").read_text()
+    assert f"{card['accuracy']['int8']:.2%}" in md and str(len(tflite)) in md
+    assert all(cmd in md for cmd in card["reproduce"])
+    return card
+
+
+def test_installed_files_all_come_from_the_model(shipped: tuple[Path, Path, Path, dict]) -> None:
+    model, _data, out, card = shipped
+    on_disk = check_installed_folder(out, model.read_bytes())
+    on_disk.pop("files")
+    assert on_disk == {k: v for k, v in card.items() if k != "files"}
+    assert (out / "nk_model.c").exists(), "the compiler is in this checkout, so ship must compile"
+    assert card["reproduce"] == ["nanokws train --test", "nanokws ship --test"]
+    assert card["architecture"]["params"] > 0 and card["labels"][2:] == KEYWORDS
+
+
+def test_card_accuracy_matches_an_independent_evaluation(shipped: tuple[Path, Path, Path, dict]) -> None:
+    import keras
+    from nanokws.data import load_dataset
+    from nanokws.features import compute_features_batch
+
+    model, data, _out, card = shipped
+    audio, y = load_dataset(data, KEYWORDS).arrays("test")
+    feats = compute_features_batch(audio)
+    outs, micro = _litert_outputs(model.read_bytes(), feats), _tflm_outputs(model.read_bytes(), feats)
+    preds = np.argmax(outs, axis=1)
+    cm = np.array(card["confusion"])
+    assert card["accuracy"]["n"] == len(y) == cm.sum()
+    assert card["accuracy"]["int8"] == pytest.approx(np.mean(preds == y))
+    for i in range(len(card["labels"])):
+        assert cm[i].sum() == np.count_nonzero(y == i) and cm[:, i].sum() == np.count_nonzero(preds == i)
+    net = keras.models.load_model(model.with_name("model.keras"), compile=False)
+    float_preds = np.argmax(net.predict(feats.astype(np.float32)[..., None], verbose=0), axis=1)
+    assert card["accuracy"]["float"] == pytest.approx(np.mean(float_preds == y))
+    acc = card["accuracy"]
+    assert acc["float_minus_int8"] == pytest.approx(acc["float"] - acc["int8"])
+    assert acc["int8_tflm"] == pytest.approx(np.mean(np.argmax(micro, axis=1) == y))
+    # Which LiteRT build the card used (ai_edge_litert or TensorFlow's) decides a rare rounding tie.
+    from nanokws.evaluate.runtime import run_litert
+
+    litert = run_litert(model.read_bytes(), feats)
+    assert acc["tflm_mismatches"] == np.count_nonzero(np.any(litert != micro, axis=1))
+    assert acc["tflm_agrees_with_litert"] == (acc["tflm_mismatches"] == 0)
+
+
+def test_shipping_without_compiling_removes_stale_compiled_c(shipped: tuple[Path, Path, Path, dict]) -> None:
+    from nanokws.ship import ship_model
+
+    model, data, out, _card = shipped
+    assert (out / "nk_model.c").exists()
+    card = ship_model(model, [data], out, split="test", compile_c=False, verbose=False)
+    assert not (out / "nk_model.c").exists() and not (out / "compile_report.json").exists()
+    assert card["architecture"]["macs"] is None and card["targets"]["met"]["arena_bytes"] is False
+    check_installed_folder(out, model.read_bytes())
+
+
+def test_cli_missing_model_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nanokws.cli import main
+
+    assert main(["ship", "--model", str(tmp_path / "none.tflite"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not found" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_help_teaches() -> None:
+    from nanokws.ship import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    text = parser.format_help()
+    assert "nanokws ship --model" in text and "default: test" in text
+
+
+# --- the model that ships in the repository ------------------------------------------------------
+
+needs_shipped = pytest.mark.skipif(not (FIRMWARE_MODEL_DIR / "model.tflite").is_file(),
+                                   reason="no model shipped in firmware/model yet")
+
+
+@needs_shipped
+def test_repo_firmware_model_is_consistent() -> None:
+    card = check_installed_folder(FIRMWARE_MODEL_DIR, (FIRMWARE_MODEL_DIR / "model.tflite").read_bytes())
+    assert card["reproduce"] and card["reproduce"][0].startswith("nanokws train")
+    assert card["reproduce"][1].startswith("nanokws ship")
+    acc = card["accuracy"]
+    # LiteRT's and TFLite Micro's int8 kernels may round a few clips differently; never many.
+    assert acc["tflm_mismatches"] <= 0.01 * acc["n"] and abs(acc["int8_tflm"] - acc["int8"]) <= 0.01
+    assert card["accuracy"]["int8_tflm"] == card["accuracy"]["int8"]
+
+
+@needs_shipped
+@pytest.mark.slow
+def test_repo_card_accuracy_is_reproducible_on_shared_clips(shared_speech_commands: Path) -> None:
+    from nanokws.data import load_dataset
+    from nanokws.features import compute_features_batch
+
+    card = json.loads((FIRMWARE_MODEL_DIR / "model_card.json").read_text())
+    audio, y = load_dataset(shared_speech_commands, card["labels"][2:]).arrays(card["accuracy"]["split"])
+    tflite = (FIRMWARE_MODEL_DIR / "model.tflite").read_bytes()
+    preds = np.argmax(_litert_outputs(tflite, compute_features_batch(audio)), axis=1)
+    assert card["accuracy"]["n"] == len(y)
+    assert np.array_equal(np.array(card["confusion"]), _confusion(y, preds, len(card["labels"])))
+
+
+def _confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
+    cm = np.zeros((n, n), np.int64)
+    for t, q in zip(y, p, strict=True):
+        cm[t, q] += 1
+    return cm
+
+
+@needs_shipped
+def test_repo_compiled_c_regenerates_identically_from_the_shipped_tflite(tmp_path: Path) -> None:
+    from nanokws.compiler import compile_model
+    from nanokws.export import export_model
+
+    tflite_path = FIRMWARE_MODEL_DIR / "model.tflite"
+    compile_model(tflite_path.read_bytes(), tmp_path / "c", source="model.tflite", measure_tflm=False)
+    export_model(tflite_path, tmp_path / "e")
+    for folder, names in (("c", ("nk_model.c", "nk_model.h", "model_config.h")),
+                          ("e", ("model_data.cc", "model_data.h", "model_config.h"))):
+        for name in names:
+            assert (tmp_path / folder / name).read_bytes() == (FIRMWARE_MODEL_DIR / name).read_bytes(), name
+
+
+@needs_shipped
+@pytest.mark.slow
+def test_repo_model_builds_under_asan_and_matches_tflite_micro(tmp_path: Path) -> None:
+    from nanokws.cbuild import build_programs
+    from nanokws.compiler import tflm
+    from nanokws.compiler.runner import ModelRunner
+
+    tflite = (FIRMWARE_MODEL_DIR / "model.tflite").read_bytes()
+    exe = build_programs("asan", ["model_runner"], FIRMWARE_MODEL_DIR, tmp_path / "asan")["model_runner"]
+    rng = np.random.default_rng(5)
+    inputs = np.concatenate([rng.integers(-128, 128, (4, 49 * 40)), np.full((1, 49 * 40), -128)])
+    inputs = inputs.astype(np.int8)
+    expected = tflm.run(tflite, inputs)
+    with ModelRunner(exe, "asan") as runner:
+        for x, want in zip(inputs, expected, strict=True):
+            assert np.array_equal(runner.infer(x).output, want.reshape(-1))
