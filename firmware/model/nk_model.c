@@ -11,27 +11,27 @@ static void (*nk_hook)(int layer, int begin);
 
 /* tensor 0 'serving_default_features:0' [1, 49, 40, 1] */
 _Static_assert(12000 + 1960 <= NK_MODEL_ARENA_BYTES, "tensor 0 must fit in the arena");
-/* tensor 21 'functional_1/ds_cnn_m16_1/re_lu_1/Relu;functional_1/ds_cnn_m16_1/batch_normalization_1/batchnorm/add_1;functional_1/ds_cnn_m16_1/conv2d_1/convolution;functional_1/ds_cnn_m16_1/batch_normalization_1/batchnorm/sub2' [1, 25, 20, 24] */
+/* tensor 21 're_lu_1/Relu' [1, 25, 20, 24] */
 _Static_assert(0 + 12000 <= NK_MODEL_ARENA_BYTES, "tensor 21 must fit in the arena");
-/* tensor 22 'functional_1/ds_cnn_m16_1/re_lu_1_2/Relu;functional_1/ds_cnn_m16_1/batch_normalization_1_2/batchnorm/add_1;functional_1/ds_cnn_m16_1/batch_normalization_1_2/batchnorm/mul_1;functional_1/ds_cnn_m16_1/depthwise_conv2d_1/depthwise;functional_1/ds_cnn_m16_1/batch_normalization_1_2/batchnorm/mul;functional_1/ds_cnn_m16_1/batch_normalization_1_2/batchnorm/sub1' [1, 13, 10, 24] */
+/* tensor 22 're_lu_1_2/Relu' [1, 13, 10, 24] */
 _Static_assert(12000 + 3120 <= NK_MODEL_ARENA_BYTES, "tensor 22 must fit in the arena");
-/* tensor 23 'functional_1/ds_cnn_m16_1/re_lu_2_1/Relu;functional_1/ds_cnn_m16_1/batch_normalization_2_1/batchnorm/add_1;functional_1/ds_cnn_m16_1/conv2d_1_2/convolution;functional_1/ds_cnn_m16_1/batch_normalization_2_1/batchnorm/sub1' [1, 13, 10, 60] */
+/* tensor 23 're_lu_2_1/Relu' [1, 13, 10, 60] */
 _Static_assert(0 + 7800 <= NK_MODEL_ARENA_BYTES, "tensor 23 must fit in the arena");
-/* tensor 24 'functional_1/ds_cnn_m16_1/re_lu_3_1/Relu;functional_1/ds_cnn_m16_1/batch_normalization_3_1/batchnorm/add_1;functional_1/ds_cnn_m16_1/batch_normalization_3_1/batchnorm/mul_1;functional_1/ds_cnn_m16_1/depthwise_conv2d_1_2/depthwise;functional_1/ds_cnn_m16_1/batch_normalization_3_1/batchnorm/mul;functional_1/ds_cnn_m16_1/batch_normalization_3_1/batchnorm/sub1' [1, 13, 10, 60] */
+/* tensor 24 're_lu_3_1/Relu' [1, 13, 10, 60] */
 _Static_assert(7808 + 7800 <= NK_MODEL_ARENA_BYTES, "tensor 24 must fit in the arena");
-/* tensor 25 'functional_1/ds_cnn_m16_1/re_lu_4_1/Relu;functional_1/ds_cnn_m16_1/batch_normalization_4_1/batchnorm/add_1;functional_1/ds_cnn_m16_1/conv2d_2_1/convolution;functional_1/ds_cnn_m16_1/batch_normalization_4_1/batchnorm/sub1' [1, 13, 10, 60] */
+/* tensor 25 're_lu_4_1/Relu' [1, 13, 10, 60] */
 _Static_assert(0 + 7800 <= NK_MODEL_ARENA_BYTES, "tensor 25 must fit in the arena");
-/* tensor 26 'functional_1/ds_cnn_m16_1/re_lu_5_1/Relu;functional_1/ds_cnn_m16_1/batch_normalization_5_1/batchnorm/add_1;functional_1/ds_cnn_m16_1/batch_normalization_5_1/batchnorm/mul_1;functional_1/ds_cnn_m16_1/depthwise_conv2d_2_1/depthwise;functional_1/ds_cnn_m16_1/batch_normalization_5_1/batchnorm/mul;functional_1/ds_cnn_m16_1/batch_normalization_5_1/batchnorm/sub1' [1, 13, 10, 60] */
+/* tensor 26 're_lu_5_1/Relu' [1, 13, 10, 60] */
 _Static_assert(7808 + 7800 <= NK_MODEL_ARENA_BYTES, "tensor 26 must fit in the arena");
-/* tensor 27 'functional_1/ds_cnn_m16_1/re_lu_6_1/Relu;functional_1/ds_cnn_m16_1/batch_normalization_6_1/batchnorm/add_1;functional_1/ds_cnn_m16_1/conv2d_3_1/convolution;functional_1/ds_cnn_m16_1/batch_normalization_6_1/batchnorm/sub1' [1, 13, 10, 60] */
+/* tensor 27 're_lu_6_1/Relu' [1, 13, 10, 60] */
 _Static_assert(0 + 7800 <= NK_MODEL_ARENA_BYTES, "tensor 27 must fit in the arena");
-/* tensor 28 'functional_1/ds_cnn_m16_1/re_lu_7_1/Relu;functional_1/ds_cnn_m16_1/batch_normalization_7_1/batchnorm/add_1;functional_1/ds_cnn_m16_1/batch_normalization_7_1/batchnorm/mul_1;functional_1/ds_cnn_m16_1/depthwise_conv2d_3_1/depthwise;functional_1/ds_cnn_m16_1/batch_normalization_7_1/batchnorm/mul;functional_1/ds_cnn_m16_1/batch_normalization_7_1/batchnorm/sub1' [1, 13, 10, 60] */
+/* tensor 28 're_lu_7_1/Relu' [1, 13, 10, 60] */
 _Static_assert(7808 + 7800 <= NK_MODEL_ARENA_BYTES, "tensor 28 must fit in the arena");
-/* tensor 29 'functional_1/ds_cnn_m16_1/re_lu_8_1/Relu;functional_1/ds_cnn_m16_1/batch_normalization_8_1/batchnorm/add_1;functional_1/ds_cnn_m16_1/conv2d_4_1/convolution;functional_1/ds_cnn_m16_1/batch_normalization_8_1/batchnorm/sub1' [1, 13, 10, 60] */
+/* tensor 29 're_lu_8_1/Relu' [1, 13, 10, 60] */
 _Static_assert(0 + 7800 <= NK_MODEL_ARENA_BYTES, "tensor 29 must fit in the arena");
-/* tensor 30 'functional_1/ds_cnn_m16_1/average_pooling2d_1/AvgPool' [1, 1, 1, 60] */
+/* tensor 30 'average_pooling2d_1/AvgPool' [1, 1, 1, 60] */
 _Static_assert(7808 + 60 <= NK_MODEL_ARENA_BYTES, "tensor 30 must fit in the arena");
-/* tensor 31 'functional_1/ds_cnn_m16_1/dense_1/MatMul;functional_1/ds_cnn_m16_1/dense_1/BiasAdd' [1, 12] */
+/* tensor 31 'dense_1/MatMul' [1, 12] */
 _Static_assert(0 + 12 <= NK_MODEL_ARENA_BYTES, "tensor 31 must fit in the arena");
 /* tensor 32 'StatefulPartitionedCall_1:0' [1, 12] */
 _Static_assert(16 + 12 <= NK_MODEL_ARENA_BYTES, "tensor 32 must fit in the arena");

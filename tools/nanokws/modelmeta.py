@@ -37,22 +37,40 @@ def read_model_bytes(path: str | os.PathLike[str]) -> bytes:
 
 
 def add_metadata(tflite: bytes, meta: dict[str, Any]) -> bytes:
-    """Return a copy of `tflite` with `meta` stored (replacing any earlier nanokws entry)."""
+    """Return a copy of `tflite` with `meta` stored (replacing any earlier nanokws entry).
+
+    TensorFlow's tensor names ("functional_1/ds_cnn_1/conv2d_3_1/convolution;...") are shortened to
+    their last two path parts on the way: TFLite Micro never reads them, and on a small model they
+    are a sixth of the file.
+    """
     import flatbuffers
 
     schema = _schema()
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))
+    for subgraph in model.subgraphs or []:
+        for tensor in subgraph.tensors or []:
+            tensor.name = short_tensor_name(_name(tensor.name))
     blob = json.dumps(meta, sort_keys=True).encode()
-    buffer = schema.BufferT()
-    buffer.data = list(blob)
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if _name(m.name) != METADATA_NAME] + [entry]
+    earlier = [m for m in (model.metadata or []) if _name(m.name) == METADATA_NAME]
+    if earlier:  # reuse its buffer rather than orphaning it
+        index = earlier[0].buffer
+    else:
+        model.buffers.append(schema.BufferT())
+        index = len(model.buffers) - 1
+        entry = schema.MetadataT()
+        entry.name = METADATA_NAME
+        entry.buffer = index
+        model.metadata = [*(model.metadata or []), entry]
+    model.buffers[index].data = list(blob)
     builder = flatbuffers.Builder(len(tflite) + len(blob) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def short_tensor_name(name: str, parts: int = 2, limit: int = 40) -> str:
+    """'functional_1/net_1/conv2d_3_1/convolution;other' -> 'conv2d_3_1/convolution'."""
+    first = name.split(";")[0]
+    return "/".join(first.split("/")[-parts:])[:limit]
 
 
 def read_metadata(tflite: bytes, source: str = "model") -> dict[str, Any]:

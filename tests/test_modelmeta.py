@@ -1,0 +1,79 @@
+"""Model metadata: stored, read back, replaced in place, and tensor names shortened harmlessly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from nanokws.errors import NanokwsError
+from nanokws.modelmeta import add_metadata, read_metadata, short_tensor_name
+
+
+@pytest.fixture(scope="module")
+def plain_tflite() -> bytes:
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(3)
+    inp = tf.keras.Input((49, 40, 1), batch_size=1, name="features")
+    x = tf.keras.layers.Conv2D(4, (5, 4), strides=2, activation="relu")(inp)
+    x = tf.keras.layers.Flatten()(x)
+    model = tf.keras.Model(inp, tf.keras.layers.Softmax()(tf.keras.layers.Dense(3)(x)))
+    rng = np.random.default_rng(3)
+
+    def rep() -> Any:
+        for _ in range(8):
+            yield [rng.integers(-128, 128, size=(1, 49, 40, 1)).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def _tensor_names(tflite: bytes) -> list[str]:
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    sg = schema.Model.GetRootAsModel(bytearray(tflite), 0).Subgraphs(0)
+    return [sg.Tensors(i).Name().decode() for i in range(sg.TensorsLength())]
+
+
+def _tflm_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(tflite)
+    outs = []
+    for x in inputs:
+        interp.set_input(x.reshape(1, 49, 40, 1), 0)
+        interp.invoke()
+        outs.append(interp.get_output(0).copy())
+    return np.stack(outs)
+
+
+def test_metadata_round_trip_and_in_place_replacement(plain_tflite: bytes) -> None:
+    with pytest.raises(NanokwsError, match="no nanokws metadata"):
+        read_metadata(plain_tflite)
+    first = add_metadata(plain_tflite, {"labels": ["a", "b", "c"], "model": "m"})
+    assert read_metadata(first) == {"labels": ["a", "b", "c"], "model": "m"}
+    second = add_metadata(first, {"labels": ["x", "y", "z"], "model": "m"})
+    assert read_metadata(second) == {"labels": ["x", "y", "z"], "model": "m"}
+    # Replacing reuses the buffer: same size for same-length JSON, no orphaned blob.
+    assert len(second) == len(first)
+
+
+def test_names_shortened_outputs_unchanged(plain_tflite: bytes) -> None:
+    stored = add_metadata(plain_tflite, {"labels": ["a", "b", "c"]})
+    before, after = _tensor_names(plain_tflite), _tensor_names(stored)
+    assert len(before) == len(after)
+    assert all(len(n) <= 40 and ";" not in n for n in after)
+    assert sum(map(len, after)) < sum(map(len, before))
+    x = np.random.default_rng(0).integers(-128, 128, size=(5, 49, 40)).astype(np.int8)
+    assert np.array_equal(_tflm_outputs(plain_tflite, x), _tflm_outputs(stored, x))
+
+
+def test_short_tensor_name() -> None:
+    assert short_tensor_name("functional_1/net_1/conv2d_3_1/convolution;x/y") == "conv2d_3_1/convolution"
+    assert short_tensor_name("serving_default_features:0") == "serving_default_features:0"
