@@ -58,9 +58,16 @@ def convert(
     return _CACHE[key]
 
 
-def assert_bit_exact(tflite: bytes, target: str, build_root: Path, n: int = 6) -> None:
+def assert_bit_exact(tflite: bytes, target: str, build_root: Path, n: int = 6, fast: bool = True) -> None:
     res = verify_mod.verify(
-        tflite, target, n, data=build_root / "no-data", seed=3, build_dir=build_root, progress=False
+        tflite,
+        target,
+        n,
+        data=build_root / "no-data",
+        seed=3,
+        build_dir=build_root,
+        progress=False,
+        fast=fast,
     )
     assert res.n == n
     assert res.ok, f"mismatch on {target}: {res.mismatch}"
@@ -183,6 +190,39 @@ def add_case(seed: int) -> Callable[[Any], Any]:
     return make
 
 
+def pointwise_case(seed: int) -> Callable[[Any], Any]:
+    """1x1 conv (the fast kernel's in-place path), channel counts not multiples of 2 or 4."""
+    rng = np.random.default_rng(seed)
+    h, w, c, filters = (
+        int(rng.integers(1, 8)),
+        int(rng.integers(1, 8)),
+        int(rng.integers(1, 19)),
+        int(rng.integers(1, 20)),
+    )
+    act = _act(rng)
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        return keras.Model(inp, keras.layers.Conv2D(filters, 1, activation=act)(inp))
+
+    return make
+
+
+def dw3x3_case(seed: int) -> Callable[[Any], Any]:
+    """Depthwise 3x3 as in DS-CNN, channel counts around multiples of four (groups + leftovers)."""
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(3, 12)), int(rng.integers(3, 12)), int(rng.integers(1, 14))
+    s, pad = int(rng.integers(1, 3)), ["same", "valid"][int(rng.integers(2))]
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        return keras.Model(
+            inp, keras.layers.DepthwiseConv2D(3, strides=s, padding=pad, activation="relu")(inp)
+        )
+
+    return make
+
+
 CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
     [(f"conv{s}", lambda s=s: conv_case(s)) for s in range(6)]
     + [(f"dwconv{s}", lambda s=s: dwconv_case(100 + s)) for s in range(5)]
@@ -192,8 +232,23 @@ CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
     + [(f"mean{s}", lambda s=s: mean_case(500 + s)) for s in range(2)]
     + [(f"softmax{s}", lambda s=s: softmax_case(600 + s)) for s in range(2)]
     + [(f"add{s}", lambda s=s: add_case(700 + s)) for s in range(2)]
+    + [(f"pw{s}", lambda s=s: pointwise_case(800 + s)) for s in range(3)]
+    + [(f"dw3x3_{s}", lambda s=s: dw3x3_case(900 + s)) for s in range(3)]
 )
-QEMU_SUBSET = {"conv0", "conv3", "dwconv1", "dense0", "avgpool0", "mean1", "softmax0", "add0"}
+QEMU_SUBSET = {
+    "conv0",
+    "conv3",
+    "dwconv1",
+    "dense0",
+    "avgpool0",
+    "mean1",
+    "softmax0",
+    "add0",
+    "pw0",
+    "pw1",
+    "dw3x3_0",
+    "dw3x3_1",
+}
 
 
 def _tflite(tf: Any, name: str) -> bytes:
@@ -298,3 +353,80 @@ def test_unsupported_op_is_one_line_exit_2(
     assert len(err) == 1
     assert "TANH" in err[0] and "op 1" in err[0]
     assert not (tmp_path / "out" / "nk_model.c").exists()
+
+
+# ---- fast kernels: selected, still bit-exact on both Cortex-M4 paths, and actually faster ----
+
+
+@pytest.mark.slow
+def test_fast_kernels_are_selected_and_reference_kernels_stay_exact(
+    tf: Any, build_root: Path, tmp_path: Path
+) -> None:
+    from nanokws.compiler import compile_model
+
+    tflite = project_model(tf, "ds_cnn_s")
+    fast_c = (compile_model(tflite, tmp_path / "f", measure_tflm=False).out_dir / "nk_model.c").read_text()
+    ref_c = (
+        compile_model(tflite, tmp_path / "r", measure_tflm=False, fast=False).out_dir / "nk_model.c"
+    ).read_text()
+    assert "nk_conv2d_fast_s8(" in fast_c and "nk_dwconv2d_fast_s8(" in fast_c
+    assert "nk_conv2d_s8(" not in fast_c and "nk_dwconv2d_s8(" not in fast_c
+    assert "_fast_s8(" not in ref_c
+    # The reference kernels remain the semantic reference: still bit-exact.
+    for name in ("conv1", "dwconv0", "dw3x3_2"):
+        assert_bit_exact(_tflite(tf, name), "asan", build_root, n=4, fast=False)
+
+
+def _fast_kernel_disassembly(elf: Path) -> str:
+    """Disassembly of the fast kernels' inner-loop functions only (GCC itself emits SMLABB for
+    plain int8 products elsewhere; only the DSP paths use SXTB16)."""
+    import re
+    import subprocess
+
+    from nanokws.cbuild import require_tool
+
+    asm = subprocess.run(
+        [require_tool("arm-none-eabi-objdump"), "-d", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    bodies = re.findall(r"<nk_(?:gemm_cols|dwconv2d_fast)_s8>:\n(.*?)\n\n", asm, re.S)
+    assert len(bodies) == 2, "fast kernels not linked"
+    return "\n".join(bodies)
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@needs_qemu
+def test_portable_kernels_bit_exact_on_cortex_m4(tf: Any, tmp_path: Path) -> None:
+    """The same model built for QEMU twice: with the DSP paths and with -DNK_KERNELS_NO_DSP. Both
+    must match TFLite Micro, and the disassembly proves which path each build runs."""
+    from nanokws.cbuild import build_programs
+    from nanokws.compiler import compile_model, tflm
+    from nanokws.compiler.runner import ModelRunner
+
+    tflite = project_model(tf, "ds_cnn_s")
+    model_dir = compile_model(tflite, tmp_path / "model", measure_tflm=False).out_dir
+    rng = np.random.default_rng(8)
+    inputs = rng.integers(-128, 128, size=(3, 49 * 40)).astype(np.int8)
+    expected = tflm.run(tflite, inputs)
+    for flags, dsp in (([], True), (["EXTRA_CFLAGS=-DNK_KERNELS_NO_DSP"], False)):
+        out = tmp_path / ("dsp" if dsp else "portable")
+        elf = build_programs("qemu", ["model_runner"], model_dir, out, extra_make_args=flags)["model_runner"]
+        asm = _fast_kernel_disassembly(elf)
+        assert ("sxtb16" in asm) == dsp and ("smlad" in asm) == dsp
+        with ModelRunner(elf, "qemu") as runner:
+            for x, want in zip(inputs, expected, strict=True):
+                assert np.array_equal(runner.infer(x).output, want.reshape(-1)), f"dsp={dsp}"
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@needs_qemu
+def test_fast_kernels_cut_instructions(tf: Any, tmp_path: Path) -> None:
+    from nanokws.compiler.bench import bench
+
+    tflite = project_model(tf, "ds_cnn_s")
+    fast = bench(tflite, runs=1, build_dir=tmp_path / "f", measure_tflm=False)
+    ref = bench(tflite, runs=1, build_dir=tmp_path / "r", measure_tflm=False, fast=False)
+    # Measured ~3x fewer instructions (docs/performance.md); fail if that is mostly lost.
+    assert fast["instructions_per_inference"] * 2 < ref["instructions_per_inference"]
+    assert fast["macs_per_instruction"] > 0.3

@@ -49,3 +49,86 @@ def test_mean_multiplier_folds_one_over_n() -> None:
         m, shift = quant.mean_multiplier(in_s, out_s, n)
         ratio = float(np.float32(in_s)) / float(np.float32(out_s)) / n
         assert abs(m * 2.0 ** (shift - 31) - ratio) <= ratio * 2.0**-29
+
+
+# ---- compile-time preparation for the fast kernels (lower.py); the C itself is checked bit-exact
+# against TFLite Micro in test_compiler.py on ASan (portable path) and QEMU (DSP and portable) ----
+
+
+def test_folded_bias_equals_the_per_mac_offset_including_zero_point_padding() -> None:
+    from nanokws.compiler.lower import folded_bias
+
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        oc, taps = int(rng.integers(1, 9)), int(rng.integers(1, 30))
+        w = rng.integers(-128, 128, size=(oc, taps))
+        bias = rng.integers(-5000, 5000, size=oc)
+        in_offset = int(rng.integers(-127, 129))
+        x = rng.integers(-128, 128, size=taps)
+        outside = rng.random(taps) < 0.3  # taps in the padding
+        # TFLite: padding taps are skipped, the others contribute w * (x + offset).
+        want = bias + (w * np.where(outside, 0, x + in_offset)).sum(axis=1)
+        # Fast kernels: padding taps read the zero point (-offset); the offset is folded into the bias.
+        got = folded_bias(w, bias, in_offset) + (w * np.where(outside, -in_offset, x)).sum(axis=1)
+        assert np.array_equal(got, want)
+    assert np.array_equal(folded_bias(np.ones((2, 3), np.int8), None, 5), [15, 15])
+
+
+def test_gemm_layout_interleaves_row_pairs_by_four() -> None:
+    from nanokws.compiler.lower import gemm_order
+
+    rows = np.arange(3 * 6).reshape(3, 6)  # 3 rows of k = 6: one pair + an odd last row
+    laid = rows.reshape(-1)[gemm_order(3, 6)]
+    want = [0, 1, 2, 3, 6, 7, 8, 9, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17]
+    assert laid.tolist() == want
+    for oc, k in [(1, 1), (2, 4), (5, 7), (8, 40), (7, 9)]:
+        order = gemm_order(oc, k)
+        assert sorted(order.tolist()) == list(range(oc * k))  # a permutation: nothing lost or doubled
+
+
+def test_depthwise_layout_groups_four_channels_per_tap() -> None:
+    from nanokws.compiler.lower import dw_fast_order
+
+    w = np.arange(2 * 6).reshape(2, 6)  # [taps = 2][channels = 6]: one group of 4 + 2 leftovers
+    laid = w.reshape(-1)[dw_fast_order(2, 6)]
+    want = [0, 1, 2, 3, 6, 7, 8, 9, 4, 10, 5, 11]
+    assert laid.tolist() == want
+    for taps, ch in [(1, 1), (9, 60), (9, 5), (25, 3)]:
+        assert sorted(dw_fast_order(taps, ch).tolist()) == list(range(taps * ch))
+
+
+def test_fast_kernel_preconditions() -> None:
+    from nanokws.compiler.lower import accumulators_bounded
+
+    w = np.full((2, 9), 127)
+    assert accumulators_bounded(w, np.array([0, 0]), np.array([-8, -1]))
+    assert not accumulators_bounded(w, np.array([0, 0]), np.array([-8, 0]))  # not a right shift
+    big = np.full((1, 70000), 127)  # 128 * 127 * 70000 > 2^30
+    assert not accumulators_bounded(big, np.array([0]), np.array([-8]))
+    assert not accumulators_bounded(w[:1], np.array([1 << 30]), np.array([-8]))
+
+
+def _requantize_tflite(x: int, m: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier, written from its definition (Python integers)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    a = x * (1 << left)
+    ab = a * m
+    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+    t = ab + nudge
+    high = abs(t) // (1 << 31) * (1 if t >= 0 else -1)  # C division truncates toward zero
+    mask = (1 << right) - 1
+    rem, thr = high & mask, (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if rem > thr else 0)
+
+
+def test_bounded_requantisation_identity_holds() -> None:
+    """The algebra behind nk_requantize_bounded (one floor shift for the high multiply, floor with a
+    sign correction for the rounding shift), checked against TFLite's definition."""
+    rng = np.random.default_rng(4)
+    xs = np.concatenate([rng.integers(-(1 << 30) + 1, 1 << 30, 3000), rng.integers(-3000, 3000, 3000)])
+    for x in xs.tolist():
+        m, shift = int(rng.integers(1 << 30, 1 << 31)), -int(rng.integers(1, 32))
+        right = -shift
+        high = (x * m + (1 << 30)) >> 31
+        fast = (high + (1 << (right - 1)) + (-1 if high < 0 else 0)) >> right
+        assert fast == _requantize_tflite(x, m, shift), (x, m, shift)

@@ -1,24 +1,8 @@
 /* The dot product every conv / fully-connected inner loop runs on. */
-#include <string.h>
-
 #include "nk_kernels.h"
 
 #if NK_KERNELS_DSP
-#include <arm_acle.h>
-
-/* Four int8 from memory (any alignment; LDR allows unaligned access on Cortex-M4). */
-static inline int32_t nk_load4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline int32_t nk_ror8(int32_t v)
-{
-    const uint32_t u = (uint32_t)v;
-    return (int32_t)((u >> 8) | (u << 24));
-}
+#include "nk_simd.h"
 #endif
 
 int32_t nk_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset)
@@ -34,9 +18,9 @@ int32_t nk_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset)
         const int32_t xv = nk_load4(x + i);
         const int32_t wv = nk_load4(w + i);
         const int16x2_t x02 = __sxtab16(off2, xv);
-        const int16x2_t x13 = __sxtab16(off2, nk_ror8(xv));
+        const int16x2_t x13 = __sxtab16(off2, (int32_t)(((uint32_t)xv >> 8) | ((uint32_t)xv << 24)));
         const int16x2_t w02 = __sxtb16(wv);
-        const int16x2_t w13 = __sxtb16(nk_ror8(wv));
+        const int16x2_t w13 = nk_sxtb16_odd(wv);
         acc = __smlad(x02, w02, acc);
         acc = __smlad(x13, w13, acc);
     }

@@ -88,6 +88,68 @@ typedef struct {
 } nk_add_params_t;
 void nk_add_s8(const nk_add_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
+/* ---- Fast kernels (used by the compiler when their preconditions hold; same results) ----
+ *
+ * They take a *folded* bias: bias_f[oc] = bias[oc] + in_offset * sum(weights of oc), computed at
+ * compile time, so the inner loops multiply raw int8 inputs (no per-MAC offset). Taps outside the
+ * image then read the input zero point (-in_offset), whose products cancel the folded term exactly,
+ * as TFLite's skipped taps do. The compiler also checks nk_requantize_bounded's preconditions
+ * (every |accumulator| < 2^30, every shift <= -1); where they fail it emits the reference kernel. */
+
+/* Largest receptive field (k_h * k_w * in_c) nk_conv2d_fast_s8 gathers into its patch buffers;
+ * larger ones run a slower per-tap loop (still exact). 1x1 stride-1 unpadded convs need no patch. */
+#define NK_CONV_PATCH_MAX 1152
+
+/* Byte index of weight (row oc, input i) in nk_gemm_cols_s8's layout for out_c rows of k inputs
+ * (rows in pairs, four inputs of the even row then four of the odd row, leftovers last; an odd last
+ * row as is). The compiler writes the weights in this order. */
+static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t out_c)
+{
+    const int32_t k4 = k & ~3, r = oc & 1;
+    if (oc == out_c - 1 && !r) {
+        return oc * k + i;
+    }
+    const int32_t base = (oc - r) * k;
+    return i < k4 ? base + (i >> 2) * 8 + r * 4 + (i & 3) : base + 2 * k4 + r * (k - k4) + (i - k4);
+}
+
+/* CONV_2D as a matrix product over pairs of output pixels x pairs of output channels; weights
+ * ([out_c][k_h * k_w * in_c] rows of the .tflite) in the nk_gemm_index layout; bias_f folded
+ * (never NULL). */
+void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
+                       const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* Requantised products of two input columns (k contiguous int8 each) with out_c weight rows:
+ * o0[oc] from c0, o1[oc] from c1 (o1 may be NULL: c1 is then not read for output). */
+typedef struct {
+    int32_t k, out_c;
+    int32_t out_offset, act_min, act_max;
+} nk_gemm_params_t;
+void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int8_t *c0, const int8_t *c1, const int8_t *w,
+                     const int32_t *bias_f, const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1);
+
+/* Limits of nk_dwconv2d_fast_s8's per-pixel tap table and zero-point row; beyond them it runs a
+ * slower per-tap loop (still exact). */
+#define NK_DW_MAX_TAPS 64
+#define NK_DW_MAX_CH 1024
+
+/* Byte index, in nk_dwconv2d_fast_s8's weight layout, of channel c's weight for tap t (of taps):
+ * channels in groups of four, each group's taps consecutive ([group][tap][4]); the last in_c % 4
+ * channels follow as [channel][tap]. The compiler writes the weights in this order. */
+static inline int32_t nk_dw_fast_index(int32_t c, int32_t t, int32_t taps, int32_t channels)
+{
+    const int32_t main_c = channels & ~3;
+    if (c < main_c) {
+        return (c >> 2) * taps * 4 + t * 4 + (c & 3);
+    }
+    return main_c * taps + (c - main_c) * taps + t;
+}
+
+/* DEPTHWISE_CONV_2D with depth multiplier 1, weights in the nk_dw_fast_index layout, bias_f folded
+ * (never NULL). Four channels at a time (one 32-bit load per tap). */
+void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
+                         const int32_t *mult, const int32_t *shift, int8_t *out);
+
 #ifdef __cplusplus
 }
 #endif

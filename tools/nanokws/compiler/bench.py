@@ -13,6 +13,7 @@ EPILOG = """\
 examples:
   nanokws bench --model runs/tiny/model.tflite --target qemu
   nanokws bench --model runs/ds_cnn/model.tflite --target qemu --runs 5 --json runs/ds_cnn/bench.json
+  nanokws bench --model firmware/model/model.tflite --runs 1 --reference-kernels   # the slow baseline
 
 Counts come from QEMU mps2-an386 under `-icount shift=0`: SysTick ticks x 40 = guest instructions
 (resolution 40). These are EMULATOR INSTRUCTION COUNTS, not Cortex-M4 cycles: loads, multiplies
@@ -30,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--runs", type=int, default=3, help="inferences to run; the median is reported (default: 3)"
     )
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--reference-kernels",
+        action="store_true",
+        help="compile with the reference kernels only, to compare with the fast ones (default: fast)",
+    )
     parser.add_argument(
         "--build-dir",
         type=Path,
@@ -54,8 +60,15 @@ def elf_sections(elf: Path) -> dict[str, int]:
 
 
 def bench(
-    tflite: bytes, runs: int = 3, build_dir: Path | None = None, source: str = "model.tflite"
+    tflite: bytes,
+    runs: int = 3,
+    build_dir: Path | None = None,
+    source: str = "model.tflite",
+    fast: bool = True,
+    measure_tflm: bool = True,
 ) -> dict[str, Any]:
+    """Instructions per inference and per layer under QEMU. `fast=False` benches the reference
+    kernels only (the "before" column of docs/performance.md)."""
     import numpy as np
 
     from ..cbuild import build_programs
@@ -65,7 +78,7 @@ def bench(
     from .runner import ModelRunner
 
     base = build_dir or BUILD_DIR / "bench" / hashlib.sha256(tflite).hexdigest()[:12]
-    comp = compile_model(tflite, base / "model", source=source, measure_tflm=True)
+    comp = compile_model(tflite, base / "model", source=source, measure_tflm=measure_tflm, fast=fast)
     elf = build_programs("qemu", ["model_runner"], base / "model", base / "qemu")["model_runner"]
     rep = comp.report
     rng = np.random.default_rng(0)
@@ -131,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from ..modelmeta import read_model_bytes
 
     tflite = read_model_bytes(args.model)
-    r = bench(tflite, args.runs, args.build_dir, source=args.model.name)
+    r = bench(tflite, args.runs, args.build_dir, source=args.model.name, fast=not args.reference_kernels)
     print(format_table(r))
     if args.json:
         atomic.write_json(args.json, r)

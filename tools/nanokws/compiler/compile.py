@@ -34,9 +34,14 @@ def _model_config(tflite: bytes) -> tuple[str | None, str]:
 
 
 def compile_model(
-    tflite: bytes, out_dir: str | os.PathLike[str], source: str = "model.tflite", measure_tflm: bool = True
+    tflite: bytes,
+    out_dir: str | os.PathLike[str],
+    source: str = "model.tflite",
+    measure_tflm: bool = True,
+    fast: bool = True,
 ) -> CompileResult:
-    """Compile `tflite` into `out_dir` (nk_model.h, nk_model.c, model_config.h, compile_report.json)."""
+    """Compile `tflite` into `out_dir` (nk_model.h, nk_model.c, model_config.h, compile_report.json).
+    `fast=False` uses only the reference kernels (for comparisons; same outputs)."""
     g = read_graph(tflite)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise NanokwsError(
@@ -48,7 +53,7 @@ def compile_model(
                 f"unsupported model: model {role} is {g.tensors[ti].dtype}; "
                 "convert with int8 input and output"
             )
-    layers = lower.lower(g)
+    layers = lower.lower(g, fast=fast)
     plan = planner.plan_arena(g, layers)
     sha = hashlib.sha256(tflite).hexdigest()
     header, body = codegen.render(g, layers, plan, source, sha[:16])
@@ -94,6 +99,9 @@ def compile_model(
         if config:
             (stage / "model_config.h").write_text(config)
         atomic.write_json(stage / "compile_report.json", report)
+    stale = out / "model_config.h"
+    if not config and stale.is_file():  # an earlier model's config would contradict this model
+        stale.unlink()
     return CompileResult(out, report, layers)
 
 

@@ -163,8 +163,107 @@ def _const_weights(op: Operator, w: Tensor) -> None:
         raise _fail(op, f"weights '{w.name}' must be constant int8 ({w.dtype} given)")
 
 
-def lower(g: Graph) -> list[Layer]:
-    """One `Layer` per operator, in execution order."""
+# Preconditions of nk_requantize_bounded (firmware/lib/kernels/nk_quant.h), which the fast kernels
+# use: every |accumulator| < 2^30 and every shift <= -1.
+_ACC_LIMIT = 1 << 30
+
+
+def folded_bias(w_rows: np.ndarray, bias: np.ndarray | None, in_offset: int) -> np.ndarray:
+    """bias + in_offset * (sum of each output channel's weights): the input offset's whole
+    contribution, added once at compile time instead of once per MAC. `w_rows` is [out_c, taps]."""
+    b = np.zeros(w_rows.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    return b + int(in_offset) * w_rows.astype(np.int64).sum(axis=1)
+
+
+def accumulators_bounded(w_rows: np.ndarray, bias_f: np.ndarray, shift: np.ndarray) -> bool:
+    """True when nk_requantize_bounded is exact for every output: no accumulator (raw int8 inputs in
+    [-128, 127] times the weights, plus the folded bias) can reach 2^30, and every shift is a right shift."""
+    worst = 128 * np.abs(w_rows.astype(np.int64)).sum(axis=1) + np.abs(bias_f)
+    return bool(np.all(worst < _ACC_LIMIT) and np.all(np.asarray(shift) <= -1))
+
+
+def dw_fast_order(taps: int, channels: int) -> np.ndarray:
+    """Source index (into the [taps, channels] weights) of each byte of nk_dwconv2d_fast_s8's layout,
+    the inverse of nk_dw_fast_index in nk_kernels.h."""
+    order = np.empty(taps * channels, np.int64)
+    main = channels & ~3
+    for c in range(channels):
+        for t in range(taps):
+            if c < main:
+                pos = (c >> 2) * taps * 4 + t * 4 + (c & 3)
+            else:
+                pos = main * taps + (c - main) * taps + t
+            order[pos] = t * channels + c
+    return order
+
+
+def gemm_order(out_c: int, k: int) -> np.ndarray:
+    """Source index (into [out_c, k] weight rows) of each byte of nk_gemm_cols_s8's layout, the
+    inverse of nk_gemm_index in nk_kernels.h: rows in pairs, 4 inputs of the even row then 4 of the
+    odd row, the k % 4 leftovers of each row last; an odd last row as is."""
+    order = np.empty(out_c * k, np.int64)
+    k4 = k & ~3
+    for oc in range(out_c):
+        r = oc & 1
+        i = np.arange(k)
+        if oc == out_c - 1 and not r:
+            pos = oc * k + i
+        else:
+            base = (oc - r) * k
+            pos = np.where(
+                i < k4, base + (i >> 2) * 8 + r * 4 + (i & 3), base + 2 * k4 + r * (k - k4) + (i - k4)
+            )
+        order[pos] = oc * k + i
+    return order
+
+
+def _lower_fast_conv(
+    op: Operator,
+    p: str,
+    v: dict[str, int],
+    w: np.ndarray,
+    bias: Tensor | None,
+    mult: np.ndarray,
+    shift: np.ndarray,
+    dw: bool,
+    macs: int,
+) -> Layer | None:
+    """The fast kernel's call for a CONV_2D / depthwise (multiplier 1) layer, or None when its
+    requantisation preconditions do not hold (then the reference kernel runs)."""
+    oc = v["out_c"]
+    taps = v["k_h"] * v["k_w"]
+    rows = w.reshape(taps, oc).T if dw else w.reshape(oc, -1)
+    bias_f = folded_bias(rows, None if bias is None else bias.data, v["in_offset"])
+    if not accumulators_bounded(rows, bias_f, shift):
+        return None
+    if dw:
+        w_out = w.reshape(-1)[dw_fast_order(taps, oc)]
+    else:
+        w_out = rows.reshape(-1)[gemm_order(oc, rows.shape[1])]
+    decls = [
+        _conv_struct(f"{p}_params", v),
+        _c_array("int8_t", f"{p}_w", w_out),
+        _c_array("int32_t", f"{p}_mult", mult),
+        _c_array("int32_t", f"{p}_shift", shift),
+        _c_array("int32_t", f"{p}_bias_f", bias_f),
+    ]
+    fn = "nk_dwconv2d_fast_s8" if dw else "nk_conv2d_fast_s8"
+    call = f"{fn}(&{p}_params, {{in0}}, {p}_w, {p}_bias_f, {p}_mult, {p}_shift, {{out}});"
+    return Layer(
+        op.index,
+        op.opcode,
+        [op.inputs[0]],
+        op.outputs[0],
+        decls=decls,
+        call=call,
+        macs=macs,
+        weight_bytes=w.size + 12 * oc,
+    )
+
+
+def lower(g: Graph, fast: bool = True) -> list[Layer]:
+    """One `Layer` per operator, in execution order. `fast` picks the fast conv kernels (folded
+    bias, re-laid-out weights) wherever their preconditions hold; False keeps the reference ones."""
     layers: list[Layer] = []
     live = _live_ops(g)
     for op in g.operators:
@@ -173,7 +272,7 @@ def lower(g: Graph) -> list[Layer]:
         if op.opcode not in SUPPORTED:
             raise _fail(op, "operator not supported (supported: " + ", ".join(SUPPORTED) + ")")
         n = len(layers)
-        layers.append(_lower_one(g, op, f"l{n}"))
+        layers.append(_lower_one(g, op, f"l{n}", fast))
     return layers
 
 
@@ -193,7 +292,7 @@ def _live_ops(g: Graph) -> set[int]:
     return live
 
 
-def _lower_one(g: Graph, op: Operator, p: str) -> Layer:
+def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
     t = g.tensors
     out = t[op.outputs[0]]
     inp = t[op.inputs[0]]
@@ -227,6 +326,10 @@ def _lower_one(g: Graph, op: Operator, p: str) -> Layer:
             macs = v["out_h"] * v["out_w"] * v["out_c"] * k_h * k_w * v["in_c"]
         mult, shift = _per_channel(op, inp, w, out, v["out_c"])
         bias = _bias(op, g, v["out_c"])
+        if fast and (not dw or v["depth_mult"] == 1):
+            fast_layer = _lower_fast_conv(op, p, v, w.data, bias, mult, shift, dw, macs)
+            if fast_layer is not None:
+                return fast_layer
         decls = [
             _conv_struct(f"{p}_params", v),
             _c_array("int8_t", f"{p}_w", w.data),

@@ -130,6 +130,8 @@ def verify(
     build_dir: Path | None = None,
     source: str = "model.tflite",
     progress: bool = True,
+    fast: bool = True,
+    extra_make_args: tuple[str, ...] = (),
 ) -> VerifyResult:
     from tqdm import tqdm
 
@@ -140,8 +142,10 @@ def verify(
     from .runner import ModelRunner
 
     base = build_dir or BUILD_DIR / "verify" / hashlib.sha256(tflite).hexdigest()[:12]
-    result = compile_model(tflite, base / "model", source=source, measure_tflm=False)
-    exe = build_programs(target, ["model_runner"], base / "model", base / target)["model_runner"]
+    result = compile_model(tflite, base / "model", source=source, measure_tflm=False, fast=fast)
+    exe = build_programs(target, ["model_runner"], base / "model", base / target, extra_make_args)[
+        "model_runner"
+    ]
     input_len = result.report["input_len"]
     notes: list[str] = []
     real = real_features(data, n // 2, input_len, notes)
