@@ -56,4 +56,92 @@ def ds_cnn_m12(num_classes: int) -> Any:
     return _ds_cnn_strided(num_classes, 24, 48, 3, "ds_cnn_m12")
 
 
-EXTRA_MODELS = {"ds_cnn_m16": ds_cnn_m16, "ds_cnn_m12": ds_cnn_m12}
+
+
+def _freq_mean_broadcast(keras: Any, x: Any) -> Any:
+    """Every frequency row replaced by the mean over all rows: BC-ResNet's pool-then-broadcast.
+
+    Our compiler has no broadcasting ADD, so instead of pooling to one row and broadcasting it back,
+    average-pool with a window of 2F-1 rows, stride 1, 'same' padding: from any row the window covers
+    all F rows, and TFLite's average pool divides by the valid (unpadded) count, so each output row is
+    exactly the frequency mean and the tensor keeps its shape for a same-shape ADD.
+    """
+    freq = int(x.shape[2])
+    return keras.layers.AveragePooling2D(pool_size=(1, 2 * freq - 1), strides=(1, 1), padding="same")(x)
+
+
+def _bc_block(keras: Any, x: Any, channels: int, freq_stride: int, drop: float, reg: Any) -> Any:
+    """One broadcast-residual block on [time, freq, channels].
+
+    f2: frequency depthwise conv (1x3) + BN, a 2-D feature; f1: its frequency mean through a temporal
+    depthwise conv (3x1) + BN + ReLU and a pointwise conv, a 1-D feature applied at every frequency.
+    Out = ReLU(identity + f2 + f1); a transition block (channel change or stride) first maps x with
+    a pointwise conv and drops the identity, as in the paper.
+    """
+    transition = freq_stride != 1 or int(x.shape[-1]) != channels
+    if transition:
+        # The frequency stride sits on this pointwise conv: TF cannot train a depthwise conv with
+        # unequal strides ("only supports equal length strides"), a regular conv it can.
+        x = keras.layers.Conv2D(channels, (1, 1), strides=(1, freq_stride), use_bias=False,
+                                kernel_regularizer=reg)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+    f2 = keras.layers.DepthwiseConv2D((1, 3), padding="same", use_bias=False, depthwise_regularizer=reg)(x)
+    f2 = keras.layers.BatchNormalization()(f2)  # the paper's SubSpectralNorm does not fold into a conv
+    f1 = _freq_mean_broadcast(keras, f2)
+    f1 = keras.layers.DepthwiseConv2D((3, 1), padding="same", use_bias=False, depthwise_regularizer=reg)(f1)
+    f1 = keras.layers.BatchNormalization()(f1)
+    f1 = keras.layers.ReLU()(f1)  # swish in the paper; ReLU fuses into the conv here
+    f1 = keras.layers.Conv2D(channels, (1, 1), use_bias=False, kernel_regularizer=reg)(f1)
+    f1 = keras.layers.BatchNormalization()(f1)
+    f1 = keras.layers.Dropout(drop)(f1)
+    y = keras.layers.Add()([f2, f1]) if transition else keras.layers.Add()([keras.layers.Add()([x, f2]), f1])
+    return keras.layers.ReLU()(y)
+
+
+def bc_resnet(num_classes: int, width: int = 8, name: str = "bc_resnet_1") -> Any:
+    """BC-ResNet (Kim et al., 2021) on our 49x40 input, from our builtins only.
+
+    Stem conv 5x5 (frequency stride 2) -> stages of (2, 2, 4, 4) broadcast-residual blocks with
+    (1, 1.5, 2, 2.5) x `width` channels, frequency stride 2 entering stages 2 and 3 -> depthwise head
+    over the remaining frequencies, pointwise 4 x `width`, mean over time, dense. Differences from
+    the paper: no dilation (our compiler has none) and 49 frames at 20 ms instead of 101 at 10 ms,
+    BatchNorm instead of SubSpectralNorm, ReLU instead of swish; see docs/models.md.
+    """
+    import keras
+
+    reg = keras.regularizers.l2(1e-4)
+    inp = keras.Input(INPUT_SHAPE, name="features")
+    x = _input_scaling(keras, inp)
+    x = keras.layers.Conv2D(2 * width, (5, 5), strides=(1, 2), padding="same", use_bias=False,
+                            kernel_regularizer=reg)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    stages = ((2, width, 1), (2, width * 3 // 2, 2), (4, width * 2, 2), (4, width * 5 // 2, 1))
+    for blocks, channels, stride in stages:
+        for b in range(blocks):
+            x = _bc_block(keras, x, channels, stride if b == 0 else 1, 0.1, reg)
+    x = keras.layers.DepthwiseConv2D((5, int(x.shape[2])), padding="valid", use_bias=False,
+                                     depthwise_regularizer=reg)(x)  # collapses frequency
+    x = keras.layers.Conv2D(4 * width, (1, 1), use_bias=False, kernel_regularizer=reg)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), 1))(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)
+    out = keras.layers.Softmax()(x)
+    return keras.Model(inp, out, name=name)
+
+
+def bc_resnet_1(num_classes: int) -> Any:
+    """BC-ResNet-1 style (width 8, ~8k params): broadcast residual blocks, see `bc_resnet`."""
+    return bc_resnet(num_classes, 8, "bc_resnet_1")
+
+
+def bc_resnet_2(num_classes: int) -> Any:
+    """BC-ResNet-2 style (width 16, ~27k params)."""
+    return bc_resnet(num_classes, 16, "bc_resnet_2")
+
+
+EXTRA_MODELS = {"ds_cnn_m16": ds_cnn_m16, "ds_cnn_m12": ds_cnn_m12, "bc_resnet_1": bc_resnet_1,
+                "bc_resnet_2": bc_resnet_2}
