@@ -40,6 +40,17 @@ def tiny(num_classes: int) -> Any:
     return keras.Model(inp, out, name="tiny")
 
 
+def dw_block(keras: Any, x: Any, channels: int, stride: int, reg: Any) -> Any:
+    """Depthwise 3x3 (+BN, ReLU) then pointwise 1x1 (+BN, ReLU); BN folds at conversion."""
+    x = keras.layers.DepthwiseConv2D((3, 3), strides=(stride, stride), padding="same", use_bias=False,
+                                     depthwise_regularizer=reg)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(channels, (1, 1), padding="same", use_bias=False, kernel_regularizer=reg)(x)
+    x = keras.layers.BatchNormalization()(x)
+    return keras.layers.ReLU()(x)
+
+
 def _ds_cnn(num_classes: int, channels: int, blocks: int, name: str) -> Any:
     """MLPerf Tiny KWS DS-CNN: conv 10x4 stride 2, N x (depthwise 3x3 + pointwise), avg pool, dense."""
     import keras
@@ -53,13 +64,7 @@ def _ds_cnn(num_classes: int, channels: int, blocks: int, name: str) -> Any:
     x = keras.layers.ReLU()(x)
     x = keras.layers.Dropout(0.2)(x)
     for _ in range(blocks):
-        x = keras.layers.DepthwiseConv2D((3, 3), padding="same", use_bias=False,
-                                         depthwise_regularizer=reg)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.ReLU()(x)
-        x = keras.layers.Conv2D(channels, (1, 1), padding="same", use_bias=False, kernel_regularizer=reg)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.ReLU()(x)
+        x = dw_block(keras, x, channels, 1, reg)
     x = keras.layers.Dropout(0.4)(x)
     x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
     x = keras.layers.Flatten()(x)

@@ -10,18 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import INPUT_SHAPE, _input_scaling
-
-
-def _dw_block(keras: Any, x: Any, channels: int, stride: int, reg: Any) -> Any:
-    """Depthwise 3x3 (+BN, ReLU) then pointwise 1x1 (+BN, ReLU); BN folds at conversion."""
-    x = keras.layers.DepthwiseConv2D((3, 3), strides=(stride, stride), padding="same", use_bias=False,
-                                     depthwise_regularizer=reg)(x)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.Conv2D(channels, (1, 1), padding="same", use_bias=False, kernel_regularizer=reg)(x)
-    x = keras.layers.BatchNormalization()(x)
-    return keras.layers.ReLU()(x)
+from .models import INPUT_SHAPE, _input_scaling, dw_block
 
 
 def _ds_cnn_strided(num_classes: int, stem: int, channels: int, blocks: int, name: str) -> Any:
@@ -35,9 +24,9 @@ def _ds_cnn_strided(num_classes: int, stem: int, channels: int, blocks: int, nam
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.ReLU()(x)
     x = keras.layers.Dropout(0.1)(x)
-    x = _dw_block(keras, x, channels, 2, reg)  # 25x20 -> 13x10: the arena's peak is here, not later
+    x = dw_block(keras, x, channels, 2, reg)  # 25x20 -> 13x10: the arena's peak is here, not later
     for _ in range(blocks):
-        x = _dw_block(keras, x, channels, 1, reg)
+        x = dw_block(keras, x, channels, 1, reg)
     x = keras.layers.Dropout(0.3)(x)
     x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
     x = keras.layers.Flatten()(x)
