@@ -17,7 +17,6 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,28 +42,13 @@ pytestmark = pytest.mark.skipif(_missing_firmware() is not None, reason=str(_mis
 
 
 def _convert(model: object, labels: list[str]) -> bytes:
-    import tensorflow as tf
+    """The project's own full-int8 conversion (input scale 1 / zero point 0, nanokws metadata)."""
     from nanokws.features import FRONTEND_CONFIG
-    from nanokws.modelmeta import add_metadata
+    from nanokws.train.convert import convert_int8
 
-    rng = np.random.default_rng(0)
-
-    def representative() -> Iterator[list[np.ndarray]]:
-        # The extremes pin the input quantisation to scale 1 / zero point 0 (frontend int8 verbatim).
-        yield [np.full((1, 49, 40, 1), -128.0, np.float32)]
-        yield [np.full((1, 49, 40, 1), 127.0, np.float32)]
-        for _ in range(8):
-            yield [rng.integers(-128, 128, (1, 49, 40, 1)).astype(np.float32)]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    with contextlib.redirect_stdout(io.StringIO()):
-        tflite = bytes(conv.convert())
-    return add_metadata(tflite, {"labels": labels, "frontend": dict(FRONTEND_CONFIG), "model": "test"})
+    calibration = np.random.default_rng(0).integers(-128, 128, (8, 49, 40)).astype(np.int8)
+    meta = {"labels": labels, "frontend": dict(FRONTEND_CONFIG), "model": "test"}
+    return convert_int8(model, calibration, meta)
 
 
 @pytest.fixture(scope="session")
