@@ -4,8 +4,12 @@ TFLite Micro in test_compiler.py, on the host reference path and the QEMU DSP pa
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
+import pytest
 from nanokws.compiler import quant
 
 
@@ -132,3 +136,35 @@ def test_bounded_requantisation_identity_holds() -> None:
         high = (x * m + (1 << 30)) >> 31
         fast = (high + (1 << (right - 1)) + (-1 if high < 0 else 0)) >> right
         assert fast == _requantize_tflite(x, m, shift), (x, m, shift)
+
+
+def test_fast_kernel_scratch_matches_the_c_header_and_is_enough(tmp_path: Path) -> None:
+    """lower.fast_scratch_bytes (what the compiler reserves in the arena) equals nk_kernels.h's
+    nk_*_fast_scratch_bytes for seeded geometries and the limits' edges, and the fast kernels given
+    a heap scratch of exactly that size (NULL for 0) stay inside it (ASan) and equal the reference
+    kernels (tests/fixtures/fast_scratch_check.c)."""
+    from nanokws.compiler.lower import fast_scratch_bytes
+    from nanokws.paths import FIRMWARE_DIR
+
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler (cc)")
+    kernels = FIRMWARE_DIR / "lib" / "kernels"
+    exe = tmp_path / "fast_scratch_check"
+    flags = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wstrict-prototypes"]
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+    srcs = [Path(__file__).parent / "fixtures" / "fast_scratch_check.c", *sorted(kernels.glob("*.c"))]
+    subprocess.run([cc, *flags, *san, f"-I{kernels}", "-o", str(exe), *map(str, srcs)], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    keys = "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w pad_h pad_w".split()
+    lines = proc.stdout.split("\n")[:-1]
+    assert len(lines) == 60 + 10
+    seen = {"conv": set(), "dw": set()}
+    for line in lines:
+        kind, *nums = line.split()
+        v = dict(zip(keys, map(int, nums[:-1]), strict=True))
+        want = int(nums[-1])
+        assert fast_scratch_bytes(v, kind == "dw") == want, line
+        seen[kind].add(want > 0)
+    assert seen == {"conv": {True, False}, "dw": {True, False}}  # both outcomes exercised per kernel

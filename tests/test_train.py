@@ -195,11 +195,70 @@ def test_trains_on_feature_form_npz_plus_audio(tone_data: Path, tmp_path: Path) 
     np.savez(npz, features=pixels, word=words, speaker=np.array([ex.speaker for ex in ds.examples("all")]),
              utterance=np.zeros(len(words), np.int32), split=split)
     result = train_model([npz, tone_data], "tiny", tmp_path / "out", epochs=2, keywords=KEYWORDS,
-                         specaugment=True, verbose=False)
+                         specaugment=True, label_smoothing=0.1, mixup=0.2, weight_decay=0.01, verbose=False)
+    assert (result.metrics["label_smoothing"], result.metrics["mixup"], result.metrics["weight_decay"]) == (
+        0.1, 0.2, 0.01)
     kinds = [d["kind"] for d in result.metrics["data"]]
     assert kinds == ["feature_form", "audio"]
     assert result.metrics["num_train"] > len(words) * 0.7
     assert result.tflite_path.is_file()
+
+
+def test_speed_perturbation_and_its_feature_domain_analogue() -> None:
+    from nanokws.train.augment import shift_channels, speed_perturb, stretch_frames
+
+    t = np.arange(16000) / SR
+    tone = (np.sin(2 * np.pi * 1000 * t) * (np.abs(t - 0.5) < 0.25)).astype(np.float32)
+    fast = speed_perturb(tone, 1.1)
+    assert fast.shape == tone.shape
+    # 10% faster: the tone's burst is 10% shorter and its zero crossings 10% denser.
+    def burst(x: np.ndarray) -> int:
+        loud = np.nonzero(np.abs(x) > 0.5)[0]
+        return int(loud[-1] - loud[0])
+    assert burst(fast) == pytest.approx(burst(tone) / 1.1, rel=0.03)
+    crossings = lambda x: int(np.count_nonzero(np.diff(np.sign(x[np.abs(x) > 1e-3])) != 0))  # noqa: E731
+    assert crossings(fast) == pytest.approx(crossings(tone), rel=0.03)  # same count, shorter burst
+    np.testing.assert_allclose(speed_perturb(tone, 1.0), tone, atol=1e-6)
+
+    frames = np.zeros((49, 40), np.int8) - 100
+    frames[20:29] = 50  # a 9-frame "word" around the centre frame 24
+    slow = stretch_frames(frames, 1.2, -100.0)
+    assert np.count_nonzero(slow[:, 0] > 0) > np.count_nonzero(frames[:, 0] > 0)
+    assert np.array_equal(stretch_frames(frames, 1.0, -100.0), frames)
+    ramp = np.tile(np.arange(40, dtype=np.int8), (49, 1))
+    up = shift_channels(ramp, 1)
+    assert np.array_equal(up[:, 1:], ramp[:, :-1]) and np.array_equal(up[:, 0], ramp[:, 0])
+    assert np.array_equal(shift_channels(ramp, -1)[:, :-1], ramp[:, 1:])
+
+
+def test_mixup_blends_inputs_and_targets_with_the_same_weights() -> None:
+    from nanokws.train.batches import mixup
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, (32, 49, 40, 1)).astype(np.float32)
+    labels = rng.integers(0, 5, 32)
+    y = np.eye(5, dtype=np.float32)[labels]
+    xm, ym = mixup(x, y, 0.4, np.random.default_rng(1))
+    assert xm.shape == x.shape and ym.shape == y.shape
+    np.testing.assert_allclose(ym.sum(axis=1), 1.0, rtol=1e-6)
+    # Recover each example's weight and partner from the targets, then check the inputs used them.
+    rng2 = np.random.default_rng(1)
+    lam = rng2.beta(0.4, 0.4, size=32).astype(np.float32)
+    partner = rng2.permutation(32)
+    expect = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
+    np.testing.assert_allclose(xm, expect, rtol=1e-6)
+    np.testing.assert_allclose(ym, lam[:, None] * y + (1 - lam[:, None]) * y[partner], rtol=1e-6)
+    assert not np.array_equal(xm, x)
+
+
+@pytest.mark.parametrize("option", [{"label_smoothing": 1.0}, {"mixup": -1.0}, {"weight_decay": -0.1}])
+def test_bad_regulariser_values_are_one_line_errors(option: dict[str, float], tmp_path: Path) -> None:
+    from nanokws.errors import NanokwsError
+    from nanokws.train import train_model
+
+    with pytest.raises(NanokwsError) as info:
+        train_model([tmp_path], "tiny", tmp_path / "o", verbose=False, **option)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
 
 
 def test_cli_reports_bad_data_in_one_line(tmp_path: Path) -> None:
@@ -217,3 +276,25 @@ def test_cli_reports_bad_data_in_one_line(tmp_path: Path) -> None:
     assert "missing" in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(SystemExit):
         parser.parse_args(["--data", str(tmp_path), "--model", "resnet", "--out", "o"])
+
+
+@pytest.mark.slow
+def test_same_command_twice_gives_the_same_model_bytes(tone_data: Path, tmp_path: Path) -> None:
+    """Reproducibility: two fresh processes running the same `nanokws train` command (seeded
+    augmentation, shuffling, initialisation, deterministic TF ops) write byte-identical .tflite files.
+    The shipped model's card relies on this for "reproducible with this command"."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root / "tools")}
+    outputs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        subprocess.run([sys.executable, "-m", "nanokws", "train", "--data", str(tone_data), "--model", "tiny",
+                        "--keywords", *KEYWORDS, "--epochs", "2", "--seed", "4", "--label-smoothing", "0.1",
+                        "--mixup", "0.2", "--specaugment", "--speed-pitch", "--out", str(out)],
+                       check=True, env=env, capture_output=True)
+        outputs.append((out / "model.tflite").read_bytes())
+    assert outputs[0] == outputs[1]

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # reproducible float results across runs
+    if not sys.stderr.isatty():  # logs (CI, nohup): a progress line every 30 s, not every update
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "_run"):

@@ -25,10 +25,11 @@ from .errors import NanokwsError
 from .paths import FIRMWARE_MODEL_DIR, SHARED_SPEECH_COMMANDS
 
 # Budget the shipped model is held to (issue 5); the card says whether each is met.
-# The size target is checked on the int8 weights the board flashes (the compiled C's); the .tflite
-# file is larger by its container (tensor names, per-channel scales and int64 zero points).
-TARGETS = {"int8_accuracy": 0.92, "int8_weights_bytes": 25 * 1024, "arena_bytes": 16 * 1024,
-           "float_int8_gap": 0.005}
+# The 25 KB size budget is checked twice: on the int8 weights the board flashes (the compiled C's) and
+# on the .tflite file itself (the TFLite Micro array), which is larger by its container (tensor
+# table, per-channel scales and int64 zero points).
+TARGETS = {"int8_accuracy": 0.92, "int8_weights_bytes": 25 * 1024, "int8_model_bytes": 25 * 1024,
+           "arena_bytes": 16 * 1024, "float_int8_gap": 0.005}
 # Files this command writes; those it could not write this time are removed so none goes stale.
 GENERATED = ("model.tflite", "model_data.cc", "model_data.h", "model_config.h", "nk_model.c", "nk_model.h",
              "compile_report.json", "model_card.md", "model_card.json", "confusion.png")
@@ -194,7 +195,8 @@ def _card(tflite: bytes, meta: dict[str, Any], report: dict[str, Any], compiled:
     int8, float_acc = float(report["accuracy"]), report["float"]
     layers = [[r["op"], r["output_shape"]] for r in compiled["layers"]] if compiled else None
     train_keys = ("data", "num_train", "num_validation", "epochs_run", "best_epoch", "float_val_accuracy",
-                  "int8_val_accuracy", "seed", "batch_size", "lr", "specaugment", "train_seconds")
+                  "int8_val_accuracy", "seed", "batch_size", "lr", "specaugment", "speed_pitch",
+                  "label_smoothing", "mixup", "weight_decay", "train_seconds")
     arena = compiled["arena_bytes"] if compiled else None
     gap = None if float_acc is None else float_acc - int8
     weights = compiled["weights_flash_bytes"] if compiled else len(tflite)
@@ -220,12 +222,18 @@ def _card(tflite: bytes, meta: dict[str, Any], report: dict[str, Any], compiled:
         "targets": {**TARGETS, "met": {
             "int8_accuracy": int8 >= TARGETS["int8_accuracy"],
             "int8_weights_bytes": weights <= TARGETS["int8_weights_bytes"],
+            "int8_model_bytes": len(tflite) <= TARGETS["int8_model_bytes"],
             "arena_bytes": arena is not None and arena <= TARGETS["arena_bytes"],
             "float_int8_gap": gap is not None and abs(gap) <= TARGETS["float_int8_gap"]}},
         "training": ({k: train.get(k) for k in train_keys} if train else
                      {"data": meta.get("training_data"), "seed": meta.get("seed")}),
         "reproduce": reproduce,
     }
+
+
+def _interval(p: float, n: int) -> float:
+    """Half-width of the normal-approximation 95% interval of an accuracy p measured on n clips."""
+    return 1.96 * float(np.sqrt(p * (1 - p) / n)) if n else 0.0
 
 
 def _pct(v: float | None) -> str:
@@ -244,7 +252,8 @@ def render_card_md(card: dict[str, Any]) -> str:
         "",
         "| | value | target |",
         "|---|---|---|",
-        f"| int8 accuracy ({acc['n']} clips, split `{acc['split']}`) | {_pct(acc['int8'])} | "
+        f"| int8 accuracy ({acc['n']} clips, split `{acc['split']}`) | {_pct(acc['int8'])} "
+        f"(95% interval +-{_interval(acc['int8'], acc['n']):.1%}) | "
         f">= {card['targets']['int8_accuracy']:.0%} ({yes[met['int8_accuracy']]}) |",
         f"| int8 accuracy in TFLite Micro (the reference the compiled C matches bit for bit) | "
         f"{_pct(acc['int8_tflm'])} | |",
@@ -254,7 +263,8 @@ def render_card_md(card: dict[str, Any]) -> str:
         f"| int8 weights in flash (compiled C; .tflite if not compiled) | "
         f"{size['compiled_weights_bytes'] or size['int8_model_bytes']} B | "
         f"<= {card['targets']['int8_weights_bytes']} B ({yes[met['int8_weights_bytes']]}) |",
-        f"| int8 .tflite file (TFLite Micro array) | {size['int8_model_bytes']} B | |",
+        f"| int8 .tflite file (TFLite Micro array) | {size['int8_model_bytes']} B | "
+        f"<= {card['targets']['int8_model_bytes']} B ({yes[met['int8_model_bytes']]}) |",
         f"| compiled arena (nk_model.c) | {size['arena_compiled_bytes']} B | "
         f"<= {card['targets']['arena_bytes']} B ({yes[met['arena_bytes']]}) |",
         f"| TFLite Micro arena (host measurement) | {size['arena_tflm_bytes']} B | |",

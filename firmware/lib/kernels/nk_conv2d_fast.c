@@ -1,14 +1,13 @@
 /* CONV_2D fast path: gather the receptive fields of two output pixels (taps outside the image
  * read the input zero point, which the folded bias cancels), then one blocked matrix product per
- * pixel pair. A 1x1 stride-1 unpadded conv reads its input pixels in place. */
+ * pixel pair. The two gathered fields live in the caller's scratch (nk_conv2d_fast_scratch_bytes:
+ * part of the model's arena, not a static buffer). A 1x1 stride-1 unpadded conv reads its input
+ * pixels in place and needs no scratch. */
 #include <stddef.h>
 #include <string.h>
 
 #include "nk_kernels.h"
 #include "nk_quant.h"
-
-/* Two gathered receptive fields. Static rather than on the stack: a known RAM cost. */
-static int8_t nk_conv_patch[2][NK_CONV_PATCH_MAX];
 
 /* Receptive field of output pixel `pix` into dst ([k_h][k_w][in_c], like one weight row). */
 static void nk_conv_gather(const nk_conv_params_t *p, const int8_t *in, int32_t pix, int8_t zp, int8_t *dst)
@@ -73,11 +72,10 @@ static void nk_conv_slow(const nk_conv_params_t *p, const int8_t *in, const int8
 }
 
 void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                       const int32_t *mult, const int32_t *shift, int8_t *out)
+                       const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c;
-    const int in_place = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
-                         p->pad_h == 0 && p->pad_w == 0 && p->in_h == p->out_h && p->in_w == p->out_w;
+    const int in_place = nk_conv2d_fast_in_place(p);
     if (!in_place && k > NK_CONV_PATCH_MAX) {
         nk_conv_slow(p, in, w, bias_f, mult, shift, out);
         return;
@@ -93,12 +91,13 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
             c0 = in + pix * p->in_c;
             c1 = pair ? c0 + p->in_c : c0;
         } else {
-            nk_conv_gather(p, in, pix, zp, nk_conv_patch[0]);
+            /* scratch holds two fields of k bytes (nk_conv2d_fast_scratch_bytes). */
+            nk_conv_gather(p, in, pix, zp, scratch);
             if (pair) {
-                nk_conv_gather(p, in, pix + 1, zp, nk_conv_patch[1]);
+                nk_conv_gather(p, in, pix + 1, zp, scratch + k);
             }
-            c0 = nk_conv_patch[0];
-            c1 = nk_conv_patch[pair ? 1 : 0];
+            c0 = scratch;
+            c1 = pair ? scratch + k : scratch;
         }
         int8_t *o0 = out + pix * p->out_c;
         nk_gemm_cols_s8(&g, c0, c1, w, bias_f, mult, shift, o0, pair ? o0 + p->out_c : NULL);

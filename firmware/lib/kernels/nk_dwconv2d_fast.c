@@ -1,6 +1,8 @@
 /* DEPTHWISE_CONV_2D fast path (depth multiplier 1): per output pixel a table of tap pointers
  * (taps outside the image point at a row of input zero points, cancelled by the folded bias), so
- * border and interior pixels run the same branch-free loop over four channels at a time. */
+ * border and interior pixels run the same branch-free loop over four channels at a time. The
+ * zero-point row (in_c bytes) is the caller's scratch, filled by each call; layers where no tap
+ * falls outside the image need none (nk_dwconv2d_fast_scratch_bytes). */
 #include <string.h>
 
 #include "nk_kernels.h"
@@ -9,9 +11,6 @@
 #if NK_KERNELS_DSP
 #include "nk_simd.h"
 #endif
-
-/* in_c copies of the input zero point, refilled by each call (single-threaded firmware). */
-static int8_t nk_dw_zp_row[NK_DW_MAX_CH];
 
 typedef struct {
     int32_t out_offset, act_min, act_max;
@@ -47,14 +46,17 @@ static void nk_dw_slow(const nk_conv_params_t *p, const int8_t *in, const int8_t
 }
 
 void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                         const int32_t *mult, const int32_t *shift, int8_t *out)
+                         const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch)
 {
     const int32_t taps = p->k_h * p->k_w, ch = p->in_c, main_c = ch & ~3;
     if (taps > NK_DW_MAX_TAPS || ch > NK_DW_MAX_CH) {
         nk_dw_slow(p, in, w, bias_f, mult, shift, out);
         return;
     }
-    memset(nk_dw_zp_row, -p->in_offset, (size_t)ch);
+    /* Taps outside the image point at the zero-point row; there are none when it needs 0 bytes. */
+    if (nk_dwconv2d_fast_scratch_bytes(p) > 0) {
+        memset(scratch, -p->in_offset, (size_t)ch);
+    }
     /* Locals: int8 stores may alias anything, so fields read through p would be reloaded. */
     const nk_dw_out_t q = {p->out_offset, p->act_min, p->act_max};
     const int32_t in_h = p->in_h, in_w = p->in_w, k_w = p->k_w;
@@ -65,7 +67,7 @@ void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8
             for (int32_t t = 0; t < taps; ++t) {
                 const int32_t y = y0 + t / k_w, x = x0 + t % k_w;
                 const int inside = y >= 0 && y < in_h && x >= 0 && x < in_w;
-                tap[t] = inside ? in + (y * in_w + x) * ch : nk_dw_zp_row;
+                tap[t] = inside ? in + (y * in_w + x) * ch : scratch;
             }
             int8_t *o = out + (oy * p->out_w + ox) * ch;
             const int8_t *wg = w;

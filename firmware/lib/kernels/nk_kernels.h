@@ -4,7 +4,8 @@
  * (depthwise) and [out][in] (fully connected), exactly as stored in the .tflite. Each kernel
  * lives in its own nk_<name>.c. The inner dot products have a portable C path and a Cortex-M4
  * DSP path (dual 16-bit MAC, SMLAD) selected when __ARM_FEATURE_DSP is defined and
- * NK_KERNELS_NO_DSP is not; both give identical results (exact integer sums). No heap. */
+ * NK_KERNELS_NO_DSP is not; both give identical results (exact integer sums). No heap and no
+ * static buffers: the fast kernels' scratch memory is the caller's (see nk_*_fast_scratch_bytes). */
 #ifndef NK_KERNELS_H
 #define NK_KERNELS_H
 
@@ -96,9 +97,30 @@ void nk_add_s8(const nk_add_params_t *p, const int8_t *in1, const int8_t *in2, i
  * as TFLite's skipped taps do. The compiler also checks nk_requantize_bounded's preconditions
  * (every |accumulator| < 2^30, every shift <= -1); where they fail it emits the reference kernel. */
 
-/* Largest receptive field (k_h * k_w * in_c) nk_conv2d_fast_s8 gathers into its patch buffers;
- * larger ones run a slower per-tap loop (still exact). 1x1 stride-1 unpadded convs need no patch. */
+/* Largest receptive field (k_h * k_w * in_c) nk_conv2d_fast_s8 gathers into its patches; larger
+ * ones run a slower per-tap loop (still exact). 1x1 stride-1 unpadded convs need no patch. */
 #define NK_CONV_PATCH_MAX 1152
+
+/* Scratch memory of the fast kernels: the caller passes a buffer of at least
+ * nk_<kernel>_fast_scratch_bytes(p) bytes (any alignment; NULL when that is 0), which the kernel may
+ * overwrite and which must not overlap `in` or `out`. The compiler reserves it in the model's arena
+ * for the one layer that uses it, like TFLite Micro's scratch buffers (tools/nanokws/compiler/lower.py
+ * computes the same numbers: fast_scratch_bytes). The kernels keep no static buffers of their own. */
+
+/* 1 when nk_conv2d_fast_s8 reads its input pixels in place (1x1, stride 1, unpadded). */
+static inline int nk_conv2d_fast_in_place(const nk_conv_params_t *p)
+{
+    return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+           p->pad_w == 0 && p->in_h == p->out_h && p->in_w == p->out_w;
+}
+
+/* nk_conv2d_fast_s8's scratch: two gathered receptive fields of k = k_h * k_w * in_c bytes; 0 when it
+ * reads its input in place or k > NK_CONV_PATCH_MAX (per-tap loop). */
+static inline int32_t nk_conv2d_fast_scratch_bytes(const nk_conv_params_t *p)
+{
+    const int32_t k = p->k_h * p->k_w * p->in_c;
+    return nk_conv2d_fast_in_place(p) || k > NK_CONV_PATCH_MAX ? 0 : 2 * k;
+}
 
 /* Byte index of weight (row oc, input i) in nk_gemm_cols_s8's layout for out_c rows of k inputs
  * (rows in pairs, four inputs of the even row then four of the odd row, leftovers last; an odd last
@@ -115,9 +137,9 @@ static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t ou
 
 /* CONV_2D as a matrix product over pairs of output pixels x pairs of output channels; weights
  * ([out_c][k_h * k_w * in_c] rows of the .tflite) in the nk_gemm_index layout; bias_f folded
- * (never NULL). */
+ * (never NULL); scratch: nk_conv2d_fast_scratch_bytes(p) bytes. */
 void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                       const int32_t *mult, const int32_t *shift, int8_t *out);
+                       const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch);
 
 /* Requantised products of two input columns (k contiguous int8 each) with out_c weight rows:
  * o0[oc] from c0, o1[oc] from c1 (o1 may be NULL: c1 is then not read for output). */
@@ -133,6 +155,15 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int8_t *c0, const int8_t *
 #define NK_DW_MAX_TAPS 64
 #define NK_DW_MAX_CH 1024
 
+/* nk_dwconv2d_fast_s8's scratch: a row of in_c input zero points, which taps outside the image point
+ * at; 0 when no tap falls outside (no padding on any side) or beyond the limits above (per-tap loop). */
+static inline int32_t nk_dwconv2d_fast_scratch_bytes(const nk_conv_params_t *p)
+{
+    const int border = p->pad_h > 0 || p->pad_w > 0 || (p->out_h - 1) * p->stride_h + p->k_h > p->in_h ||
+                       (p->out_w - 1) * p->stride_w + p->k_w > p->in_w;
+    return !border || p->k_h * p->k_w > NK_DW_MAX_TAPS || p->in_c > NK_DW_MAX_CH ? 0 : p->in_c;
+}
+
 /* Byte index, in nk_dwconv2d_fast_s8's weight layout, of channel c's weight for tap t (of taps):
  * channels in groups of four, each group's taps consecutive ([group][tap][4]); the last in_c % 4
  * channels follow as [channel][tap]. The compiler writes the weights in this order. */
@@ -146,9 +177,10 @@ static inline int32_t nk_dw_fast_index(int32_t c, int32_t t, int32_t taps, int32
 }
 
 /* DEPTHWISE_CONV_2D with depth multiplier 1, weights in the nk_dw_fast_index layout, bias_f folded
- * (never NULL). Four channels at a time (one 32-bit load per tap). */
+ * (never NULL); scratch: nk_dwconv2d_fast_scratch_bytes(p) bytes. Four channels at a time (one
+ * 32-bit load per tap). */
 void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                         const int32_t *mult, const int32_t *shift, int8_t *out);
+                         const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@ class CompileResult:
     out_dir: Path
     report: dict[str, Any]
     layers: list[lower.Layer]
+    plan: planner.Plan  # arena offsets of the tensors and of each layer's scratch
 
 
 def _model_config(tflite: bytes) -> tuple[str | None, str]:
@@ -64,7 +65,8 @@ def compile_model(
         "input_len": g.tensors[g.inputs[0]].size,
         "output_len": g.tensors[g.outputs[0]].size,
         "weights_flash_bytes": sum(layer.weight_bytes for layer in layers),
-        "arena_bytes": plan.arena_bytes,
+        "arena_bytes": plan.arena_bytes,  # everything the model needs in RAM but the stack
+        "scratch_bytes": plan.scratch_bytes,  # largest kernel scratch of any layer (inside arena_bytes)
         "total_macs": sum(layer.macs for layer in layers),
         "layers": [
             {
@@ -75,6 +77,8 @@ def compile_model(
                 "macs": layer.macs,
                 "weight_bytes": layer.weight_bytes,
                 "arena_offset": plan.offsets[layer.output],
+                "scratch_bytes": plan.scratch.get(n, (0, 0))[1],
+                "scratch_offset": plan.scratch[n][0] if n in plan.scratch else None,
             }
             for n, layer in enumerate(layers)
         ],
@@ -102,7 +106,7 @@ def compile_model(
     stale = out / "model_config.h"
     if not config and stale.is_file():  # an earlier model's config would contradict this model
         stale.unlink()
-    return CompileResult(out, report, layers)
+    return CompileResult(out, report, layers, plan)
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -114,7 +118,7 @@ def format_report(report: dict[str, Any]) -> str:
         )
     lines.append(
         f"total MACs {report['total_macs']}, weights (flash) {report['weights_flash_bytes']} B, "
-        f"arena {report['arena_bytes']} B"
+        f"arena {report['arena_bytes']} B (incl. {report['scratch_bytes']} B largest kernel scratch)"
     )
     if "tflm_arena_total_bytes" in report:
         lines.append(

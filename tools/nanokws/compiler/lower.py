@@ -39,9 +39,10 @@ class Layer:
     output: int
     alias: bool = False  # RESHAPE/SQUEEZE: output shares the input's bytes, no code
     decls: list[str] = field(default_factory=list)  # C definitions of constants for this layer
-    call: str = ""  # C statement with {in0}, {in1}, {out} placeholders
+    call: str = ""  # C statement with {in0}, {in1}, {out} (and {scratch}) placeholders
     macs: int = 0
     weight_bytes: int = 0
+    scratch: int = 0  # bytes of kernel scratch the planner reserves in the arena for this layer only
 
 
 def _fail(op: Operator, what: str) -> UnsupportedModelError:
@@ -182,6 +183,42 @@ def accumulators_bounded(w_rows: np.ndarray, bias_f: np.ndarray, shift: np.ndarr
     return bool(np.all(worst < _ACC_LIMIT) and np.all(np.asarray(shift) <= -1))
 
 
+# Limits of the fast kernels' scratch (firmware/lib/kernels/nk_kernels.h); test_kernels.py checks
+# fast_scratch_bytes against the C functions nk_conv2d_fast_scratch_bytes / nk_dwconv2d_fast_scratch_bytes.
+CONV_PATCH_MAX = 1152
+DW_MAX_TAPS = 64
+DW_MAX_CH = 1024
+
+
+def fast_scratch_bytes(v: dict[str, int], dw: bool) -> int:
+    """Bytes of scratch nk_dwconv2d_fast_s8 (`dw`) or nk_conv2d_fast_s8 needs for the geometry `v`
+    (nk_conv_params_t fields), as nk_*_fast_scratch_bytes in nk_kernels.h compute it. Conv: two
+    gathered receptive fields (2 * k_h * k_w * in_c), none when it reads its input in place (1x1,
+    stride 1, unpadded) or the field exceeds CONV_PATCH_MAX (per-tap loop). Depthwise: one row of
+    in_c zero points for taps outside the image, none when no tap is outside or beyond the limits."""
+    if dw:
+        border = (
+            v["pad_h"] > 0
+            or v["pad_w"] > 0
+            or (v["out_h"] - 1) * v["stride_h"] + v["k_h"] > v["in_h"]
+            or (v["out_w"] - 1) * v["stride_w"] + v["k_w"] > v["in_w"]
+        )
+        small = v["k_h"] * v["k_w"] <= DW_MAX_TAPS and v["in_c"] <= DW_MAX_CH
+        return v["in_c"] if border and small else 0
+    in_place = (
+        v["k_h"] == 1
+        and v["k_w"] == 1
+        and v["stride_h"] == 1
+        and v["stride_w"] == 1
+        and v["pad_h"] == 0
+        and v["pad_w"] == 0
+        and v["in_h"] == v["out_h"]
+        and v["in_w"] == v["out_w"]
+    )
+    k = v["k_h"] * v["k_w"] * v["in_c"]
+    return 0 if in_place or k > CONV_PATCH_MAX else 2 * k
+
+
 def dw_fast_order(taps: int, channels: int) -> np.ndarray:
     """Source index (into the [taps, channels] weights) of each byte of nk_dwconv2d_fast_s8's layout,
     the inverse of nk_dw_fast_index in nk_kernels.h."""
@@ -248,7 +285,7 @@ def _lower_fast_conv(
         _c_array("int32_t", f"{p}_bias_f", bias_f),
     ]
     fn = "nk_dwconv2d_fast_s8" if dw else "nk_conv2d_fast_s8"
-    call = f"{fn}(&{p}_params, {{in0}}, {p}_w, {p}_bias_f, {p}_mult, {p}_shift, {{out}});"
+    call = f"{fn}(&{p}_params, {{in0}}, {p}_w, {p}_bias_f, {p}_mult, {p}_shift, {{out}}, {{scratch}});"
     return Layer(
         op.index,
         op.opcode,
@@ -258,6 +295,7 @@ def _lower_fast_conv(
         call=call,
         macs=macs,
         weight_bytes=w.size + 12 * oc,
+        scratch=fast_scratch_bytes(v, dw),
     )
 
 

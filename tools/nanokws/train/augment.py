@@ -1,9 +1,12 @@
 """Training-time augmentation, in the audio domain (before the C frontend) and the feature domain.
 
-Audio: random time shift, background noise at a random SNR, random gain — then features come from
-the real frontend, so the model learns exactly what the device computes. Feature form (the shared
-log-mel npz has no audio): frame shift, SpecAugment masks, and noise mixing done in the power
-domain, since the int8 value is an affine function of ln(mel power).
+Audio: random time shift, background noise at a random SNR, random gain, optionally speed
+perturbation (resampling: tempo and pitch together) — then features come from the real frontend,
+so the model learns exactly what the device computes. Feature form (the shared log-mel npz has no
+audio): frame shift, SpecAugment masks, noise mixing done in the power domain (the int8 value is an
+affine function of ln(mel power)), and optionally the feature-domain analogue of speed
+perturbation: a time stretch of the frames and a shift of the mel channels (a mel channel is about
+a constant fraction of an octave above 1 kHz, so a one-channel shift is roughly a pitch change).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class AudioAugment:
     noise_probability: float = 0.8
     snr_db: tuple[float, float] = (0.0, 20.0)
     gain_db: tuple[float, float] = (-6.0, 6.0)
+    speed: tuple[float, float] | None = None  # e.g. (0.9, 1.1): resample by a random factor
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,46 @@ class FeatureAugment:
     time_mask_frames: int = 5
     freq_masks: int = 2
     freq_mask_channels: int = 5
+    stretch: tuple[float, float] | None = None  # e.g. (0.9, 1.1): time-stretch factor of the frames
+    max_channel_shift: int = 0  # e.g. 1: shift the mel channels up or down by up to this many
+
+
+def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
+    """Play `x` `factor` times faster (tempo and pitch both scale), centred, same length, zero-padded."""
+    n = len(x)
+    src_len = max(2, int(round(n / factor)))
+    resampled = np.interp(np.arange(src_len) * factor, np.arange(n), x).astype(np.float32)
+    out = np.zeros(n, np.float32)
+    if src_len >= n:
+        start = (src_len - n) // 2
+        out[:] = resampled[start:start + n]
+    else:
+        start = (n - src_len) // 2
+        out[start:start + src_len] = resampled
+    return out
+
+
+def stretch_frames(x: np.ndarray, factor: float, fill: float) -> np.ndarray:
+    """Time-stretch frames [frames, channels] by `factor` (>1 = slower) about the centre, linear
+    interpolation between frames; frames that come from outside the clip are `fill`."""
+    frames = x.shape[0]
+    centre = (frames - 1) / 2.0
+    pos = centre + (np.arange(frames) - centre) / factor
+    lo = np.floor(pos).astype(int)
+    frac = (pos - lo)[:, None]
+    inside = (lo >= 0) & (lo + 1 <= frames - 1)
+    lo_c, hi_c = np.clip(lo, 0, frames - 1), np.clip(lo + 1, 0, frames - 1)
+    out = (1.0 - frac) * x[lo_c].astype(np.float32) + frac * x[hi_c].astype(np.float32)
+    out[~inside] = fill
+    return np.clip(np.rint(out), -128, 127).astype(x.dtype)
+
+
+def shift_channels(x: np.ndarray, shift: int) -> np.ndarray:
+    """Shift mel channels (axis 1) by `shift` (positive = higher), repeating the edge channel."""
+    if shift == 0:
+        return x
+    idx = np.clip(np.arange(x.shape[1]) - shift, 0, x.shape[1] - 1)
+    return x[:, idx]
 
 
 def _shift(x: np.ndarray, shift: int, fill: float) -> np.ndarray:
@@ -54,7 +98,10 @@ def augment_audio(audio: np.ndarray, noise: list[np.ndarray], rng: np.random.Gen
     clips = audio.astype(np.float32)
     n, length = clips.shape
     for i in range(n):
-        x = _shift(clips[i], int(rng.integers(-cfg.max_shift_samples, cfg.max_shift_samples + 1)), 0.0)
+        x = clips[i]
+        if cfg.speed is not None:
+            x = speed_perturb(x, float(rng.uniform(*cfg.speed)))
+        x = _shift(x, int(rng.integers(-cfg.max_shift_samples, cfg.max_shift_samples + 1)), 0.0)
         x *= np.float32(10.0 ** (rng.uniform(*cfg.gain_db) / 20.0))
         if noise and rng.random() < cfg.noise_probability:
             src = noise[int(rng.integers(len(noise)))]
@@ -90,6 +137,10 @@ def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.ran
     for i in range(n):
         x = features[i]
         floor = float(x.min())
+        if cfg.stretch is not None:
+            x = stretch_frames(x, float(rng.uniform(*cfg.stretch)), floor)
+        if cfg.max_channel_shift:
+            x = shift_channels(x, int(rng.integers(-cfg.max_channel_shift, cfg.max_channel_shift + 1)))
         x = _shift(x, int(rng.integers(-cfg.max_shift_frames, cfg.max_shift_frames + 1)), floor)
         if noise is not None and len(noise) and rng.random() < cfg.noise_probability:
             # Relative level: the noise slice's power is lowered by a random SNR-like amount.

@@ -11,8 +11,20 @@ from .augment import AudioAugment, FeatureAugment, augment_audio, augment_featur
 from .sources import TrainingData, features_of
 
 
+def mixup(x: np.ndarray, y: np.ndarray, alpha: float,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """mixup (Zhang et al. 2018): each example blended with a random partner of the same batch,
+    weight ~ Beta(alpha, alpha), targets blended alike. Applied to the int8-valued log-mel input."""
+    lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
+    partner = rng.permutation(len(x))
+    x_mix = lam[:, None, None, None] * x + (1.0 - lam[:, None, None, None]) * x[partner]
+    y_mix = lam[:, None] * y + (1.0 - lam[:, None]) * y[partner]
+    return x_mix.astype(np.float32), y_mix.astype(np.float32)
+
+
 def make_batches(data: TrainingData, batch_size: int, seed: int, feature_cfg: FeatureAugment,
-                 audio_cfg: AudioAugment | None = None) -> Any:
+                 audio_cfg: AudioAugment | None = None, mixup_alpha: float = 0.0) -> Any:
+    """Batches of (features [b, 49, 40, 1] float32, one-hot targets [b, classes] float32)."""
     import keras
 
     audio_cfg = audio_cfg or AudioAugment()
@@ -40,7 +52,10 @@ def make_batches(data: TrainingData, batch_size: int, seed: int, feature_cfg: Fe
             x_audio = features_of(augment_audio(data.audio[a_idx], data.noise, rng, audio_cfg))
             x_feat = augment_features(data.features[f_idx], data.feature_noise, rng, feature_cfg)
             x = np.concatenate([x_audio, x_feat]).astype(np.float32)[..., None]
-            y = np.concatenate([data.audio_labels[a_idx], data.feature_labels[f_idx]])
+            labels = np.concatenate([data.audio_labels[a_idx], data.feature_labels[f_idx]])
+            y = np.eye(len(data.labels), dtype=np.float32)[labels]
+            if mixup_alpha > 0:
+                x, y = mixup(x, y, mixup_alpha, rng)
             return x, y
 
         def on_epoch_end(self) -> None:

@@ -43,6 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="peak learning rate, cosine-decayed over the epochs (default: %(default)s)")
     parser.add_argument("--specaugment", action="store_true",
                         help="also apply SpecAugment time/frequency masks to feature-form examples")
+    parser.add_argument("--speed-pitch", action="store_true",
+                        help="speed perturbation: audio resampled x0.9-1.1, feature-form frames "
+                        "time-stretched x0.9-1.1 and mel channels shifted by up to one")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+                        help="label smoothing: EPS of each target spread over all classes (e.g. 0.1; "
+                        "default: %(default)s)")
+    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                        help="mixup: blend each example with another, weight ~ Beta(ALPHA, ALPHA) (e.g. 0.2; "
+                        "default: %(default)s = off)")
+    parser.add_argument("--weight-decay", type=float, default=0.0,
+                        help="AdamW decoupled weight decay (e.g. 1e-4; default: %(default)s = plain Adam)")
     parser.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
                         help="stop after this many epochs without a better validation accuracy; the best "
                         "weights are kept (default: %(default)s)")
@@ -52,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     from .trainer import train_model
 
     train_model(args.data, args.model, args.out, epochs=args.epochs, seed=args.seed, keywords=args.keywords,
-                batch_size=args.batch_size, lr=args.lr, specaugment=args.specaugment, patience=args.patience,
+                batch_size=args.batch_size, lr=args.lr, specaugment=args.specaugment,
+                speed_pitch=args.speed_pitch,
+                label_smoothing=args.label_smoothing, mixup=args.mixup, weight_decay=args.weight_decay,
+                patience=args.patience,
                 command=shlex.join(["nanokws", *sys.argv[1:]]))
     return 0

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import NanokwsError
 from ..export.model_config import tensor_quantization
 from ..modelmeta import add_metadata
+from .compact import drop_unread_bias_quantization
 from .models import ALLOWED_OPS, INPUT_SHAPE
 
 
@@ -76,4 +77,4 @@ def convert_int8(model: Any, calibration: np.ndarray, metadata: dict[str, Any], 
     bad = sorted(set(ops) - ALLOWED_OPS)
     if bad:
         raise NanokwsError(f"converted model uses operators outside the supported set: {', '.join(bad)}")
-    return add_metadata(tflite, metadata)
+    return add_metadata(drop_unread_bias_quantization(tflite), metadata)
