@@ -18,7 +18,7 @@ from .errors import NanokwsError
 METADATA_NAME = "nanokws"
 
 
-def _schema() -> Any:
+def tflite_schema() -> Any:
     try:
         from tensorflow.lite.python import schema_py_generated as schema
     except ImportError as exc:  # pragma: no cover - tensorflow is a hard dependency
@@ -43,10 +43,8 @@ def add_metadata(tflite: bytes, meta: dict[str, Any]) -> bytes:
     their last two path parts on the way: TFLite Micro never reads them, and on a small model they
     are a sixth of the file.
     """
-    import flatbuffers
-
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))
+    schema = tflite_schema()
+    model = unpack_model(tflite)
     for subgraph in model.subgraphs or []:
         for tensor in subgraph.tensors or []:
             tensor.name = short_tensor_name(_name(tensor.name))
@@ -62,7 +60,20 @@ def add_metadata(tflite: bytes, meta: dict[str, Any]) -> bytes:
         entry.buffer = index
         model.metadata = [*(model.metadata or []), entry]
     model.buffers[index].data = list(blob)
-    builder = flatbuffers.Builder(len(tflite) + len(blob) + 1024)
+    return pack_model(model, len(tflite) + len(blob) + 1024)
+
+
+def unpack_model(tflite: bytes) -> Any:
+    """The .tflite as an editable object tree (schema ModelT), for rewrites such as add_metadata."""
+    schema = tflite_schema()
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))
+
+
+def pack_model(model: Any, size_hint: int) -> bytes:
+    """Serialise an edited ModelT back to .tflite bytes (file identifier TFL3)."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
@@ -75,7 +86,7 @@ def short_tensor_name(name: str, parts: int = 2, limit: int = 40) -> str:
 
 def read_metadata(tflite: bytes, source: str = "model") -> dict[str, Any]:
     """The nanokws metadata of a .tflite; a clear error if the model was not made by nanokws."""
-    schema = _schema()
+    schema = tflite_schema()
     model = schema.Model.GetRootAsModel(bytearray(tflite), 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)

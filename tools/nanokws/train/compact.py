@@ -13,23 +13,15 @@ element, in LiteRT and in TFLite Micro.
 
 from __future__ import annotations
 
-from typing import Any
+from ..modelmeta import pack_model, tflite_schema, unpack_model
 
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
-def _schema() -> Any:
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    return schema
-
-
 def drop_unread_bias_quantization(tflite: bytes) -> bytes:
     """A copy of `tflite` without the quantisation parameters of int32 convolution biases."""
-    import flatbuffers
-
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))
+    schema = tflite_schema()
+    model = unpack_model(tflite)
     codes = {getattr(schema.BuiltinOperator, name) for name in CONV_OPS}
     changed = False
     for graph in model.subgraphs or []:
@@ -44,8 +36,4 @@ def drop_unread_bias_quantization(tflite: bytes) -> bytes:
             if bias.type == schema.TensorType.INT32 and bias.quantization is not None:
                 bias.quantization = None
                 changed = True
-    if not changed:
-        return tflite
-    builder = flatbuffers.Builder(len(tflite))
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return pack_model(model, len(tflite)) if changed else tflite
