@@ -48,6 +48,7 @@ static void nk_conv_slow(const nk_conv_params_t *p, const int8_t *in, const int8
                          const int32_t *mult, const int32_t *shift, int8_t *out)
 {
     const int32_t zp = -p->in_offset;
+    const nk_out_q_t q = {p->out_offset, p->act_min, p->act_max};
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             for (int32_t oc = 0; oc < p->out_c; ++oc) {
@@ -64,8 +65,7 @@ static void nk_conv_slow(const nk_conv_params_t *p, const int8_t *in, const int8
                         }
                     }
                 }
-                acc = nk_requantize_bounded(acc, mult[oc], shift[oc]) + p->out_offset;
-                out[(oy * p->out_w + ox) * p->out_c + oc] = (int8_t)nk_clamp(acc, p->act_min, p->act_max);
+                out[(oy * p->out_w + ox) * p->out_c + oc] = nk_out_s8(q, acc, mult[oc], shift[oc]);
             }
         }
     }

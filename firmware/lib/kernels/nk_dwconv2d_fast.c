@@ -12,22 +12,12 @@
 #include "nk_simd.h"
 #endif
 
-typedef struct {
-    int32_t out_offset, act_min, act_max;
-} nk_dw_out_t;
-
-static inline int8_t nk_dw_out(nk_dw_out_t q, int32_t acc, int32_t mult, int32_t shift)
-{
-    const int32_t v = nk_requantize_bounded(acc, mult, shift) + q.out_offset;
-    return (int8_t)nk_clamp(v, q.act_min, q.act_max);
-}
-
 /* Any size, one output at a time with per-tap bounds checks (tables too large for the limits). */
 static void nk_dw_slow(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
                        const int32_t *mult, const int32_t *shift, int8_t *out)
 {
     const int32_t taps = p->k_h * p->k_w, ch = p->in_c;
-    const nk_dw_out_t q = {p->out_offset, p->act_min, p->act_max};
+    const nk_out_q_t q = {p->out_offset, p->act_min, p->act_max};
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             for (int32_t c = 0; c < ch; ++c) {
@@ -39,7 +29,7 @@ static void nk_dw_slow(const nk_conv_params_t *p, const int8_t *in, const int8_t
                     const int32_t v = inside ? in[(y * p->in_w + x) * ch + c] : -p->in_offset;
                     acc += v * w[nk_dw_fast_index(c, t, taps, ch)];
                 }
-                out[(oy * p->out_w + ox) * ch + c] = nk_dw_out(q, acc, mult[c], shift[c]);
+                out[(oy * p->out_w + ox) * ch + c] = nk_out_s8(q, acc, mult[c], shift[c]);
             }
         }
     }
@@ -58,7 +48,7 @@ void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8
         memset(scratch, -p->in_offset, (size_t)ch);
     }
     /* Locals: int8 stores may alias anything, so fields read through p would be reloaded. */
-    const nk_dw_out_t q = {p->out_offset, p->act_min, p->act_max};
+    const nk_out_q_t q = {p->out_offset, p->act_min, p->act_max};
     const int32_t in_h = p->in_h, in_w = p->in_w, k_w = p->k_w;
     const int8_t *tap[NK_DW_MAX_TAPS];
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -91,10 +81,10 @@ void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8
                     a3 += (int32_t)x[3] * wg[3];
 #endif
                 }
-                const int8_t r0 = nk_dw_out(q, a0, mult[c], shift[c]);
-                const int8_t r1 = nk_dw_out(q, a1, mult[c + 1], shift[c + 1]);
-                const int8_t r2 = nk_dw_out(q, a2, mult[c + 2], shift[c + 2]);
-                const int8_t r3 = nk_dw_out(q, a3, mult[c + 3], shift[c + 3]);
+                const int8_t r0 = nk_out_s8(q, a0, mult[c], shift[c]);
+                const int8_t r1 = nk_out_s8(q, a1, mult[c + 1], shift[c + 1]);
+                const int8_t r2 = nk_out_s8(q, a2, mult[c + 2], shift[c + 2]);
+                const int8_t r3 = nk_out_s8(q, a3, mult[c + 3], shift[c + 3]);
                 o[c] = r0;
                 o[c + 1] = r1;
                 o[c + 2] = r2;
@@ -105,7 +95,7 @@ void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8
                 for (int32_t t = 0; t < taps; ++t) {
                     acc += (int32_t)tap[t][c] * wg[t];
                 }
-                o[c] = nk_dw_out(q, acc, mult[c], shift[c]);
+                o[c] = nk_out_s8(q, acc, mult[c], shift[c]);
             }
         }
     }

@@ -14,22 +14,12 @@
 #include "nk_simd.h"
 #endif
 
-typedef struct {
-    int32_t out_offset, act_min, act_max;
-} nk_gemm_out_t;
-
-static inline int8_t nk_gemm_out(nk_gemm_out_t q, int32_t acc, int32_t mult, int32_t shift)
-{
-    const int32_t v = nk_requantize_bounded(acc, mult, shift) + q.out_offset;
-    return (int8_t)nk_clamp(v, q.act_min, q.act_max);
-}
-
 void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int8_t *c0, const int8_t *c1, const int8_t *w,
                      const int32_t *bias_f, const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1)
 {
     /* Locals: int8 stores may alias anything, so fields read through g would be reloaded. */
     const int32_t k = g->k, k4 = k & ~3, out_c = g->out_c;
-    const nk_gemm_out_t q = {g->out_offset, g->act_min, g->act_max};
+    const nk_out_q_t q = {g->out_offset, g->act_min, g->act_max};
     if (o1 == NULL) {
         c1 = c0; /* compute a harmless duplicate rather than branch in the inner loop */
     }
@@ -72,8 +62,8 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int8_t *c0, const int8_t *
             a11 += (int32_t)xb[j] * wp[rest + j];
         }
         const int32_t m0 = mult[oc], m1 = mult[oc + 1], s0 = shift[oc], s1 = shift[oc + 1];
-        const int8_t r00 = nk_gemm_out(q, a00, m0, s0), r01 = nk_gemm_out(q, a01, m1, s1);
-        const int8_t r10 = nk_gemm_out(q, a10, m0, s0), r11 = nk_gemm_out(q, a11, m1, s1);
+        const int8_t r00 = nk_out_s8(q, a00, m0, s0), r01 = nk_out_s8(q, a01, m1, s1);
+        const int8_t r10 = nk_out_s8(q, a10, m0, s0), r11 = nk_out_s8(q, a11, m1, s1);
         o0[oc] = r00;
         o0[oc + 1] = r01;
         if (o1 != NULL) {
@@ -88,9 +78,9 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int8_t *c0, const int8_t *
             a0 += (int32_t)c0[i] * w0[i];
             a1 += (int32_t)c1[i] * w0[i];
         }
-        o0[oc] = nk_gemm_out(q, a0, mult[oc], shift[oc]);
+        o0[oc] = nk_out_s8(q, a0, mult[oc], shift[oc]);
         if (o1 != NULL) {
-            o1[oc] = nk_gemm_out(q, a1, mult[oc], shift[oc]);
+            o1[oc] = nk_out_s8(q, a1, mult[oc], shift[oc]);
         }
     }
 }

@@ -53,4 +53,16 @@ static inline int32_t nk_clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* The fast kernels' output stage: requantise a (bounded) accumulator, add the output zero point,
+ * clamp to the fused activation's range. */
+typedef struct {
+    int32_t out_offset, act_min, act_max;
+} nk_out_q_t;
+
+static inline int8_t nk_out_s8(nk_out_q_t q, int32_t acc, int32_t mult, int32_t shift)
+{
+    const int32_t v = nk_requantize_bounded(acc, mult, shift) + q.out_offset;
+    return (int8_t)nk_clamp(v, q.act_min, q.act_max);
+}
+
 #endif /* NK_QUANT_H */
