@@ -51,26 +51,37 @@ def dw_block(keras: Any, x: Any, channels: int, stride: int, reg: Any) -> Any:
     return keras.layers.ReLU()(x)
 
 
-def _ds_cnn(num_classes: int, channels: int, blocks: int, name: str) -> Any:
-    """MLPerf Tiny KWS DS-CNN: conv 10x4 stride 2, N x (depthwise 3x3 + pointwise), avg pool, dense."""
+def ds_cnn_net(num_classes: int, *, stem: int, channels: int, blocks: int, name: str, strided_block: bool,
+               dropout: tuple[float, float]) -> Any:
+    """DS-CNN: conv 10x4 stride 2 (`stem` channels), an optional stride-2 depthwise-separable block,
+    `blocks` stride-1 blocks of `channels`, average pool over what is left, dense. `dropout` is
+    (after the stem, before the pool)."""
     import keras
 
     reg = keras.regularizers.l2(1e-4)
     inp = keras.Input(INPUT_SHAPE, name="features")
     x = _input_scaling(keras, inp)
-    x = keras.layers.Conv2D(channels, (10, 4), strides=(2, 2), padding="same", use_bias=False,
+    x = keras.layers.Conv2D(stem, (10, 4), strides=(2, 2), padding="same", use_bias=False,
                             kernel_regularizer=reg)(x)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.ReLU()(x)
-    x = keras.layers.Dropout(0.2)(x)
+    x = keras.layers.Dropout(dropout[0])(x)
+    if strided_block:
+        x = dw_block(keras, x, channels, 2, reg)
     for _ in range(blocks):
         x = dw_block(keras, x, channels, 1, reg)
-    x = keras.layers.Dropout(0.4)(x)
+    x = keras.layers.Dropout(dropout[1])(x)
     x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)
     out = keras.layers.Softmax()(x)
     return keras.Model(inp, out, name=name)
+
+
+def _ds_cnn(num_classes: int, channels: int, blocks: int, name: str) -> Any:
+    """MLPerf Tiny KWS DS-CNN: conv 10x4 stride 2, N x (depthwise 3x3 + pointwise), avg pool, dense."""
+    return ds_cnn_net(num_classes, stem=channels, channels=channels, blocks=blocks, name=name,
+                      strided_block=False, dropout=(0.2, 0.4))
 
 
 def ds_cnn_s(num_classes: int) -> Any:

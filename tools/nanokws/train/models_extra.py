@@ -10,29 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import INPUT_SHAPE, _input_scaling, dw_block
+from .models import INPUT_SHAPE, _input_scaling, ds_cnn_net
 
 
 def _ds_cnn_strided(num_classes: int, stem: int, channels: int, blocks: int, name: str) -> Any:
-    import keras
-
-    reg = keras.regularizers.l2(1e-4)
-    inp = keras.Input(INPUT_SHAPE, name="features")
-    x = _input_scaling(keras, inp)
-    x = keras.layers.Conv2D(stem, (10, 4), strides=(2, 2), padding="same", use_bias=False,
-                            kernel_regularizer=reg)(x)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.Dropout(0.1)(x)
-    x = dw_block(keras, x, channels, 2, reg)  # 25x20 -> 13x10: the arena's peak is here, not later
-    for _ in range(blocks):
-        x = dw_block(keras, x, channels, 1, reg)
-    x = keras.layers.Dropout(0.3)(x)
-    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)
-    out = keras.layers.Softmax()(x)
-    return keras.Model(inp, out, name=name)
+    # The stride-2 block takes 25x20 to 13x10 right after the stem: the arena's peak is there, not later.
+    return ds_cnn_net(num_classes, stem=stem, channels=channels, blocks=blocks, name=name, strided_block=True,
+                      dropout=(0.1, 0.3))
 
 
 def ds_cnn_m16(num_classes: int) -> Any:
