@@ -3,7 +3,7 @@
 #include "nk_quant.h"
 
 #if NK_KERNELS_DSP
-#include <arm_acle.h>
+#include "nk_simd.h"
 #endif
 
 /* Sum over the taps of one kernel row: x and w are strided by their channel counts. */
@@ -19,9 +19,7 @@ static int32_t nk_dw_row(const int8_t *x, int32_t x_stride, const int8_t *w, int
         const int32_t xb = (int32_t)x[(i + 1) * x_stride] + x_offset;
         const int32_t wa = w[i * w_stride];
         const int32_t wb = w[(i + 1) * w_stride];
-        const int16x2_t xp = (int16x2_t)(((uint32_t)(uint16_t)xb << 16) | (uint16_t)xa);
-        const int16x2_t wp = (int16x2_t)(((uint32_t)(uint16_t)wb << 16) | (uint16_t)wa);
-        acc = __smlad(xp, wp, acc);
+        acc = nk_smlad(nk_pack16(xa, xb), nk_pack16(wa, wb), acc);
     }
 #endif
     for (; i < n; ++i) {

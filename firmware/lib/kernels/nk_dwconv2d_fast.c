@@ -67,12 +67,12 @@ void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8
 #if NK_KERNELS_DSP
                     /* Per-channel products: SMLABB / SMLATT multiply one 16-bit lane pair each. */
                     const int32_t xv = nk_load4(tap[t] + c), wv = nk_load4(wg);
-                    const int16x2_t x02 = __sxtb16(xv), x13 = nk_sxtb16_odd(xv);
-                    const int16x2_t w02 = __sxtb16(wv), w13 = nk_sxtb16_odd(wv);
-                    a0 = __smlabb(x02, w02, a0);
-                    a2 = __smlatt(x02, w02, a2);
-                    a1 = __smlabb(x13, w13, a1);
-                    a3 = __smlatt(x13, w13, a3);
+                    const int32_t x02 = nk_sxtb16(xv), x13 = nk_sxtb16_odd(xv);
+                    const int32_t w02 = nk_sxtb16(wv), w13 = nk_sxtb16_odd(wv);
+                    a0 = nk_smlabb(x02, w02, a0);
+                    a2 = nk_smlatt(x02, w02, a2);
+                    a1 = nk_smlabb(x13, w13, a1);
+                    a3 = nk_smlatt(x13, w13, a3);
 #else
                     const int8_t *x = tap[t] + c;
                     a0 += (int32_t)x[0] * wg[0];

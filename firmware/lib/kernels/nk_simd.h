@@ -1,11 +1,15 @@
-/* Small helpers shared by the kernels' Cortex-M4 DSP paths (only included where NK_KERNELS_DSP). */
+/* Small helpers shared by the kernels' Cortex-M4 DSP paths (only included where NK_KERNELS_DSP).
+ *
+ * Each helper is one DSP instruction in GCC/clang extended asm instead of an <arm_acle.h> SIMD32
+ * intrinsic: GCC only gained those (int16x2_t, __smlad, __sxtb16, ...) in version 10, and the
+ * Nano 33 BLE's PlatformIO toolchain is GCC 7. The asm is not volatile and has no clobbers, so the
+ * compiler still schedules, hoists and CSEs it like a builtin. Packed values are plain int32_t:
+ * two signed 16-bit lanes, bottom (bits 0-15) and top (bits 16-31). */
 #ifndef NK_SIMD_H
 #define NK_SIMD_H
 
 #include <stdint.h>
 #include <string.h>
-
-#include <arm_acle.h>
 
 /* Four int8 from memory (any alignment; LDR allows unaligned access on Cortex-M4). */
 static inline int32_t nk_load4(const int8_t *p)
@@ -15,13 +19,67 @@ static inline int32_t nk_load4(const int8_t *p)
     return v;
 }
 
-/* Bytes 1 and 3 sign-extended into two 16-bit lanes: one SXTB16 with its ROR #8 operand (GCC
- * does not fold a separate rotate into it, and ACLE has no intrinsic for the rotated form). */
-static inline int16x2_t nk_sxtb16_odd(int32_t v)
+/* Bytes 0 and 2 sign-extended into the two 16-bit lanes (SXTB16). */
+static inline int32_t nk_sxtb16(int32_t v)
 {
-    int16x2_t r;
+    int32_t r;
+    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* Bytes 1 and 3 sign-extended into the two 16-bit lanes: SXTB16 with its ROR #8 operand, which
+ * GCC does not fold from a separate rotate. */
+static inline int32_t nk_sxtb16_odd(int32_t v)
+{
+    int32_t r;
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
     return r;
+}
+
+/* a + bytes 0 and 2 of v, per 16-bit lane (SXTAB16; lane sums wrap at 16 bits). */
+static inline int32_t nk_sxtab16(int32_t a, int32_t v)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
+
+/* a + bytes 1 and 3 of v, per 16-bit lane (SXTAB16 with ROR #8, one instruction for both). */
+static inline int32_t nk_sxtab16_odd(int32_t a, int32_t v)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
+
+/* acc + x.bottom * y.bottom + x.top * y.top (SMLAD). */
+static inline int32_t nk_smlad(int32_t x, int32_t y, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+
+/* acc + x.bottom * y.bottom (SMLABB). */
+static inline int32_t nk_smlabb(int32_t x, int32_t y, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+
+/* acc + x.top * y.top (SMLATT). */
+static inline int32_t nk_smlatt(int32_t x, int32_t y, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+
+/* Two int16 packed into one word: lo in the bottom lane, hi in the top (GCC emits PKHBT). */
+static inline int32_t nk_pack16(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)(uint16_t)hi << 16) | (uint16_t)lo);
 }
 
 #endif /* NK_SIMD_H */
