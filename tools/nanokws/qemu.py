@@ -11,6 +11,9 @@ API (small on purpose):
 
 `-icount shift=0`: virtual time advances 1 ns per guest instruction, so SysTick at the 25 MHz
 processor clock ticks once every 40 instructions (see firmware/targets/qemu/nk_platform_qemu.c).
+That virtual clock is NOT the board's: the Nano 33 BLE's Cortex-M4F runs at 64 MHz and needs at
+least one cycle per instruction, so QEMU instructions / 64 MHz is a lower bound on the board's time
+(`board_lower_bound_ms`); loads, taken branches and flash wait states make real cycles higher.
 """
 
 from __future__ import annotations
@@ -25,7 +28,25 @@ from .cbuild import require_tool
 from .errors import NanokwsError
 
 MACHINE = "mps2-an386"
+ICOUNT_SHIFT = 0  # -icount shift=N: 2^N ns of virtual time per guest instruction
 INSTRUCTIONS_PER_TICK = 40  # 25 MHz SysTick, 1 ns per instruction under -icount shift=0
+# The cycle unit the QEMU target's INFO / model_runner hello reports (nk_platform_qemu.c).
+QEMU_CYCLE_UNIT = "qemu_systick_ticks"
+# The board the QEMU counts stand in for: Arduino Nano 33 BLE, nRF52840 Cortex-M4F at 64 MHz.
+BOARD_CPU_HZ = 64_000_000
+BOARD_LOWER_BOUND = "lower bound, 1 instruction/cycle"
+
+
+def instructions_per_tick(cycle_hz: float, shift: int = ICOUNT_SHIFT) -> float:
+    """Guest instructions per tick of a counter at `cycle_hz` in virtual time (-icount shift)."""
+    if cycle_hz <= 0:
+        raise ValueError("cycle_hz must be positive")
+    return 1e9 / (2**shift) / cycle_hz
+
+
+def board_lower_bound_ms(instructions: float, cpu_hz: float = BOARD_CPU_HZ) -> float:
+    """Milliseconds `instructions` take at `cpu_hz` and one instruction per cycle: a lower bound."""
+    return float(instructions) * 1000.0 / cpu_hz
 
 
 def free_port() -> int:
@@ -54,7 +75,7 @@ def qemu_command(elf: str | Path, serial: str = "stdio", icount: bool = True) ->
         str(elf),
     ]
     if icount:
-        cmd[1:1] = ["-icount", "shift=0"]
+        cmd[1:1] = ["-icount", f"shift={ICOUNT_SHIFT}"]
     return cmd
 
 

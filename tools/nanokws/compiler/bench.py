@@ -1,5 +1,6 @@
 """`nanokws bench`: the compiled model under QEMU: instructions per inference and per layer, MACs
-per instruction, flash and RAM of the firmware ELF, next to TFLite Micro's arena."""
+per instruction, flash and RAM of the firmware ELF, next to TFLite Micro's arena; the frontend's
+instructions per hop, the board lower bound at 64 MHz and the live-mode budget (compiler/budget.py)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,37 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ..errors import NanokwsError
+
 EPILOG = """\
 examples:
   nanokws bench --model runs/tiny/model.tflite --target qemu
   nanokws bench --model runs/ds_cnn/model.tflite --target qemu --runs 5 --json runs/ds_cnn/bench.json
   nanokws bench --model firmware/model/model.tflite --runs 1 --reference-kernels   # the slow baseline
+  nanokws bench --model firmware/model/model.tflite --runs 1 --float-abi soft   # as the board builds
+  nanokws bench --model firmware/model/model.tflite --runs 1 --board-flags   # -Os -mfloat-abi=soft
 
 Counts come from QEMU mps2-an386 under `-icount shift=0`: SysTick ticks x 40 = guest instructions
 (resolution 40). These are EMULATOR INSTRUCTION COUNTS, not Cortex-M4 cycles: loads, multiplies
 and branches take more than one cycle on a real M4 (and flash wait states add more), so measure
-cycles on the board. Flash = .text + .rodata + .data (+ .ARM.exidx), RAM = .data + .bss + stack of
-the model_runner ELF (program + kernels + model + runtime library).
+cycles on the board. "Board lower bound" = instructions / 64 MHz (the Nano 33 BLE's clock) at one
+instruction per cycle: the board cannot be faster than that. QEMU's own virtual clock (1 ns per
+instruction) is not the board's and is never reported as board time.
+
+Live-mode budget: instructions per second of audio = frontend instructions per hop x hops per
+second (sample rate / hop, from nk_frontend_config.h as compiled into the frontend_bench program)
++ inference instructions x hops per second / stride (default NK_APP_DEFAULT_STRIDE, read from
+firmware/lib/app/nk_app.h), and that as a percentage of a 64 MHz core (> 100%: live mode cannot
+keep up at that stride, even at one instruction per cycle). The frontend is timed hop by hop on
+deterministic speech-band test audio (mean over the hops that complete a frame).
+
+Build flags: by default firmware/Makefile's qemu flags (-O2, -mfloat-abi=hard). The board's
+PlatformIO build compiles -O2 -mfloat-abi=soft (platformio.ini removes the variant's -Os; the
+builder appends -mfloat-abi=soft): `--float-abi soft` measures exactly that. --board-flags builds
+with the variant's own -Os -mfloat-abi=soft (what the board built before build_unflags = -Os).
+
+Flash = .text + .rodata + .data (+ .ARM.exidx), RAM = .data + .bss + stack of the model_runner ELF
+(program + kernels + model + runtime library).
 """
 
 
@@ -35,6 +56,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reference-kernels",
         action="store_true",
         help="compile with the reference kernels only, to compare with the fast ones (default: fast)",
+    )
+    parser.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        metavar="N",
+        help="live-mode budget: one inference every N hops (default: NK_APP_DEFAULT_STRIDE from "
+        "firmware/lib/app/nk_app.h)",
+    )
+    parser.add_argument(
+        "--opt", choices=("O2", "Os"), default="O2", help="optimisation level (default: O2, the Makefile's)"
+    )
+    parser.add_argument(
+        "--float-abi",
+        choices=("hard", "soft"),
+        default="hard",
+        help="float ABI (default: hard, the Makefile's; the board's PlatformIO build uses soft)",
+    )
+    parser.add_argument(
+        "--board-flags",
+        action="store_true",
+        help="build with the Nano 33 BLE variant's code-generation flags, -Os -mfloat-abi=soft "
+        "(= --opt Os --float-abi soft)",
     )
     parser.add_argument(
         "--build-dir",
@@ -66,20 +110,44 @@ def bench(
     source: str = "model.tflite",
     fast: bool = True,
     measure_tflm: bool = True,
+    stride: int | None = None,
+    opt: str = "O2",
+    float_abi: str = "hard",
+    frontend: bool = True,
 ) -> dict[str, Any]:
-    """Instructions per inference and per layer under QEMU. `fast=False` benches the reference
-    kernels only (the "before" column of docs/performance.md)."""
+    """Instructions per inference and per layer under QEMU, the board lower bound and (with
+    `frontend`) the frontend's instructions per hop and the live-mode budget at `stride` (default
+    NK_APP_DEFAULT_STRIDE). `fast=False` benches the reference kernels only (the "before" column of
+    docs/performance.md). `opt` ("O2" or "Os") and `float_abi` ("hard" or "soft") pick the code
+    generation: the Makefile's is O2/hard, the board's (platformio.ini) O2/soft, the Nano 33 BLE
+    variant's own Os/soft (`budget.BOARD_OPT`/`BOARD_FLOAT_ABI`, what `--board-flags` selects)."""
     import numpy as np
 
     from ..cbuild import build_programs
     from ..paths import BUILD_DIR
-    from ..qemu import INSTRUCTIONS_PER_TICK
+    from ..qemu import BOARD_CPU_HZ, BOARD_LOWER_BOUND, INSTRUCTIONS_PER_TICK, board_lower_bound_ms
+    from . import budget
     from .compile import compile_model
     from .runner import ModelRunner
 
     base = build_dir or BUILD_DIR / "bench" / hashlib.sha256(tflite).hexdigest()[:12]
     comp = compile_model(tflite, base / "model", source=source, measure_tflm=measure_tflm, fast=fast)
-    elf = build_programs("qemu", ["model_runner"], base / "model", base / "qemu")["model_runner"]
+    if opt not in ("O2", "Os") or float_abi not in ("hard", "soft"):
+        raise NanokwsError(f"unsupported build -{opt} -mfloat-abi={float_abi}")
+    makefile_flags = (opt, float_abi) == ("O2", "hard")
+    make_args = [] if makefile_flags else budget.board_make_args(f"-{opt}", float_abi)
+    programs = ["model_runner", "frontend_bench"] if frontend else ["model_runner"]
+    elfs = build_programs(
+        "qemu",
+        programs,
+        base / "model",
+        base / ("qemu" if makefile_flags else f"qemu-{opt}-{float_abi}"),
+        make_args,
+    )
+    elf = elfs["model_runner"]
+    linked_abi = budget.elf_float_abi(elf)
+    if linked_abi != float_abi:
+        raise NanokwsError(f"{elf}: linked for the {linked_abi}-float ABI, not {float_abi}")
     rep = comp.report
     rng = np.random.default_rng(0)
     totals, per_layer = [], []
@@ -104,9 +172,22 @@ def bench(
                 "macs_per_instruction": round(row["macs"] / n, 3) if n and row["macs"] else None,
             }
         )
-    return {
+    result: dict[str, Any] = {
         "unit": "QEMU guest instructions (-icount shift=0, SysTick ticks x 40); NOT Cortex-M4 cycles",
+        "build": {
+            "flags": "firmware/Makefile TARGET=qemu"
+            + ("" if makefile_flags else f" with {' '.join(make_args)}"),
+            "opt": f"-{opt}",
+            "float_abi": float_abi,
+            "kernels": "fast" if fast else "reference",
+        },
         "instructions_per_inference": instr,
+        "board": {
+            "cpu_hz": BOARD_CPU_HZ,
+            "inference_ms_lower_bound": round(board_lower_bound_ms(instr), 3),
+            "means": f"Nano 33 BLE time at 64 MHz, {BOARD_LOWER_BOUND}: instructions / 64e6 "
+            "(real cycles per instruction are >= 1)",
+        },
         "total_macs": rep["total_macs"],
         "macs_per_instruction": round(rep["total_macs"] / instr, 3) if instr else None,
         "layers": layers,
@@ -119,6 +200,35 @@ def bench(
         "tflm_arena_head_bytes": rep.get("tflm_arena_head_bytes"),
         "runs": len(totals),
     }
+    if frontend:
+        fe = budget.measure_frontend(elfs["frontend_bench"], "qemu")
+        if fe["cycle_unit"] != runner.cycle_unit:
+            raise NanokwsError(f"frontend_bench counts {fe['cycle_unit']}, model_runner {runner.cycle_unit}")
+        per_hop = budget.summarize_ticks(fe["ticks"], INSTRUCTIONS_PER_TICK)
+        result["frontend"] = {
+            "instructions_per_hop": per_hop,
+            "hops_timed": fe["hops_timed"],
+            "audio": "bench_audio: deterministic speech-band tone + noise, quiet to loud (budget.py)",
+            "board_ms_per_hop_lower_bound": round(board_lower_bound_ms(per_hop["mean"]), 3),
+        }
+        stride_source = "--stride"
+        if stride is None:
+            stride, stride_source = (
+                budget.default_stride(),
+                "NK_APP_DEFAULT_STRIDE (firmware/lib/app/nk_app.h)",
+            )
+        live = budget.live_budget(
+            per_hop["mean"], instr, fe["sample_rate_hz"], fe["hop_samples"], stride, BOARD_CPU_HZ
+        )
+        result["live_budget"] = {
+            **live,
+            "stride_source": stride_source,
+            "means": "QEMU instructions per second of audio in live mode = frontend instructions per hop "
+            "(mean) x hops/s + inference instructions x hops/s / stride; core_percent_lower_bound = that "
+            f"/ 64e6 x 100 ({BOARD_LOWER_BOUND}; > 100 means the board cannot keep up). Excludes the "
+            "window copy and input requantisation, the recognizer, microphone and serial I/O.",
+        }
+    return result
 
 
 def format_table(r: dict[str, Any]) -> str:
@@ -128,9 +238,25 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append(
             f"{row['layer']:>5} {row['op']:<18} {row['macs']:>10} {row['instructions']:>13} {mpi:>10}"
         )
+    board, build = r["board"], r["build"]
     lines += [
+        f"build: {build['flags']} (float ABI {build['float_abi']}, {build['kernels']} kernels)",
         f"total: {r['instructions_per_inference']} instructions per inference, {r['total_macs']} MACs, "
         f"{r['macs_per_instruction']} MACs/instruction",
+        f"Nano 33 BLE per inference: >= {board['inference_ms_lower_bound']:.1f} ms at 64 MHz "
+        "(lower bound, 1 instruction/cycle)",
+    ]
+    if "live_budget" in r:
+        fe, live = r["frontend"]["instructions_per_hop"], r["live_budget"]
+        lines += [
+            f"frontend: {fe['mean']} instructions per hop (mean of {r['frontend']['hops_timed']} hops; "
+            f"max {fe['max']}), >= {r['frontend']['board_ms_per_hop_lower_bound']:.2f} ms per hop at 64 MHz",
+            f"live budget (stride {live['stride']}, {live['hops_per_second']:g} hops/s, "
+            f"{live['inferences_per_second']:g} inferences/s): {live['instructions_per_second_of_audio']} "
+            f"instructions per second of audio = {live['core_percent_lower_bound']}% of a 64 MHz core "
+            "(lower bound, 1 instruction/cycle)",
+        ]
+    lines += [
         f"ELF: flash {r['flash_bytes']} B (.text+.rodata+.data), RAM {r['ram_bytes']} B (.data+.bss+stack)",
         f"arena: ours {r['arena_bytes']} B, TFLite Micro {r['tflm_arena_total_bytes']} B total "
         f"({r['tflm_arena_head_bytes']} B tensors/scratch, 64-bit host build)",
@@ -143,8 +269,21 @@ def run(args: argparse.Namespace) -> int:
     from .. import atomic
     from ..modelmeta import read_model_bytes
 
+    if args.stride is not None and args.stride < 1:
+        raise NanokwsError("--stride must be at least 1")
     tflite = read_model_bytes(args.model)
-    r = bench(tflite, args.runs, args.build_dir, source=args.model.name, fast=not args.reference_kernels)
+    r = bench(
+        tflite,
+        args.runs,
+        args.build_dir,
+        source=args.model.name,
+        fast=not args.reference_kernels,
+        stride=args.stride,
+        opt="Os" if args.board_flags else args.opt,
+        float_abi="soft" if args.board_flags else args.float_abi,
+    )
+    r["model"] = str(args.model)
+    r["model_sha256"] = hashlib.sha256(tflite).hexdigest()
     print(format_table(r))
     if args.json:
         atomic.write_json(args.json, r)

@@ -1,0 +1,237 @@
+"""The board budget next to `nanokws bench`'s instruction counts.
+
+- `header_define` / `default_stride`: constants read from the firmware's headers, never retyped
+  (NK_APP_DEFAULT_STRIDE in firmware/lib/app/nk_app.h: one inference every `stride` hops).
+- `FrontendRunner` / `measure_frontend`: the `frontend_bench` program (firmware/programs) times
+  nk_frontend_push_hop hop by hop; under QEMU that is the frontend's instructions per hop. Its hello
+  carries the sample rate and hop size as compiled (nk_frontend_config.h).
+- `live_budget`: instructions per second of audio in live mode = frontend per hop x hops per second
+  + inference x (hops per second / stride), and the share of the board's 64 MHz core at one
+  instruction per cycle (a lower bound: real cycles per instruction are >= 1).
+- Board flags: PlatformIO compiles the Nano 33 BLE build with the variant's flags; `BOARD_FLAGS`
+  lists those that change code generation (-Os, -mfloat-abi=soft), `board_make_args` builds the
+  QEMU programs with them, `elf_float_abi` checks which float ABI an ELF was linked for.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import numpy as np
+
+from ..errors import NanokwsError
+from ..paths import FIRMWARE_LIB_DIR
+
+APP_HEADER = FIRMWARE_LIB_DIR / "app" / "nk_app.h"
+
+# What the PlatformIO build of the Nano 33 BLE compiles with, where it differs in code generation
+# from firmware/Makefile's qemu target (-O2 -mfloat-abi=hard): the variant's cflags.txt has -Os
+# (platformio.ini removes it with build_unflags, so the board now builds -O2) and the builder
+# appends -mfloat-abi=soft (kept: the firmware has no float arithmetic on the hot path).
+BOARD_OPT = "-Os"
+BOARD_FLOAT_ABI = "soft"
+BOARD_FLAGS = f"{BOARD_OPT} -mfloat-abi={BOARD_FLOAT_ABI}"
+# firmware/Makefile's qemu ARCH with the board's float ABI (overriding ARCH on the make command
+# line changes both compile and link flags, so the soft-float C libraries are linked).
+_BOARD_ARCH = f"-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi={BOARD_FLOAT_ABI}"
+
+
+def board_make_args(opt: str = BOARD_OPT, float_abi: str = BOARD_FLOAT_ABI) -> list[str]:
+    """firmware/Makefile arguments that build TARGET=qemu with the board's optimisation and float ABI."""
+    arch = _BOARD_ARCH.replace(f"-mfloat-abi={BOARD_FLOAT_ABI}", f"-mfloat-abi={float_abi}")
+    return [f"ARCH={arch}", f"EXTRA_CFLAGS={opt}"]
+
+
+def elf_float_abi(elf: Path) -> str:
+    """ "hard" when the ELF passes floats in VFP registers (Tag_ABI_VFP_args), else "soft"."""
+    from ..cbuild import require_tool
+
+    out = subprocess.run(
+        [require_tool("arm-none-eabi-readelf"), "-A", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    return "hard" if re.search(r"Tag_ABI_VFP_args:\s*VFP registers", out) else "soft"
+
+
+def header_define(path: Path, name: str) -> int:
+    """The integer value of `#define name N` (suffixes u/U/l/L allowed) in a C header."""
+    text = Path(path).read_text(encoding="utf-8")
+    m = re.search(rf"^\s*#\s*define\s+{re.escape(name)}\s+\(?\s*(\d+)[uUlL]*\s*\)?", text, re.MULTILINE)
+    if not m:
+        raise NanokwsError(f"{path}: no integer #define {name}")
+    return int(m.group(1))
+
+
+def default_stride() -> int:
+    """NK_APP_DEFAULT_STRIDE: the live mode's inference stride in hops, from the firmware header."""
+    return header_define(APP_HEADER, "NK_APP_DEFAULT_STRIDE")
+
+
+class FrontendRunner:
+    """Start `frontend_bench` for `target` ("host", "asan" or "qemu") and push hops through it."""
+
+    def __init__(self, program: str | Path, target: str) -> None:
+        self.qemu = None
+        if target == "qemu":
+            from ..qemu import Qemu
+
+            self.qemu = Qemu(program, serial="stdio", icount=True)
+            self.proc = self.qemu.proc
+        else:
+            self.proc = subprocess.Popen(
+                [str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in: IO[bytes] = self.proc.stdin
+        self._out: IO[bytes] = self.proc.stdout
+        magic = self._read(4)
+        if magic != b"NKFH":
+            raise NanokwsError(f"frontend_bench did not say hello (got {magic!r})")
+        self.sample_rate, self.hop_samples, self.num_channels, self.cycle_hz = struct.unpack(
+            "<4I", self._read(16)
+        )
+        self.cycle_unit = self._read(self._read(1)[0]).decode()
+
+    def _read(self, n: int) -> bytes:
+        data = self._out.read(n)
+        if data is None or len(data) != n:
+            err = b""
+            if self.proc.poll() is not None and self.proc.stderr is not None:
+                err = self.proc.stderr.read()
+            tail = err.decode(errors="replace").strip()[-500:]
+            raise NanokwsError(f"frontend_bench stopped (exit {self.proc.poll()}): {tail}")
+        return data
+
+    def reset(self) -> None:
+        self._in.write(b"NKFR")
+        self._in.flush()
+
+    def push_hop(self, hop: np.ndarray) -> tuple[np.ndarray | None, int]:
+        """One hop of int16 PCM -> (the completed int8 frame or None, counter ticks it took)."""
+        data = np.asarray(hop, dtype="<i2").reshape(-1)
+        if data.size != self.hop_samples:
+            raise NanokwsError(f"a hop has {self.hop_samples} samples, not {data.size}")
+        self._in.write(b"NKFP" + data.tobytes())
+        self._in.flush()
+        got = self._read(1)[0]
+        cycles = struct.unpack("<I", self._read(4))[0]
+        frame = np.frombuffer(self._read(self.num_channels), dtype=np.int8).copy() if got else None
+        return frame, cycles
+
+    def close(self) -> int:
+        try:
+            self._in.write(b"NKFQ")
+            self._in.flush()
+        except (BrokenPipeError, OSError):
+            pass
+        if self.qemu is not None:
+            self.qemu.close()
+            return int(self.proc.returncode)
+        try:
+            self._in.close()
+        except OSError:
+            pass
+        try:
+            return self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def __enter__(self) -> FrontendRunner:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        elif self.qemu is not None:
+            self.qemu.close(grace=0.2)
+        else:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def bench_audio(num_samples: int, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """Deterministic speech-band test audio: a gliding tone with harmonics over noise, its loudness
+    swept from quiet to near full scale, so every hop sees a different level and spectrum."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_samples) / sample_rate
+    f0 = 120.0 + 180.0 * (0.5 + 0.5 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 12))
+    level = np.geomspace(30.0, 12000.0, num_samples)
+    x = level * (voice / 3.0 + 0.3 * rng.standard_normal(num_samples))
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def measure_frontend(elf: Path, target: str, seconds: float = 1.0, seed: int = 0) -> dict[str, Any]:
+    """Run `seconds` of `bench_audio` through frontend_bench hop by hop. Per-hop counts are taken
+    only for hops that complete a frame (the steady state of live mode); the first hop, which only
+    fills the window, is left out. Returns raw counter ticks; the caller converts the unit."""
+    with FrontendRunner(elf, target) as fe:
+        hops = max(2, int(round(seconds * fe.sample_rate / fe.hop_samples)) + 1)
+        audio = bench_audio(hops * fe.hop_samples, fe.sample_rate, seed)
+        ticks: list[int] = []
+        for k in range(hops):
+            frame, cycles = fe.push_hop(audio[k * fe.hop_samples : (k + 1) * fe.hop_samples])
+            if frame is not None:
+                ticks.append(cycles)
+        info = {
+            "sample_rate_hz": fe.sample_rate,
+            "hop_samples": fe.hop_samples,
+            "num_channels": fe.num_channels,
+            "cycle_unit": fe.cycle_unit,
+            "cycle_hz": fe.cycle_hz,
+        }
+    if not ticks:
+        raise NanokwsError("frontend_bench completed no frame")
+    return {**info, "hops_timed": len(ticks), "ticks": ticks}
+
+
+def live_budget(
+    frontend_instructions_per_hop: float,
+    inference_instructions: float,
+    sample_rate: int,
+    hop_samples: int,
+    stride: int,
+    cpu_hz: float,
+) -> dict[str, Any]:
+    """Instructions per second of audio in live mode and the share of a `cpu_hz` core they need at
+    one instruction per cycle (so a lower bound on the real share)."""
+    if stride < 1:
+        raise NanokwsError("stride must be at least 1")
+    hops_per_s = sample_rate / hop_samples
+    inferences_per_s = hops_per_s / stride
+    fe_per_s = frontend_instructions_per_hop * hops_per_s
+    inf_per_s = inference_instructions * inferences_per_s
+    total = fe_per_s + inf_per_s
+    return {
+        "stride": stride,
+        "sample_rate_hz": sample_rate,
+        "hop_samples": hop_samples,
+        "hops_per_second": hops_per_s,
+        "inferences_per_second": inferences_per_s,
+        "frontend_instructions_per_hop": round(frontend_instructions_per_hop),
+        "inference_instructions": round(inference_instructions),
+        "frontend_instructions_per_second": round(fe_per_s),
+        "inference_instructions_per_second": round(inf_per_s),
+        "instructions_per_second_of_audio": round(total),
+        "cpu_hz": cpu_hz,
+        "core_percent_lower_bound": round(100.0 * total / cpu_hz, 1),
+    }
+
+
+def summarize_ticks(ticks: Sequence[int], per_tick: float) -> dict[str, int]:
+    """Mean, median and max of counter ticks, in instructions (`per_tick` instructions a tick)."""
+    arr = np.asarray(ticks, dtype=np.float64) * per_tick
+    return {
+        "mean": round(float(arr.mean())),
+        "median": round(float(np.median(arr))),
+        "max": round(float(arr.max())),
+    }
