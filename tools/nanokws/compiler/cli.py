@@ -14,6 +14,13 @@ writes into --out: nk_model.h, nk_model.c (weights as const arrays, one kernel c
 one static arena), model_config.h (labels, quantisation, frontend; needs nanokws metadata in the
 model) and compile_report.json (weights bytes, arena bytes, MACs per layer, TFLite Micro's arena).
 Unsupported ops stop the command with one line naming the op and exit code 2.
+
+--streaming also writes nk_model_stream.h (its code goes into nk_model.c, sharing the weights):
+push one frame at a time, every layer computes only its new time rows, and each inference's
+scores equal nk_model_invoke() on the last window bit for bit. The model must compute its time
+axis without padding (VALID in time) and its time strides must divide --stream-stride; otherwise
+the command stops with one line naming the layer (exit code 2). Whether a model can stream is
+reported in compile_report.json ("streaming") either way.
 """
 
 
@@ -26,6 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-tflm", action="store_true", help="skip measuring TFLite Micro's arena (default: measure it)"
     )
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="also generate the streaming form (nk_model_stream.h); fail if the model cannot stream",
+    )
+    parser.add_argument(
+        "--stream-stride",
+        type=int,
+        default=2,
+        metavar="FRAMES",
+        help="frames between inferences the streaming form is planned for (default: 2)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,9 +52,17 @@ def run(args: argparse.Namespace) -> int:
     from .compile import compile_model, format_report
 
     tflite = read_model_bytes(args.model)
-    result = compile_model(tflite, args.out, source=args.model.name, measure_tflm=not args.no_tflm)
+    result = compile_model(
+        tflite,
+        args.out,
+        source=args.model.name,
+        measure_tflm=not args.no_tflm,
+        stream=args.streaming,
+        stream_stride=args.stream_stride,
+    )
     print(format_report(result.report))
     if not result.report["model_config_h"]:
         print(f"note: model_config.h not written: {result.report.get('model_config_note')}")
-    print(f"wrote {args.out}/nk_model.h, nk_model.c, compile_report.json")
+    extra = ", nk_model_stream.h" if args.streaming else ""
+    print(f"wrote {args.out}/nk_model.h, nk_model.c{extra}, compile_report.json")
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import atomic
 from ..errors import NanokwsError
-from . import codegen, lower, planner
+from . import codegen, codegen_stream, lower, planner, streaming
 from .tflite_reader import read_graph
 
 
@@ -40,9 +40,14 @@ def compile_model(
     source: str = "model.tflite",
     measure_tflm: bool = True,
     fast: bool = True,
+    stream: bool = False,
+    stream_stride: int = 2,
 ) -> CompileResult:
     """Compile `tflite` into `out_dir` (nk_model.h, nk_model.c, model_config.h, compile_report.json).
-    `fast=False` uses only the reference kernels (for comparisons; same outputs)."""
+    `fast=False` uses only the reference kernels (for comparisons; same outputs). Whether the model
+    can run incrementally (an inference every `stream_stride` frames) is always reported; `stream`
+    also generates the streaming form (nk_model_stream.h, its code in nk_model.c) and raises
+    NotStreamableError, one line naming the layer, when the model cannot stream."""
     g = read_graph(tflite)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise NanokwsError(
@@ -58,6 +63,13 @@ def compile_model(
     plan = planner.plan_arena(g, layers)
     sha = hashlib.sha256(tflite).hexdigest()
     header, body = codegen.render(g, layers, plan, source, sha[:16])
+    sa = streaming.analyse(g, layers, stream_stride)
+    if stream and sa.plan is None:
+        raise streaming.NotStreamableError(f"cannot stream this model: {sa.reason}")
+    stream_header = None
+    if stream and sa.plan is not None:
+        stream_header = codegen_stream.render_header(sa.plan, layers, source, sha[:16])
+        body += codegen_stream.render_body(g, layers, sa.plan)
     config, config_note = _model_config(tflite)
     report: dict[str, Any] = {
         "source": source,
@@ -83,6 +95,12 @@ def compile_model(
             for n, layer in enumerate(layers)
         ],
         "model_config_h": bool(config),
+        "streaming": {
+            "streamable": sa.streamable,
+            "reason": sa.reason,
+            "generated": stream_header is not None,
+            **(streaming.report(sa.plan, layers) if sa.plan is not None else {}),
+        },
     }
     if not config:
         report["model_config_note"] = config_note
@@ -102,9 +120,14 @@ def compile_model(
         (stage / "nk_model.c").write_text(body)
         if config:
             (stage / "model_config.h").write_text(config)
+        if stream_header is not None:
+            (stage / "nk_model_stream.h").write_text(stream_header)
         atomic.write_json(stage / "compile_report.json", report)
     stale = out / "model_config.h"
     if not config and stale.is_file():  # an earlier model's config would contradict this model
+        stale.unlink()
+    stale = out / "nk_model_stream.h"
+    if stream_header is None and stale.is_file():  # nk_model.c no longer implements it
         stale.unlink()
     return CompileResult(out, report, layers, plan)
 
@@ -120,6 +143,16 @@ def format_report(report: dict[str, Any]) -> str:
         f"total MACs {report['total_macs']}, weights (flash) {report['weights_flash_bytes']} B, "
         f"arena {report['arena_bytes']} B (incl. {report['scratch_bytes']} B largest kernel scratch)"
     )
+    st = report.get("streaming", {})
+    if st.get("streamable"):
+        lines.append(
+            f"streamable (stride {st['stride_frames']} frames, {st['mode']} head): "
+            f"{st['macs_per_inference']} MACs per inference instead of {st['full_window_macs']}; "
+            f"state {st['state_bytes']} B + work {st['work_bytes']} B"
+            + ("" if st["generated"] else " (not generated: pass --streaming)")
+        )
+    elif st:
+        lines.append(f"not streamable: {st['reason']}")
     if "tflm_arena_total_bytes" in report:
         lines.append(
             f"TFLite Micro arena for the same model: {report['tflm_arena_total_bytes']} B total "

@@ -43,6 +43,8 @@ class Layer:
     macs: int = 0
     weight_bytes: int = 0
     scratch: int = 0  # bytes of kernel scratch the planner reserves in the arena for this layer only
+    prefix: str = ""  # C name prefix of this layer's constants (e.g. "l3": l3_params, l3_w)
+    params: dict[str, int] = field(default_factory=dict)  # geometry/quantisation (conv, pool, mean)
 
 
 def _fail(op: Operator, what: str) -> UnsupportedModelError:
@@ -296,6 +298,8 @@ def _lower_fast_conv(
         macs=macs,
         weight_bytes=w.size + 12 * oc,
         scratch=fast_scratch_bytes(v, dw),
+        prefix=p,
+        params=dict(v),
     )
 
 
@@ -381,7 +385,16 @@ def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
         call = f"{fn}(&{p}_params, {{in0}}, {p}_w, {b}, {p}_mult, {p}_shift, {{out}});"
         wbytes = w.size + 8 * v["out_c"] + (4 * v["out_c"] if bias is not None else 0)
         return Layer(
-            op.index, code, [inp.index], out.index, decls=decls, call=call, macs=macs, weight_bytes=wbytes
+            op.index,
+            code,
+            [inp.index],
+            out.index,
+            decls=decls,
+            call=call,
+            macs=macs,
+            weight_bytes=wbytes,
+            prefix=p,
+            params=dict(v),
         )
     if code == "FULLY_CONNECTED":
         w = t[op.inputs[1]]
@@ -444,6 +457,8 @@ def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
             out.index,
             decls=[_conv_struct(f"{p}_params", v)],
             call=f"{fn}(&{p}_params, {{in0}}, {{out}});",
+            prefix=p,
+            params=dict(v),
         )
     if code == "MEAN":
         axis_t = t[op.inputs[1]]
@@ -477,6 +492,8 @@ def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
             out.index,
             decls=[_struct("nk_mean_params_t", f"{p}_params", v)],
             call=f"nk_mean_s8(&{p}_params, {{in0}}, {{out}});",
+            prefix=p,
+            params={k: int(x) for k, x in v.items()},
         )
     if code == "SOFTMAX":
         if out.zero_point != -128 or abs(out.scale - 1.0 / 256) > 1e-6:

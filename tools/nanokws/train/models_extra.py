@@ -116,5 +116,49 @@ def bc_resnet_2(num_classes: int) -> Any:
     return bc_resnet(num_classes, 16, "bc_resnet_2")
 
 
+def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int, name: str) -> Any:
+    """A DS-CNN whose time axis is computed without padding, so `nanokws compile --streaming` can run
+    it incrementally (each new pair of frames computes one new row per layer).
+
+    Stem conv 10x4, stride 2 in time and frequency, VALID -> `blocks` x (depthwise 3x3 VALID + BN +
+    ReLU, pointwise 1x1 + BN + ReLU; the first pointwise conv also has frequency stride 2) -> average
+    pool over the remaining time x frequency -> dense -> softmax. TFLite has one padding mode for both
+    axes, so frequency is VALID too: 40 -> 19 -> 17 -> 9 (stride-2 pointwise) -> -2 per further block.
+    Time: 49 -> 20 rows after the stem -> -2 per block. Only the stem strides in time (2, which divides
+    the live inference stride of 2 frames); the frequency strides are free.
+    """
+    import keras
+
+    reg = keras.regularizers.l2(1e-4)
+    inp = keras.Input(INPUT_SHAPE, name="features")
+    x = _input_scaling(keras, inp)
+    x = keras.layers.Conv2D(stem, (10, 4), strides=(2, 2), padding="valid", use_bias=False,
+                            kernel_regularizer=reg)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Dropout(0.1)(x)
+    for b in range(blocks):
+        x = keras.layers.DepthwiseConv2D((3, 3), padding="valid", use_bias=False,
+                                         depthwise_regularizer=reg)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+        # Frequency stride on the pointwise conv: TF cannot train a depthwise conv with unequal strides.
+        x = keras.layers.Conv2D(channels, (1, 1), strides=(1, 2 if b == 0 else 1), padding="valid",
+                                use_bias=False, kernel_regularizer=reg)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+    x = keras.layers.Dropout(0.3)(x)
+    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)
+    out = keras.layers.Softmax()(x)
+    return keras.Model(inp, out, name=name)
+
+
+def ds_cnn_stream(num_classes: int) -> Any:
+    """Streamable DS-CNN (VALID in time): 32-ch stem, 4 blocks of 48 ch (~12k params); ds_cnn_stream_net."""
+    return ds_cnn_stream_net(num_classes, stem=32, channels=48, blocks=4, name="ds_cnn_stream")
+
+
 EXTRA_MODELS = {"ds_cnn_m16": ds_cnn_m16, "ds_cnn_m12": ds_cnn_m12, "bc_resnet_1": bc_resnet_1,
-                "bc_resnet_2": bc_resnet_2}
+                "bc_resnet_2": bc_resnet_2, "ds_cnn_stream": ds_cnn_stream}

@@ -1,0 +1,195 @@
+/* stream_runner: feed frames to the compiled model's streaming form over the platform byte stream
+ * and return the scores of every inference with cycle counts; run the clip model on request.
+ *
+ * Protocol (little-endian):
+ *   at boot   device -> "NKSH" u32 frame_len, u32 window_frames, u32 output_len, u32 stride,
+ *                       u32 align, u32 state_bytes, u32 work_bytes, u32 input_len, u32 cycle_hz,
+ *                       u8 unit_len, unit_len bytes of the cycle unit name
+ *             (a model folder without nk_model_stream.h: "NKSN", then exit status 4)
+ *   frames    host   -> "NKSF" u32 n, then n frames of frame_len bytes
+ *             device -> for each push that completes a window: 'S' u32 frames pushed since the reset,
+ *                       output_len bytes of scores, u32 cycles of that push;
+ *                       after the n frames: 'D' u32 n, u32 cycles of all n pushes, u32 most cycles
+ *                       of one push
+ *   reset     host   -> "NKSR"                 device -> 'R'
+ *   stride    host   -> "NKSS" u32 frames      device -> 'C' i32 nk_model_stream_set_stride()
+ *   clip      host   -> "NKSI" input_len bytes device -> 'O' output_len bytes, u32 cycles,
+ *                                                        i32 status of nk_model_invoke
+ *   quit      host   -> "NKSQ" (or end of stream): device exits with status 0
+ * Anything else is answered with 'E' and the device exits with status 3. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nk_model.h"
+#include "nk_platform.h"
+
+static void put_u32(uint32_t v)
+{
+    const uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    nk_platform_write(b, sizeof b);
+}
+
+#if defined(__has_include)
+#if __has_include("nk_model_stream.h")
+#define NK_HAVE_STREAM 1
+#endif
+#endif
+
+#ifndef NK_HAVE_STREAM
+
+int main(void)
+{
+    nk_platform_init();
+    nk_platform_write((const uint8_t *)"NKSN", 4);
+    nk_platform_exit(4);
+    return 4;
+}
+
+#else
+
+#include "nk_model_stream.h"
+
+static int8_t g_frame[NK_MODEL_STREAM_FRAME_LEN];
+static int8_t g_scores[NK_MODEL_STREAM_OUTPUT_LEN];
+static int8_t g_input[NK_MODEL_INPUT_LEN];
+static int8_t g_output[NK_MODEL_OUTPUT_LEN];
+static uint32_t g_pushed; /* frames since the last reset */
+
+_Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN, "stream and clip outputs agree");
+_Static_assert(NK_MODEL_STREAM_FRAME_LEN * NK_MODEL_STREAM_WINDOW_FRAMES == NK_MODEL_INPUT_LEN,
+               "a window of frames is the clip model's input");
+
+static int read_exact(uint8_t *dst, size_t len)
+{
+    for (size_t i = 0; i < len; ++i) {
+        const int c = nk_platform_read_byte();
+        if (c < 0) {
+            return -1;
+        }
+        dst[i] = (uint8_t)c;
+    }
+    return 0;
+}
+
+static int read_u32(uint32_t *v)
+{
+    uint8_t b[4];
+    if (read_exact(b, sizeof b) != 0) {
+        return -1;
+    }
+    *v = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+    return 0;
+}
+
+static void send_hello(void)
+{
+    const char *unit = nk_platform_cycle_unit();
+    uint8_t unit_len = 0;
+    while (unit[unit_len] != '\0' && unit_len < 255) {
+        ++unit_len;
+    }
+    nk_platform_write((const uint8_t *)"NKSH", 4);
+    put_u32(NK_MODEL_STREAM_FRAME_LEN);
+    put_u32(NK_MODEL_STREAM_WINDOW_FRAMES);
+    put_u32(NK_MODEL_STREAM_OUTPUT_LEN);
+    put_u32(NK_MODEL_STREAM_STRIDE);
+    put_u32(NK_MODEL_STREAM_ALIGN);
+    put_u32(NK_MODEL_STREAM_STATE_BYTES);
+    put_u32(NK_MODEL_STREAM_WORK_BYTES);
+    put_u32(NK_MODEL_INPUT_LEN);
+    put_u32(nk_platform_cycle_hz());
+    nk_platform_write(&unit_len, 1);
+    nk_platform_write((const uint8_t *)unit, unit_len);
+}
+
+static void push_frames(uint32_t n)
+{
+    uint32_t total = 0;
+    uint32_t most = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        if (read_exact((uint8_t *)g_frame, sizeof g_frame) != 0) {
+            nk_platform_exit(0);
+        }
+        const uint32_t t0 = nk_platform_cycles();
+        const int ready = nk_model_stream_push(g_frame, g_scores);
+        const uint32_t cycles = nk_platform_cycles() - t0;
+        total += cycles;
+        most = cycles > most ? cycles : most;
+        ++g_pushed;
+        if (ready < 0) {
+            const uint8_t err = 'E';
+            nk_platform_write(&err, 1);
+            nk_platform_exit(3);
+        }
+        if (ready == 1) {
+            const uint8_t tag = 'S';
+            nk_platform_write(&tag, 1);
+            put_u32(g_pushed);
+            nk_platform_write((const uint8_t *)g_scores, sizeof g_scores);
+            put_u32(cycles);
+        }
+    }
+    const uint8_t tag = 'D';
+    nk_platform_write(&tag, 1);
+    put_u32(n);
+    put_u32(total);
+    put_u32(most);
+}
+
+int main(void)
+{
+    nk_platform_init();
+    nk_model_stream_reset();
+    send_hello();
+    for (;;) {
+        uint8_t magic[4];
+        if (read_exact(magic, sizeof magic) != 0) {
+            nk_platform_exit(0);
+        }
+        const uint8_t cmd = magic[3];
+        if (magic[0] != 'N' || magic[1] != 'K' || magic[2] != 'S' ||
+            (cmd != 'F' && cmd != 'R' && cmd != 'S' && cmd != 'I' && cmd != 'Q')) {
+            const uint8_t err = 'E';
+            nk_platform_write(&err, 1);
+            nk_platform_exit(3);
+        }
+        if (cmd == 'Q') {
+            nk_platform_exit(0);
+        }
+        if (cmd == 'F') {
+            uint32_t n = 0;
+            if (read_u32(&n) != 0) {
+                nk_platform_exit(0);
+            }
+            push_frames(n);
+        } else if (cmd == 'R') {
+            nk_model_stream_reset();
+            g_pushed = 0;
+            const uint8_t tag = 'R';
+            nk_platform_write(&tag, 1);
+        } else if (cmd == 'S') {
+            uint32_t frames = 0;
+            if (read_u32(&frames) != 0) {
+                nk_platform_exit(0);
+            }
+            const int rc = nk_model_stream_set_stride(frames);
+            const uint8_t tag = 'C';
+            nk_platform_write(&tag, 1);
+            put_u32((uint32_t)rc);
+        } else {
+            if (read_exact((uint8_t *)g_input, sizeof g_input) != 0) {
+                nk_platform_exit(0);
+            }
+            const uint32_t t0 = nk_platform_cycles();
+            const int status = nk_model_invoke(g_input, g_output);
+            const uint32_t cycles = nk_platform_cycles() - t0;
+            const uint8_t tag = 'O';
+            nk_platform_write(&tag, 1);
+            nk_platform_write((const uint8_t *)g_output, sizeof g_output);
+            put_u32(cycles);
+            put_u32((uint32_t)status);
+        }
+    }
+}
+
+#endif

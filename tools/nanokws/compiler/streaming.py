@@ -1,0 +1,321 @@
+"""Exact streaming inference: which models can run incrementally, and the static plan to do so.
+
+Tensors are NHWC with H = time. A chain of layers whose time axis is computed without padding
+(VALID in time: no output row reads across a window edge) can run one input row at a time: each
+new frame is appended to the first layer's history of its last k_t input rows; whenever a layer has
+received k_t rows (then every stride_h rows) its kernel runs on exactly those k_t contiguous rows
+with out_h = 1, giving one new output row, which is appended to the next layer's history. The rows
+a layer computes eagerly are exactly the rows of the current 49-frame window, provided the product
+of the time strides up to every layer divides the inference stride (so consecutive windows share
+rows). The chain ends at the first layer that is not row-wise ("collapse" layer):
+
+* "rowsum": a global average pool / MEAN over time (and the axes after it). Each new row of its
+  input is reduced to one int32 partial sum per output value and kept in a ring of the window's
+  H rows; at inference the H partial sums are added (integer addition is associative, so the total
+  is the full-window sum bit for bit) and divided with the same rounding as nk_avgpool_s8 /
+  nk_mean_s8 (TFLite Micro's reference kernels).
+* "window": anything else (flatten + dense, max pool over time...): the last H rows of its input
+  are kept in a ring and copied, oldest first, into the work area at inference, and the layers
+  from the collapse layer on run exactly as in the clip model.
+
+The layers after the collapse point ("tail") run once per inference on a small arena of their own,
+planned like the clip arena. Every buffer is static: the histories, rings and counters are the
+persistent state, the row temporaries, kernel scratch and tail arena share one work area.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NanokwsError
+from . import planner
+from .lower import Layer, fast_scratch_bytes
+from .tflite_reader import Graph
+
+ROW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
+ALIGN = planner.ALIGN
+
+
+class NotStreamableError(NanokwsError):
+    """`--streaming` asked for a model that cannot run incrementally (one line saying which layer)."""
+
+    exit_code = 2
+
+
+@dataclass
+class RowStage:
+    """One row-wise layer of the streamed chain."""
+
+    layer: int  # index into the lowered layers
+    opcode: str
+    k: int  # rows of input per output row (kernel height)
+    stride: int  # time stride
+    in_row: int  # bytes of one input row
+    out_row: int  # bytes of one output row
+    rows_per_inference: int  # output rows computed per inference at the default stride
+    sub_params: dict[str, int]  # the layer's geometry for k input rows -> 1 output row
+    scratch: int  # fast-kernel scratch for that sub-geometry
+    macs_per_row: int
+    hist_offset: int = -1  # offset of this layer's k-row input history in the state (k > 1)
+
+
+@dataclass
+class StreamPlan:
+    stride: int  # default frames between inferences
+    align: int  # product of all time strides of the chain: allowed strides are its multiples
+    window_frames: int  # H of the model input
+    frame_len: int  # bytes of one input row (frame)
+    output_len: int
+    stages: list[RowStage]
+    collapse: int  # index of the first layer that is not row-wise (len(layers): none)
+    mode: str  # "rowsum" or "window"
+    collapse_rows: int  # H of the collapse layer's input
+    collapse_row_bytes: int  # bytes of one row of the collapse layer's input
+    sum_inner: int = 0  # rowsum: int32 partial sums per row
+    sum_r2: int = 0  # rowsum: values reduced within one row per partial sum
+    hist_bytes: int = 0  # all histories (int8)
+    ring_bytes: int = 0  # window mode: H rows of the collapse input (int8)
+    sums_bytes: int = 0  # rowsum mode: H x sum_inner int32
+    counter_bytes: int = 0  # countdowns, ring position, stride (uint32 each)
+    temp_bytes: int = 0  # one row temporary (two are used, ping-pong)
+    scratch_bytes: int = 0  # largest kernel scratch of any row stage
+    tail_layers: list[int] = field(default_factory=list)  # layer indices run per inference
+    tail_input: int = -1  # tensor the tail starts from
+    tail_plan: planner.Plan | None = None  # offsets of the tail's tensors in the work area
+    work_bytes: int = 0
+
+    @property
+    def state_bytes(self) -> int:
+        """Persistent RAM of the stream (histories, ring or partial sums, counters)."""
+        return self.hist_bytes + self.ring_bytes + self.sums_bytes + self.counter_bytes
+
+    @property
+    def row_work_bytes(self) -> int:
+        return 2 * _align(self.temp_bytes) + _align(self.scratch_bytes)
+
+
+@dataclass
+class Streamability:
+    streamable: bool
+    reason: str  # why not (empty when streamable)
+    plan: StreamPlan | None
+
+
+def _align(x: int) -> int:
+    return (x + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _rows(shape: tuple[int, ...] | list[int]) -> int | None:
+    """H of a [1, H, ...] tensor (None when it has no time axis)."""
+    if len(shape) < 2 or shape[0] != 1 or shape[1] < 1:
+        return None
+    return int(shape[1])
+
+
+def _uses_fast(layer: Layer) -> tuple[bool, bool]:
+    """(uses a fast kernel, is depthwise)."""
+    return ("_fast_s8" in layer.call, layer.opcode == "DEPTHWISE_CONV_2D")
+
+
+def _rowsum_shape(g: Graph, layer: Layer, rows: int, row_bytes: int) -> tuple[int, int] | None:
+    """(inner, r2) when `layer` reduces over the whole time axis in a way partial sums per row can
+    reproduce exactly: a global AVERAGE_POOL_2D (whole H x W) or a MEAN whose reduced block starts at
+    the time axis. None otherwise."""
+    v = layer.params
+    if layer.opcode == "AVERAGE_POOL_2D":
+        if (
+            v["k_h"] == v["in_h"] == rows
+            and v["out_h"] == 1
+            and v["k_w"] == v["in_w"]
+            and v["out_w"] == 1
+            and v["pad_h"] == 0
+            and v["pad_w"] == 0
+        ):
+            return v["in_c"], v["in_w"]
+        return None
+    if layer.opcode == "MEAN":
+        if v["outer"] == 1 and v["reduce"] % rows == 0:
+            r2 = v["reduce"] // rows
+            if r2 * v["inner"] == row_bytes:
+                return v["inner"], r2
+    return None
+
+
+def analyse(g: Graph, layers: list[Layer], stride: int = 2) -> Streamability:
+    """Can the model run incrementally with an inference every `stride` frames? Returns the plan,
+    or the reason (one line naming the layer) why not."""
+    try:
+        return Streamability(True, "", _plan(g, layers, stride))
+    except NotStreamableError as exc:
+        return Streamability(False, str(exc), None)
+
+
+def _plan(g: Graph, layers: list[Layer], stride: int) -> StreamPlan:
+    if stride < 1:
+        raise NotStreamableError(f"inference stride {stride} must be at least 1 frame")
+    inp = g.tensors[g.inputs[0]]
+    h0 = _rows(inp.shape)
+    if h0 is None or inp.size % h0:
+        raise NotStreamableError(f"model input shape {list(inp.shape)} has no time axis [1, frames, ...]")
+    cur, cur_h, cur_row, s_total = inp.index, h0, inp.size // h0, 1
+    stages: list[RowStage] = []
+    collapse = len(layers)
+    for n, layer in enumerate(layers):
+        what = f"layer {n} {layer.opcode}"
+        if layer.alias:
+            out = g.tensors[layer.output]
+            if layer.inputs[0] == cur and _rows(out.shape) == cur_h:
+                cur = layer.output  # same bytes, same rows: transparent
+                continue
+            collapse = n
+            break
+        if layer.opcode not in ROW_OPS:
+            collapse = n
+            break
+        if layer.inputs[0] != cur:
+            raise NotStreamableError(f"{what} does not read the previous layer's output (branching graph)")
+        v = layer.params
+        if layer.opcode == "AVERAGE_POOL_2D" and v["k_h"] == v["in_h"] and v["out_h"] == 1 and v["in_h"] > 1:
+            collapse = n  # pooling over the whole window: the reduction is the collapse point
+            break
+        if layer.opcode == "MAX_POOL_2D" and v["k_h"] == v["in_h"] and v["out_h"] == 1 and v["in_h"] > 1:
+            collapse = n
+            break
+        if v["pad_h"] != 0 or v["out_h"] != (v["in_h"] - v["k_h"]) // v["stride_h"] + 1:
+            raise NotStreamableError(
+                f"{what} pads the time axis (SAME, kernel {v['k_h']} rows); streaming needs VALID in time"
+            )
+        s_total *= v["stride_h"]
+        if stride % s_total:
+            raise NotStreamableError(
+                f"{what}: the time strides up to here multiply to {s_total}, which does not divide the "
+                f"inference stride of {stride} frames (consecutive windows would not share rows)"
+            )
+        sub = dict(v, in_h=v["k_h"], out_h=1, pad_h=0)
+        fast, dw = _uses_fast(layer)
+        out = g.tensors[layer.output]
+        stages.append(
+            RowStage(
+                layer=n,
+                opcode=layer.opcode,
+                k=v["k_h"],
+                stride=v["stride_h"],
+                in_row=v["in_w"] * v["in_c"],
+                out_row=v["out_w"] * v["out_c"],
+                rows_per_inference=stride // s_total,
+                sub_params=sub,
+                scratch=fast_scratch_bytes(sub, dw) if fast else 0,
+                macs_per_row=layer.macs // v["out_h"] if v["out_h"] else 0,
+            )
+        )
+        if v["in_w"] * v["in_c"] != cur_row or out.size != v["out_h"] * v["out_w"] * v["out_c"]:
+            raise NotStreamableError(f"{what}: tensor layout is not [1, time, freq, channels]")
+        cur, cur_h, cur_row = layer.output, v["out_h"], v["out_w"] * v["out_c"]
+    x = g.tensors[cur]
+    if _rows(x.shape) != cur_h:
+        raise NotStreamableError(f"tensor '{x.name}' {list(x.shape)} has no time axis of {cur_h} rows")
+    mode, tail_from, tail_input, inner, r2 = "window", collapse, cur, 0, 0
+    if collapse < len(layers):
+        rs = _rowsum_shape(g, layers[collapse], cur_h, cur_row)
+        if rs is not None:
+            mode, tail_from, tail_input = "rowsum", collapse + 1, layers[collapse].output
+            inner, r2 = rs
+    tail = list(range(tail_from, len(layers)))
+    known = {tail_input}
+    for n in tail:
+        layer = layers[n]
+        for t in layer.inputs:
+            if t not in known:
+                raise NotStreamableError(
+                    f"layer {n} {layer.opcode} reads tensor '{g.tensors[t].name}' from the time-streamed "
+                    "part (a skip connection or branch across the collapse point)"
+                )
+        known.add(layer.output)
+    if g.outputs[0] not in known:
+        raise NotStreamableError("the model output is not computed from the streamed chain")
+    plan = StreamPlan(
+        stride=stride,
+        align=s_total,
+        window_frames=h0,
+        frame_len=inp.size // h0,
+        output_len=g.tensors[g.outputs[0]].size,
+        stages=stages,
+        collapse=collapse,
+        mode=mode,
+        collapse_rows=cur_h,
+        collapse_row_bytes=cur_row,
+        sum_inner=inner,
+        sum_r2=r2,
+        tail_layers=tail,
+        tail_input=tail_input,
+    )
+    _allocate(g, layers, plan)
+    return plan
+
+
+def _allocate(g: Graph, layers: list[Layer], plan: StreamPlan) -> None:
+    """State offsets of the histories, sizes of the rings, temporaries and the tail's arena."""
+    off = 0
+    for st in plan.stages:
+        if st.k > 1:
+            st.hist_offset = off
+            off += _align(st.k * st.in_row)
+    plan.hist_bytes = off
+    if plan.mode == "window":
+        plan.ring_bytes = _align(plan.collapse_rows * plan.collapse_row_bytes)
+    else:
+        plan.sums_bytes = plan.collapse_rows * plan.sum_inner * 4
+    plan.counter_bytes = 4 * (max(len(plan.stages), 1) + 3)
+    temps = [st.out_row for st in plan.stages]
+    plan.temp_bytes = max(temps, default=0)
+    plan.scratch_bytes = max((st.scratch for st in plan.stages), default=0)
+    sub = dataclasses.replace(g, inputs=[plan.tail_input])
+    plan.tail_plan = planner.plan_arena(sub, [layers[n] for n in plan.tail_layers])
+    plan.work_bytes = max(plan.row_work_bytes, plan.tail_plan.arena_bytes, ALIGN)
+
+
+def macs_per_inference(plan: StreamPlan, layers: list[Layer]) -> int:
+    """MACs of one inference step at the default stride: the new rows of every row layer plus the tail."""
+    rows = sum(st.macs_per_row * st.rows_per_inference for st in plan.stages)
+    return rows + sum(layers[n].macs for n in plan.tail_layers)
+
+
+def report(plan: StreamPlan, layers: list[Layer]) -> dict[str, Any]:
+    """The streaming part of compile_report.json."""
+    return {
+        "stride_frames": plan.stride,
+        "stride_align_frames": plan.align,
+        "window_frames": plan.window_frames,
+        "frame_len": plan.frame_len,
+        "mode": plan.mode,
+        "collapse_layer": plan.collapse,
+        "state_bytes": plan.state_bytes,
+        "history_bytes": plan.hist_bytes,
+        "ring_bytes": plan.ring_bytes,
+        "partial_sums_bytes": plan.sums_bytes,
+        "counter_bytes": plan.counter_bytes,
+        "work_bytes": plan.work_bytes,
+        "row_temp_bytes": 2 * _align(plan.temp_bytes),
+        "scratch_bytes": plan.scratch_bytes,
+        "tail_arena_bytes": plan.tail_plan.arena_bytes if plan.tail_plan else 0,
+        "total_ram_bytes": plan.state_bytes + plan.work_bytes,
+        "macs_per_inference": macs_per_inference(plan, layers),
+        "full_window_macs": sum(layer.macs for layer in layers),
+        "stages": [
+            {
+                "layer": st.layer,
+                "op": st.opcode,
+                "k_t": st.k,
+                "stride_t": st.stride,
+                "history_bytes": st.k * st.in_row if st.k > 1 else 0,
+                "history_offset": st.hist_offset if st.k > 1 else None,
+                "rows_per_inference": st.rows_per_inference,
+                "macs_per_row": st.macs_per_row,
+                "scratch_bytes": st.scratch,
+            }
+            for st in plan.stages
+        ],
+        "tail_layers": plan.tail_layers,
+    }
