@@ -1,8 +1,10 @@
 """Clip mode: classify one-second clips on the device and check each against the host reference.
 
 Per clip: CLIP_LOAD x 32 + CLIP_RUN; the device's top label vs the truth, and its int8 scores vs
-the same C frontend + TFLite Micro on the host, element by element. The report dict is filled as
-clips complete, so a fault mid-run still leaves everything measured so far.
+the same C frontend + TFLite Micro on the host, element by element. Device latency in ms is the
+device counter's time, except under QEMU: there it is the Nano 33 BLE's lower bound at 64 MHz from
+the guest instruction count (summary.TimeBase), with ticks and instructions beside. The report
+dict is filled as clips complete, so a fault mid-run still leaves everything measured so far.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from tqdm import tqdm
 
 from .device import Device
 from .reference import Reference, clip_features
-from .summary import cycles_to_ms, distribution, table
+from .summary import distribution, table, time_base
 
 
 class ClipRun:
@@ -27,6 +29,7 @@ class ClipRun:
         self.labels = list(labels)
         self.cycle_hz = cycle_hz
         self.cycle_unit = cycle_unit
+        self.time_base = time_base(cycle_unit, cycle_hz)  # QEMU ticks -> board lower bound
         self.clips: list[dict[str, Any]] = []
         self.fe_cycles: list[int] = []
         self.inf_cycles: list[int] = []
@@ -99,10 +102,25 @@ class ClipRun:
                 "correct": hits,
                 "accuracy": (hits / len(mine)) if mine else None,
             }
-        fe_ms = cycles_to_ms(self.fe_cycles, self.cycle_hz)
-        inf_ms = cycles_to_ms(self.inf_cycles, self.cycle_hz)
+        tb = self.time_base
+        fe_ms, inf_ms = tb.ms(self.fe_cycles), tb.ms(self.inf_cycles)
         total_ms = [a + b for a, b in zip(fe_ms, inf_ms, strict=False)]
-        source = f"device counter: {self.cycle_unit} at {self.cycle_hz:g} Hz"
+        source = tb.source
+        latency: dict[str, Any] = {
+            "device_frontend_ms": {**distribution(fe_ms, "ms"), "source": source, "per": "clip (49 frames)"},
+            "device_inference_ms": {**distribution(inf_ms, "ms"), "source": source, "per": "clip"},
+            "device_total_ms": {**distribution(total_ms, "ms"), "source": source, "per": "clip"},
+            "device_frontend_cycles": distribution(self.fe_cycles, self.cycle_unit),
+            "device_inference_cycles": distribution(self.inf_cycles, self.cycle_unit),
+        }
+        if tb.emulated:
+            unit = "QEMU guest instructions"
+            latency["device_frontend_instructions"] = distribution(tb.instructions(self.fe_cycles), unit)
+            latency["device_inference_instructions"] = distribution(tb.instructions(self.inf_cycles), unit)
+        latency["round_trip_ms"] = {
+            **distribution(self.round_trip_ms, "ms"),
+            "source": "host wall clock: CLIP_LOAD x 32 + CLIP_RUN, incl. transfer",
+        }
         self.report.update(
             {
                 "n": n,
@@ -112,21 +130,7 @@ class ClipRun:
                 else None,
                 "bit_exact_compared": len(compared),
                 "per_class": per_class,
-                "latency": {
-                    "device_frontend_ms": {
-                        **distribution(fe_ms, "ms"),
-                        "source": source,
-                        "per": "clip (49 frames)",
-                    },
-                    "device_inference_ms": {**distribution(inf_ms, "ms"), "source": source, "per": "clip"},
-                    "device_total_ms": {**distribution(total_ms, "ms"), "source": source, "per": "clip"},
-                    "device_frontend_cycles": distribution(self.fe_cycles, self.cycle_unit),
-                    "device_inference_cycles": distribution(self.inf_cycles, self.cycle_unit),
-                    "round_trip_ms": {
-                        **distribution(self.round_trip_ms, "ms"),
-                        "source": "host wall clock: CLIP_LOAD x 32 + CLIP_RUN, incl. transfer",
-                    },
-                },
+                "latency": latency,
                 "mismatches": self.mismatches,
                 "clips": self.clips,
             }
