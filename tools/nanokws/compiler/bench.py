@@ -218,15 +218,23 @@ def bench(
                 "NK_APP_DEFAULT_STRIDE (firmware/lib/app/nk_app.h)",
             )
         live = budget.live_budget(
-            per_hop["mean"], instr, fe["sample_rate_hz"], fe["hop_samples"], stride, BOARD_CPU_HZ
+            per_hop["mean"],
+            instr,
+            fe["sample_rate_hz"],
+            fe["hop_samples"],
+            stride,
+            BOARD_CPU_HZ,
+            stride_limit=budget.max_stride(),
         )
         result["live_budget"] = {
             **live,
             "stride_source": stride_source,
             "means": "QEMU instructions per second of audio in live mode = frontend instructions per hop "
             "(mean) x hops/s + inference instructions x hops/s / stride; core_percent_lower_bound = that "
-            f"/ 64e6 x 100 ({BOARD_LOWER_BOUND}; > 100 means the board cannot keep up). Excludes the "
-            "window copy and input requantisation, the recognizer, microphone and serial I/O.",
+            f"/ 64e6 x 100 ({BOARD_LOWER_BOUND}; > 100 means the board cannot keep up). "
+            "min_stride_within_core: the smallest stride (<= NK_APP_MAX_STRIDE) whose lower bound fits in "
+            "100%. Excludes the window copy and input requantisation, the recognizer, microphone and "
+            "serial I/O.",
         }
     return result
 
@@ -254,7 +262,8 @@ def format_table(r: dict[str, Any]) -> str:
             f"live budget (stride {live['stride']}, {live['hops_per_second']:g} hops/s, "
             f"{live['inferences_per_second']:g} inferences/s): {live['instructions_per_second_of_audio']} "
             f"instructions per second of audio = {live['core_percent_lower_bound']}% of a 64 MHz core "
-            "(lower bound, 1 instruction/cycle)",
+            "(lower bound, 1 instruction/cycle); smallest stride whose lower bound fits the core: "
+            f"{live['min_stride_within_core'] or 'none'}",
         ]
     lines += [
         f"ELF: flash {r['flash_bytes']} B (.text+.rodata+.data), RAM {r['ram_bytes']} B (.data+.bss+stack)",

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import subprocess
@@ -70,6 +71,11 @@ def header_define(path: Path, name: str) -> int:
 def default_stride() -> int:
     """NK_APP_DEFAULT_STRIDE: the live mode's inference stride in hops, from the firmware header."""
     return header_define(APP_HEADER, "NK_APP_DEFAULT_STRIDE")
+
+
+def max_stride() -> int:
+    """NK_APP_MAX_STRIDE: the largest stride the firmware accepts, from the firmware header."""
+    return header_define(APP_HEADER, "NK_APP_MAX_STRIDE")
 
 
 class FrontendRunner:
@@ -201,9 +207,11 @@ def live_budget(
     hop_samples: int,
     stride: int,
     cpu_hz: float,
+    stride_limit: int | None = None,
 ) -> dict[str, Any]:
     """Instructions per second of audio in live mode and the share of a `cpu_hz` core they need at
-    one instruction per cycle (so a lower bound on the real share)."""
+    one instruction per cycle (so a lower bound on the real share). `min_stride_within_core`: the
+    smallest stride (<= `stride_limit`) whose lower bound fits in the core, None if none does."""
     if stride < 1:
         raise NanokwsError("stride must be at least 1")
     hops_per_s = sample_rate / hop_samples
@@ -211,6 +219,10 @@ def live_budget(
     fe_per_s = frontend_instructions_per_hop * hops_per_s
     inf_per_s = inference_instructions * inferences_per_s
     total = fe_per_s + inf_per_s
+    fits = None
+    if fe_per_s < cpu_hz:
+        need = max(1, math.ceil(inference_instructions * hops_per_s / (cpu_hz - fe_per_s)))
+        fits = need if stride_limit is None or need <= stride_limit else None
     return {
         "stride": stride,
         "sample_rate_hz": sample_rate,
@@ -224,6 +236,7 @@ def live_budget(
         "instructions_per_second_of_audio": round(total),
         "cpu_hz": cpu_hz,
         "core_percent_lower_bound": round(100.0 * total / cpu_hz, 1),
+        "min_stride_within_core": fits,
     }
 
 
