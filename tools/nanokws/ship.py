@@ -48,13 +48,21 @@ model_config.h, compiles the model to C with a static arena, and writes model_ca
 (params, MACs, sizes, arenas, float and int8 accuracy, data, the commands that reproduce it) and
 confusion.png. Files are replaced atomically. --command records how the model was trained; default:
 the "command" of metrics.json beside the model.
+
+Speed: the card's "performance" section is `nanokws bench`'s: QEMU instructions per inference, the
+Nano 33 BLE lower bound at 64 MHz (1 instruction/cycle), the frontend's instructions per hop and the
+live-mode budget. By default ship runs the bench itself (needs arm-none-eabi-gcc and
+qemu-system-arm; --no-bench skips it); --bench JSON takes a `nanokws bench --json` file of the same
+model instead. To refresh only that section of an installed card, keeping every other number:
+  nanokws bench --model firmware/model/model.tflite --json build/bench.json
+  nanokws ship --refresh-bench build/bench.json --out firmware/model
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("--model", required=True, type=Path,
-                        help="full-int8 .tflite written by `nanokws train`")
+    parser.add_argument("--model", type=Path,
+                        help="full-int8 .tflite written by `nanokws train` (required unless --refresh-bench)")
     parser.add_argument("--data", action="append", default=None, metavar="DIR",
                         help="held-out Speech-Commands-layout folder; repeatable "
                         f"(default: {SHARED_SPEECH_COMMANDS})")
@@ -66,13 +74,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the training command to record in the card (default: from metrics.json)")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the compiled C (default: compile when nanokws.compiler is available)")
+    parser.add_argument("--bench", type=Path, default=None, metavar="JSON",
+                        help="the card's speed section from this `nanokws bench --json` file (same model) "
+                        "instead of running the bench")
+    parser.add_argument("--no-bench", action="store_true", help="no speed section (do not run the bench)")
+    parser.add_argument("--refresh-bench", type=Path, default=None, metavar="JSON",
+                        help="only replace the speed section of the card in --out with this bench JSON "
+                        "(same model); every other number stays as it is")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.refresh_bench is not None:
+        card = refresh_bench(args.out, _read_json(args.refresh_bench))
+        perf = card["performance"]
+        print(f"{args.out}/model_card.{{json,md}}: speed section from {args.refresh_bench}: "
+              f"{perf['instructions_per_inference']} instructions per inference, >= "
+              f"{perf['board']['inference_ms_lower_bound']} ms at 64 MHz (lower bound)")
+        return 0
+    if args.model is None:
+        raise NanokwsError("--model is required (unless --refresh-bench)")
     data = args.data or [str(SHARED_SPEECH_COMMANDS)]
     ship_command = shlex.join(["nanokws", *sys.argv[1:]]) if sys.argv[1:2] == ["ship"] else None
+    bench: bool | dict[str, Any] = False if args.no_bench or args.no_compile else True
+    if args.bench is not None:
+        bench = _read_json(args.bench)
     card = ship_model(args.model, data, args.out, split=args.split, train_command=args.train_command,
-                      ship_command=ship_command, compile_c=not args.no_compile)
+                      ship_command=ship_command, compile_c=not args.no_compile, bench=bench)
     acc, size = card["accuracy"], card["size"]
     flt = f", float {acc['float']:.2%}" if acc["float"] is not None else ""
     print(f"int8 {acc['int8']:.2%}{flt} on {acc['n']} held-out clips; "
@@ -117,8 +144,11 @@ def ship_model(
     ship_command: str | None = None,
     compile_c: bool = True,
     verbose: bool = True,
+    bench: bool | dict[str, Any] = False,
 ) -> dict[str, Any]:
-    """Evaluate, export, compile and card `model_path` into `out_dir`; return the card (also as JSON)."""
+    """Evaluate, export, compile and card `model_path` into `out_dir`; return the card (also as JSON).
+    `bench`: True runs `nanokws bench` on the model for the card's speed section; a dict is a
+    `nanokws bench --json` report of the same model; False leaves the section out."""
     from tqdm import tqdm
 
     from .evaluate.evaluate import _check_frontend, load_eval_data
@@ -178,6 +208,12 @@ def ship_model(
                        "split": split, "data": [str(d) for d in data]})
         card = _card(tflite, meta, report, compile_report, _param_count(keras_path), train,
                      [c for c in (train_command or train.get("command"), ship_command) if c])
+        if bench is True:
+            from .compiler.bench import bench as run_bench
+
+            bench = {**run_bench(tflite, measure_tflm=False), "model_sha256": card["sha256"],
+                     "command": "nanokws ship (bench of the shipped model, default flags)"}
+        card["performance"] = performance_section(bench, card["sha256"]) if bench else None
         (stage / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         (stage / "model_card.md").write_text(render_card_md(card), encoding="utf-8")
         written = sorted(p.name for p in stage.iterdir() if p.is_file())
@@ -186,6 +222,40 @@ def ship_model(
     for name in GENERATED:  # e.g. nk_model.c from an earlier ship when this one could not compile
         if name not in written and (out / name).is_file():
             (out / name).unlink()
+    return card
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise NanokwsError(f"{path}: cannot read JSON ({exc})") from None
+
+
+def performance_section(bench: dict[str, Any], sha256: str) -> dict[str, Any]:
+    """The card's speed section from a `nanokws bench` report of the model with this sha256."""
+    theirs = str(bench.get("model_sha256") or "(unknown)")
+    if theirs != sha256:
+        raise NanokwsError(f"the bench report is for model {theirs[:16]}, not this one ({sha256[:16]}): "
+                           "bench the same .tflite")
+    missing = [k for k in ("instructions_per_inference", "board", "frontend", "live_budget", "build")
+               if k not in bench]
+    if missing:
+        raise NanokwsError(f"the bench report has no {', '.join(missing)}: rerun `nanokws bench --json`")
+    return {"command": bench.get("command"), "unit": bench.get("unit"), "build": bench["build"],
+            "instructions_per_inference": bench["instructions_per_inference"],
+            "board": bench["board"], "frontend": bench["frontend"], "live_budget": bench["live_budget"]}
+
+
+def refresh_bench(out_dir: str | os.PathLike[str], bench: dict[str, Any]) -> dict[str, Any]:
+    """Replace only the speed section of the card in `out_dir` (model_card.json and .md)."""
+    from . import atomic
+
+    path = Path(out_dir) / "model_card.json"
+    card = _read_json(path)
+    card["performance"] = performance_section(bench, str(card.get("sha256")))
+    atomic.write_json(path, card)
+    atomic.write_text(Path(out_dir) / "model_card.md", render_card_md(card))
     return card
 
 
@@ -272,6 +342,7 @@ def render_card_md(card: dict[str, Any]) -> str:
         f"| MACs per inference | {arch['macs']} | |",
         f"| clips where TFLite Micro's int8 outputs differ from LiteRT's | {acc['tflm_mismatches']} | |",
         "",
+        *_performance_md(card.get("performance")),
         f"Labels (output order): {', '.join(card['labels'])}",
         "",
         f"Evaluation data: {', '.join(acc['data'])} (split `{acc['split']}`: the Speech Commands hash rule; "
@@ -301,3 +372,38 @@ def render_card_md(card: dict[str, Any]) -> str:
     lines += card["reproduce"] or ["(commands not recorded)"]
     lines += ["```", ""]
     return "\n".join(lines)
+
+
+def _performance_md(perf: dict[str, Any] | None) -> list[str]:
+    """The speed table: QEMU instruction counts and the Nano 33 BLE lower bound they imply."""
+    if not perf:
+        return ["Speed: not measured (`nanokws bench --model model.tflite --json bench.json`, then "
+                "`nanokws ship --refresh-bench bench.json --out DIR`).", ""]
+    board, fe, live, build = perf["board"], perf["frontend"], perf["live_budget"], perf["build"]
+    mhz = f"{board['cpu_hz'] / 1e6:g} MHz"
+    hop_ms = 1000.0 * live["hop_samples"] / live["sample_rate_hz"]
+    fits = live.get("min_stride_within_core")
+    return [
+        "## Speed on the Nano 33 BLE (lower bound from QEMU instruction counts)",
+        "",
+        "| | value |",
+        "|---|---|",
+        f"| instructions per inference (QEMU mps2-an386, {build['opt']}, {build['float_abi']}-float ABI) | "
+        f"{perf['instructions_per_inference']} |",
+        f"| time per inference at {mhz} (lower bound, 1 instruction/cycle) | "
+        f">= {board['inference_ms_lower_bound']:.1f} ms |",
+        f"| frontend instructions per hop ({hop_ms:g} ms of audio; mean of {fe['hops_timed']} hops) | "
+        f"{fe['instructions_per_hop']['mean']} |",
+        f"| live mode, stride {live['stride']} ({live['hops_per_second']:g} hops/s, "
+        f"{live['inferences_per_second']:g} inferences/s): instructions per second of audio | "
+        f"{live['instructions_per_second_of_audio']} |",
+        f"| share of the {mhz} core in live mode (lower bound, 1 instruction/cycle) | "
+        f">= {live['core_percent_lower_bound']:.1f}% |",
+        f"| smallest stride whose lower bound fits the core | {fits if fits is not None else 'none'} |",
+        "",
+        "QEMU guest instruction counts, not Cortex-M4 cycles: the board needs at least one cycle per "
+        "instruction (more for loads, taken branches and flash wait states), so its times are at least "
+        f"these; above 100% live mode cannot keep up at that stride. Measured by: "
+        f"`{perf.get('command') or 'nanokws bench'}`.",
+        "",
+    ]

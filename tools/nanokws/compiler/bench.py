@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +295,8 @@ def run(args: argparse.Namespace) -> int:
     )
     r["model"] = str(args.model)
     r["model_sha256"] = hashlib.sha256(tflite).hexdigest()
+    if sys.argv[1:2] == ["bench"]:
+        r["command"] = shlex.join(["nanokws", *sys.argv[1:]])
     print(format_table(r))
     if args.json:
         atomic.write_json(args.json, r)
