@@ -34,12 +34,14 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int8_t *c0, const int8_t *
          * both lane products. Pairing is the same on both sides, so the sums are exact. */
         for (int32_t n = k4 >> 2; n > 0; --n, xa += 4, xb += 4, wp += 8) {
             const int32_t va = nk_load4(xa), vb = nk_load4(xb);
-            const int32_t w0 = nk_load4(wp), w1 = nk_load4(wp + 4);
             const int32_t xa02 = nk_sxtb16(va), xa13 = nk_sxtb16_odd(va);
             const int32_t xb02 = nk_sxtb16(vb), xb13 = nk_sxtb16_odd(vb);
+            /* Each weight word loaded next to its MACs: fewer values live at once, so -Os spills less. */
+            const int32_t w0 = nk_load4(wp);
             const int32_t w002 = nk_sxtb16(w0), w013 = nk_sxtb16_odd(w0);
             a00 = nk_smlad(xa02, w002, nk_smlad(xa13, w013, a00));
             a10 = nk_smlad(xb02, w002, nk_smlad(xb13, w013, a10));
+            const int32_t w1 = nk_load4(wp + 4);
             const int32_t w102 = nk_sxtb16(w1), w113 = nk_sxtb16_odd(w1);
             a01 = nk_smlad(xa02, w102, nk_smlad(xa13, w113, a01));
             a11 = nk_smlad(xb02, w102, nk_smlad(xb13, w113, a11));
