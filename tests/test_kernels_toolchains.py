@@ -29,8 +29,17 @@ OBJDUMP = shutil.which("arm-none-eabi-objdump")
 CLANG = shutil.which("clang")
 
 # firmware/Makefile's CSTD and WARN, and its Cortex-M4F ARCH with either float ABI.
-CFLAGS = ["-std=c11", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", "-Wshadow",
-          "-Wstrict-prototypes", "-Wno-unused-parameter", "-ffunction-sections"]
+CFLAGS = [
+    "-std=c11",
+    "-ffp-contract=off",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wshadow",
+    "-Wstrict-prototypes",
+    "-Wno-unused-parameter",
+    "-ffunction-sections",
+]
 ARCH = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16"]
 CLANG_TARGET = {"hard": "armv7em-none-eabihf", "soft": "armv7em-none-eabi"}
 
@@ -88,16 +97,18 @@ def _compiler_cmd(compiler: str, abi: str, opt: str) -> list[str]:
         pytest.skip("no arm-none-eabi C library headers for clang (they come with arm-none-eabi-gcc)")
     cmd = [CLANG, f"--target={CLANG_TARGET[abi]}", *ARCH, f"-mfloat-abi={abi}", opt, *CFLAGS]
     cmd += [f"-isystem{d}" for d in libc]
-    probe = subprocess.run([*cmd, "-xc", "-c", "-", "-o", "/dev/null"], input="int nk_probe;\n",
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [*cmd, "-xc", "-c", "-", "-o", "/dev/null"], input="int nk_probe;\n", capture_output=True, text=True
+    )
     if probe.returncode != 0:
         pytest.skip(f"clang cannot build for {CLANG_TARGET[abi]}: {probe.stderr.strip()[:200]}")
     return cmd
 
 
 def _compile(cmd: list[str], src: Path, obj: Path, extra: tuple[str, ...] = ()) -> None:
-    res = subprocess.run([*cmd, *extra, *_include_flags(), "-c", str(src), "-o", str(obj)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [*cmd, *extra, *_include_flags(), "-c", str(src), "-o", str(obj)], capture_output=True, text=True
+    )
     assert res.returncode == 0, f"{src.name} failed to compile:\n{' '.join(res.args)}\n{res.stderr}"
 
 
@@ -105,8 +116,9 @@ def _instructions(obj: Path) -> list[tuple[str, str]]:
     """(mnemonic, operands) of every instruction in obj's code, as arm-none-eabi-objdump -d prints."""
     if OBJDUMP is None:
         pytest.skip("arm-none-eabi-objdump not installed")
-    text = subprocess.run([OBJDUMP, "-d", "--no-show-raw-insn", str(obj)], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        [OBJDUMP, "-d", "--no-show-raw-insn", str(obj)], capture_output=True, text=True, check=True
+    ).stdout
     insns = []
     for line in text.splitlines():
         m = INSN_RE.match(line)
@@ -116,18 +128,22 @@ def _instructions(obj: Path) -> list[tuple[str, str]]:
 
 
 def _missing_dsp(insns: list[tuple[str, str]], want: list[tuple[str, str]]) -> list[str]:
-    return [f"{mn} {ops}".strip() for mn, ops in want
-            if not any(m == mn and ops in o for m, o in insns)]
+    return [f"{mn} {ops}".strip() for mn, ops in want if not any(m == mn and ops in o for m, o in insns)]
 
 
 def test_stub_hides_simd32_intrinsics(tmp_path):
     """The stub really is a GCC 7 <arm_acle.h>: code that needs the intrinsics does not build."""
     cmd = _compiler_cmd("gcc", "hard", "-O2")
     src = tmp_path / "uses_acle.c"
-    src.write_text("#include <arm_acle.h>\n"
-                   "int16x2_t nk_t(int16x2_t a, int16x2_t b, int32_t c) { return __smlad(a, b, c); }\n")
-    res = subprocess.run([*cmd, f"-I{STUB}", "-c", str(src), "-o", str(tmp_path / "uses_acle.o")],
-                         capture_output=True, text=True)
+    src.write_text(
+        "#include <arm_acle.h>\n"
+        "int16x2_t nk_t(int16x2_t a, int16x2_t b, int32_t c) { return __smlad(a, b, c); }\n"
+    )
+    res = subprocess.run(
+        [*cmd, f"-I{STUB}", "-c", str(src), "-o", str(tmp_path / "uses_acle.o")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode != 0, "the stub arm_acle.h did not hide the SIMD32 intrinsics"
     assert "int16x2_t" in res.stderr
 
