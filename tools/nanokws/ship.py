@@ -51,11 +51,12 @@ the "command" of metrics.json beside the model.
 
 Speed: the card's "performance" section is `nanokws bench`'s: QEMU instructions per inference, the
 Nano 33 BLE lower bound at 64 MHz (1 instruction/cycle), the frontend's instructions per hop and the
-live-mode budget. By default ship runs the bench itself (needs arm-none-eabi-gcc and
-qemu-system-arm; --no-bench skips it); --bench JSON takes a `nanokws bench --json` file of the same
-model instead. To refresh only that section of an installed card, keeping every other number:
-  nanokws bench --model firmware/model/model.tflite --json build/bench.json
-  nanokws ship --refresh-bench build/bench.json --out firmware/model
+live-mode budget. By default ship runs the bench itself, built as the board builds (-O2
+-mfloat-abi=soft; needs arm-none-eabi-gcc and qemu-system-arm; --no-bench skips it); --bench JSON
+takes a `nanokws bench --json` file of the same model instead. To refresh only that section of an
+installed card, keeping every other number:
+  nanokws bench --model firmware/model/model.tflite --float-abi soft --json docs/bench/model_O2_soft.json
+  nanokws ship --refresh-bench docs/bench/model_O2_soft.json --out firmware/model
 """
 
 
@@ -211,8 +212,10 @@ def ship_model(
         if bench is True:
             from .compiler.bench import bench as run_bench
 
-            bench = {**run_bench(tflite, measure_tflm=False), "model_sha256": card["sha256"],
-                     "command": "nanokws ship (bench of the shipped model, default flags)"}
+            # As the board builds it (platformio.ini): -O2 with the builder's -mfloat-abi=soft.
+            measured = run_bench(tflite, measure_tflm=False, float_abi="soft")
+            bench = {**measured, "model_sha256": card["sha256"],
+                     "command": "nanokws ship (runs nanokws bench --float-abi soft on the shipped model)"}
         card["performance"] = performance_section(bench, card["sha256"]) if bench else None
         (stage / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         (stage / "model_card.md").write_text(render_card_md(card), encoding="utf-8")
