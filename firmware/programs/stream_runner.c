@@ -23,12 +23,6 @@
 #include "nk_model.h"
 #include "nk_platform.h"
 
-static void put_u32(uint32_t v)
-{
-    const uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    nk_platform_write(b, sizeof b);
-}
-
 #if defined(__has_include)
 #if __has_include("nk_model_stream.h")
 #define NK_HAVE_STREAM 1
@@ -54,6 +48,12 @@ static int8_t g_scores[NK_MODEL_STREAM_OUTPUT_LEN];
 static int8_t g_input[NK_MODEL_INPUT_LEN];
 static int8_t g_output[NK_MODEL_OUTPUT_LEN];
 static uint32_t g_pushed; /* frames since the last reset */
+
+static void put_u32(uint32_t v)
+{
+    const uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    nk_platform_write(b, sizeof b);
+}
 
 _Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN, "stream and clip outputs agree");
 _Static_assert(NK_MODEL_STREAM_FRAME_LEN * NK_MODEL_STREAM_WINDOW_FRAMES == NK_MODEL_INPUT_LEN,

@@ -1,0 +1,370 @@
+"""Exact streaming inference (`nanokws compile --streaming`, nk_model_stream.h, stream_runner).
+
+Every inference of the streaming form (frames pushed one at a time, each layer computing only its
+new time rows) must equal, element by element, TFLite Micro's output for the full model on the
+same window of frames, over long streams (hundreds of consecutive windows), under ASan/UBSan and
+under QEMU (Cortex-M4F). Also: non-streamable models are refused with one line naming the layer,
+the clip model from the same compile folder still matches TFLite Micro, and stale streaming
+headers do not survive a non-streaming compile.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from nanokws.cbuild import build_programs
+from nanokws.compiler import compile_model, tflm
+from nanokws.compiler.runner import ModelRunner
+from nanokws.compiler.stream_runner import StreamRunner
+from nanokws.compiler.streaming import NotStreamableError
+from nanokws.paths import FIRMWARE_DIR
+
+HAVE_QEMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
+needs_qemu = pytest.mark.skipif(not HAVE_QEMU, reason="qemu-system-arm / arm-none-eabi-gcc not installed")
+
+_CACHE: dict[str, bytes] = {}  # conversions take seconds: once per model per session
+
+
+@pytest.fixture(scope="session")
+def build_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One model folder and one build folder per target: the firmware library is built once per
+    # target, each new model recompiles only its own sources (tests run sequentially).
+    return tmp_path_factory.mktemp("stream_build")
+
+
+def _convert(key: str, make: Callable[[Any], Any], seed: int, calib: np.ndarray | None = None) -> bytes:
+    """Full-int8 .tflite of `make(keras)` with random weights, calibrated on `calib` (inputs) or on
+    int8-range noise."""
+    if key not in _CACHE:
+        import tensorflow as tf
+
+        tf.keras.utils.set_random_seed(seed)
+        model = make(tf.keras)
+        shape = tuple(model.inputs[0].shape)
+        rng = np.random.default_rng(seed)
+
+        def rep() -> Any:
+            if calib is not None:
+                for x in calib:
+                    yield [np.asarray(x, np.float32).reshape(shape)]
+                return
+            for _ in range(24):
+                yield [rng.integers(-128, 128, size=shape).astype(np.float32)]
+
+        conv = tf.lite.TFLiteConverter.from_keras_model(model)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = rep
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+        _CACHE[key] = bytes(conv.convert())
+    return _CACHE[key]
+
+
+def _dense(keras: Any, units: int, stddev: float = 3.0) -> Any:
+    """A head with large random weights: untrained logits then spread enough that the int8 scores
+    change from window to window (otherwise a softmax of near-equal logits hides every difference)."""
+    return keras.layers.Dense(units, kernel_initializer=keras.initializers.RandomNormal(stddev=stddev))
+
+
+def _avgpool_model(keras: Any) -> Any:
+    """Time stride 2 stem, depthwise, strided-frequency pointwise, global AVERAGE_POOL_2D head."""
+    inp = keras.Input((49, 12, 1), batch_size=1)
+    x = keras.layers.Rescaling(1 / 64)(inp)
+    x = keras.layers.Conv2D(6, (5, 3), strides=(2, 1), padding="valid", activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D((3, 3), padding="valid", activation="relu")(x)
+    x = keras.layers.Conv2D(8, (1, 1), strides=(1, 2), padding="valid", activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D((3, 1), padding="valid")(x)
+    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inp, keras.layers.Softmax()(_dense(keras, 5)(x)))
+
+
+def _mean_maxpool_model(keras: Any) -> Any:
+    """Time stride 1 conv, a 2x2 stride-2 max pool (row-wise), GlobalAveragePooling2D (MEAN) head."""
+    inp = keras.Input((49, 10, 1), batch_size=1)
+    x = keras.layers.Rescaling(1 / 64)(inp)
+    x = keras.layers.Conv2D(4, (3, 3), padding="valid", activation="relu")(x)
+    x = keras.layers.MaxPooling2D((2, 2), padding="valid")(x)
+    x = keras.layers.Conv2D(6, (3, 1), padding="valid")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, _dense(keras, 4)(x))
+
+
+def _window_model(keras: Any) -> Any:
+    """No pooling: flatten + dense over the last layer's whole window (the 'window' head)."""
+    inp = keras.Input((49, 8, 1), batch_size=1)
+    x = keras.layers.Rescaling(1 / 64)(inp)
+    x = keras.layers.Conv2D(4, (4, 3), strides=(2, 2), padding="valid", activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D((3, 3), padding="valid", activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inp, keras.layers.Softmax()(_dense(keras, 6, 0.3)(x)))
+
+
+SMALL = {"avgpool": _avgpool_model, "mean_maxpool": _mean_maxpool_model, "window": _window_model}
+
+
+def _ds_cnn_stream() -> bytes:
+    """The ds_cnn_stream architecture with seeded untrained weights, calibrated on frontend frames of
+    synthetic audio (calibrating on uniform noise, as for a trained model's sanity check, leaves an
+    untrained model's int8 scores constant)."""
+
+    def make(keras: Any) -> Any:
+        from nanokws.train.models import INPUT_SHAPE, build_model
+
+        model = build_model("ds_cnn_stream", 12)
+        # Untrained, the activations shrink layer after layer (~1e-5 at the pool): set each
+        # BatchNormalization's statistics from sample windows so every layer's output has unit spread.
+        x = calib[:16].astype(np.float32)
+        for bn in [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]:
+            pre = keras.Model(model.inputs, bn.input).predict(x, verbose=0)
+            mean, var = pre.mean(axis=(0, 1, 2)), pre.var(axis=(0, 1, 2)) + 1e-6
+            gamma, beta, _, _ = bn.get_weights()
+            bn.set_weights([gamma, beta, mean, var])
+        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+        w, b = dense.get_weights()
+        dense.set_weights([w * 4.0, b])  # spread the untrained logits (see _dense)
+        inp = keras.Input(INPUT_SHAPE, batch_size=1)  # fixed batch: Flatten stays a RESHAPE
+        return keras.Model(inp, model(inp, training=False))
+
+    frames = _speech_frames(None, 6)
+    calib = np.stack([frames[i : i + 49] for i in range(0, len(frames) - 49, 13)])[..., None]
+    return _convert("ds_cnn_stream", make, seed=0, calib=calib)
+
+
+def _build(
+    tflite: bytes, target: str, root: Path, stride: int = 2
+) -> tuple[Path, dict[str, Path], dict[str, Any]]:
+    model_dir = root / f"model-{target}"
+    report = compile_model(tflite, model_dir, measure_tflm=False, stream=True, stream_stride=stride).report
+    progs = build_programs(
+        target, ["stream_runner", "model_runner"], model_dir, out_dir=root / f"build-{target}"
+    )
+    return model_dir, progs, report
+
+
+def _check_stream(tflite: bytes, runner: StreamRunner, frames: np.ndarray, stride: int) -> list[int]:
+    """Push `frames`; every inference's scores must equal TFLite Micro's on that window. Returns the
+    push cycles of each inference."""
+    window = runner.window_frames
+    batch = runner.push(frames)
+    expected_ends = list(range(window, len(frames) + 1, stride))
+    assert [s.frames for s in batch.scores] == expected_ends
+    got = np.stack([s.scores for s in batch.scores])
+    windows = np.stack([frames[end - window : end].reshape(-1) for end in expected_ends])
+    want = tflm.run(tflite, windows)
+    bad = np.nonzero(np.any(got != want, axis=1))[0]
+    assert bad.size == 0, (
+        f"{bad.size} of {len(got)} inferences differ from TFLite Micro; first at frame "
+        f"{expected_ends[bad[0]]}: got {got[bad[0]].tolist()} want {want[bad[0]].tolist()}"
+    )
+    # The comparison can fail: the scores change from window to window, and the window one frame
+    # earlier would not have matched.
+    distinct = len({row.tobytes() for row in got})
+    assert distinct > len(got) // 10, f"only {distinct} distinct score vectors in {len(got)} windows"
+    shifted = tflm.run(
+        tflite, np.stack([frames[e - window - 1 : e - 1].reshape(-1) for e in expected_ends[1:9]])
+    )
+    assert not np.array_equal(shifted, got[1:9])
+    return [s.cycles for s in batch.scores]
+
+
+def _frames(n: int, width: int, seed: int) -> np.ndarray:
+    """Random int8 frames with slowly drifting level, so windows differ but are not pure noise."""
+    rng = np.random.default_rng(seed)
+    drift = np.cumsum(rng.normal(0, 6, size=(n, 1)), axis=0)
+    return np.clip(rng.normal(0, 40, size=(n, width)) + drift, -128, 127).astype(np.int8)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_small_models_stream_bit_exact_on_asan(name: str, build_root: Path) -> None:
+    tflite = _convert(name, SMALL[name], seed=len(name))
+    model_dir, progs, report = _build(tflite, "asan", build_root)
+    st = report["streaming"]
+    assert st["streamable"] and st["generated"], st
+    assert st["mode"] == ("window" if name == "window" else "rowsum")
+    assert (model_dir / "nk_model_stream.h").is_file()
+    assert st["macs_per_inference"] < st["full_window_macs"]
+    width = int(np.prod(tflm.interpreter(tflite).get_input_details(0)["shape"][2:]))
+    frames = _frames(460, width, seed=7)
+    with StreamRunner(progs["stream_runner"], "asan") as r:
+        assert (r.frame_len, r.window_frames, r.stride) == (width, 49, 2)
+        assert r.state_bytes == st["state_bytes"] and r.work_bytes == st["work_bytes"]
+        _check_stream(tflite, r, frames, 2)  # 206 consecutive windows
+        # After a reset the stream starts over: the first scores need a whole window again.
+        r.reset()
+        _check_stream(tflite, r, frames[100:220], 2)
+        # Clip mode from the same folder: nk_model_invoke in the same program equals TFLite Micro.
+        for end in (49, 133, 460):
+            out, _ = r.invoke(frames[end - 49 : end])
+            np.testing.assert_array_equal(out, tflm.run(tflite, frames[None, end - 49 : end])[0])
+
+
+def test_stride_can_change_to_multiples_of_the_alignment(build_root: Path) -> None:
+    tflite = _convert("avgpool", SMALL["avgpool"], seed=len("avgpool"))
+    _, progs, report = _build(tflite, "asan", build_root)
+    assert report["streaming"]["stride_align_frames"] == 2
+    frames = _frames(300, 12, seed=11)
+    with StreamRunner(progs["stream_runner"], "asan") as r:
+        assert r.set_stride(3) == -1 and r.set_stride(0) == -1
+        assert r.set_stride(6) == 0
+        _check_stream(tflite, r, frames, 6)
+
+
+def test_clip_mode_of_a_streaming_folder_matches_tflm_in_model_runner(build_root: Path) -> None:
+    tflite = _convert("window", SMALL["window"], seed=len("window"))
+    _, progs, _ = _build(tflite, "asan", build_root)
+    x = _frames(49 * 5, 8, seed=3).reshape(5, -1)
+    with ModelRunner(progs["model_runner"], "asan") as r:
+        got = np.stack([r.infer(row).output for row in x])
+    np.testing.assert_array_equal(got, tflm.run(tflite, x))
+
+
+def _speech_frames(root: Path | None, seconds: int) -> np.ndarray:
+    """Frontend frames of consecutive clips (keywords and other words) from `root`, or of synthetic
+    audio (tone bursts and chirps in noise) when `root` is None."""
+    from nanokws.features import compute_features
+
+    if root is None:
+        rng = np.random.default_rng(5)
+        t = np.arange(16000 * seconds) / 16000.0
+        f = 300 + 1500 * (1 + np.sin(2 * np.pi * 0.37 * t))  # a slow chirp
+        bursts = (np.sin(2 * np.pi * 1.3 * t) > 0.3).astype(np.float64)
+        audio = 6000 * bursts * np.sin(2 * np.pi * np.cumsum(f) / 16000) + rng.normal(0, 300, t.size)
+        return compute_features(np.clip(audio, -32768, 32767).astype(np.int16))
+    from nanokws.data.wav import fit_clip, read_wav
+
+    words = ["yes", "no", "up", "happy", "down", "left", "bird", "right", "on", "off", "stop", "go", "tree"]
+    clips = []
+    for i in range(seconds):
+        wavs = sorted((root / words[i % len(words)]).glob("*.wav"))
+        if wavs:
+            clips.append(fit_clip(read_wav(wavs[(7 * i) % len(wavs)])))
+    return compute_features(np.concatenate(clips))
+
+
+def _ds_stream_case(target: str, build_root: Path, frames: np.ndarray) -> list[int]:
+    tflite = _ds_cnn_stream()
+    _, progs, report = _build(tflite, target, build_root)
+    st = report["streaming"]
+    assert st["frame_len"] == 40 and st["window_frames"] == 49
+    with StreamRunner(progs["stream_runner"], target) as r:
+        return _check_stream(tflite, r, frames, 2)
+
+
+def test_ds_cnn_stream_synthetic_audio_on_asan(build_root: Path) -> None:
+    frames = _speech_frames(None, 9)
+    assert len(frames) >= 440
+    _ds_stream_case("asan", build_root, frames)
+
+
+def test_ds_cnn_stream_real_clips_on_asan(build_root: Path, shared_speech_commands: Path) -> None:
+    _ds_stream_case("asan", build_root, _speech_frames(shared_speech_commands, 13))
+
+
+@needs_qemu
+def test_small_model_stream_bit_exact_on_qemu(build_root: Path) -> None:
+    tflite = _convert("avgpool", SMALL["avgpool"], seed=len("avgpool"))
+    _, progs, _ = _build(tflite, "qemu", build_root)
+    with StreamRunner(progs["stream_runner"], "qemu") as r:
+        _check_stream(tflite, r, _frames(400, 12, seed=9), 2)
+
+
+@needs_qemu
+def test_ds_cnn_stream_on_qemu_and_instruction_counts(build_root: Path) -> None:
+    """Real clips when present, synthetic audio otherwise; the streaming step must be far cheaper than
+    the full inference (instructions = SysTick ticks x 40 under -icount shift=0)."""
+    from nanokws.paths import SHARED_SPEECH_COMMANDS
+
+    root = SHARED_SPEECH_COMMANDS if SHARED_SPEECH_COMMANDS.is_dir() else None
+    frames = _speech_frames(root, 9)
+    tflite = _ds_cnn_stream()
+    _, progs, _ = _build(tflite, "qemu", build_root)
+    with StreamRunner(progs["stream_runner"], "qemu") as r:
+        assert r.cycle_unit == "qemu_systick_ticks"
+        _check_stream(tflite, r, frames, 2)
+        # Steady state: all pushes of 2 x 40 frames after a full window, per inference.
+        steady = r.push(frames[:80])
+        _, full = r.invoke(frames[:49])
+    per_inference = steady.total_cycles / len(steady.scores)
+    assert len(steady.scores) == 40
+    assert per_inference * 5 < full, (per_inference, full)
+
+
+# ---- refusal and detection ----
+
+
+def test_shipped_model_is_refused_with_one_line(tmp_path: Path) -> None:
+    tflite = (FIRMWARE_DIR / "model" / "model.tflite").read_bytes()
+    with pytest.raises(NotStreamableError) as err:
+        compile_model(tflite, tmp_path / "c", measure_tflm=False, stream=True)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "layer 0 CONV_2D pads the time axis (SAME" in msg and "streaming needs VALID in time" in msg
+    # Without --streaming it compiles and the report says why it cannot stream.
+    report = compile_model(tflite, tmp_path / "c", measure_tflm=False).report
+    assert report["streaming"]["streamable"] is False
+    assert report["streaming"]["reason"] == msg.split(": ", 1)[1]
+    assert not (tmp_path / "c" / "nk_model_stream.h").exists()
+
+
+def test_cli_refuses_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nanokws.cli import main
+
+    model = FIRMWARE_DIR / "model" / "model.tflite"
+    rc = main(["compile", "--model", str(model), "--out", str(tmp_path / "c"), "--no-tflm", "--streaming"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and "layer 0 CONV_2D pads the time axis" in err[0], err
+
+
+def test_time_strides_must_divide_the_inference_stride(tmp_path: Path) -> None:
+    tflite = _convert("mean_maxpool", SMALL["mean_maxpool"], seed=len("mean_maxpool"))
+    with pytest.raises(
+        NotStreamableError, match=r"layer 1 MAX_POOL_2D: the time strides up to here multiply to 2"
+    ):
+        compile_model(tflite, tmp_path / "c", measure_tflm=False, stream=True, stream_stride=1)
+    report = compile_model(tflite, tmp_path / "c", measure_tflm=False, stream=True, stream_stride=4).report
+    assert report["streaming"]["stride_frames"] == 4
+
+
+def test_stale_stream_header_is_removed_and_runner_says_so(build_root: Path, tmp_path: Path) -> None:
+    tflite = _convert("avgpool", SMALL["avgpool"], seed=len("avgpool"))
+    out = tmp_path / "c"
+    compile_model(tflite, out, measure_tflm=False, stream=True)
+    assert (out / "nk_model_stream.h").is_file()
+    report = compile_model(tflite, out, measure_tflm=False).report
+    assert not (out / "nk_model_stream.h").exists()
+    assert report["streaming"]["streamable"] and not report["streaming"]["generated"]
+    assert json.loads((out / "compile_report.json").read_text())["streaming"]["generated"] is False
+    progs = build_programs("asan", ["stream_runner"], out, out_dir=tmp_path / "b")
+    from nanokws.errors import NanokwsError
+
+    with pytest.raises(NanokwsError, match="no streaming form"):
+        StreamRunner(progs["stream_runner"], "asan")
+
+
+def test_ds_cnn_stream_budget() -> None:
+    """The architecture's targets, converted as `nanokws train` does: .tflite <= 25,600 B, streaming
+    RAM (state + work) <= 16 KB, an inference step a small fraction of the full window's MACs."""
+    import tempfile
+
+    import keras
+    from nanokws.train.convert import convert_int8
+    from nanokws.train.models import INPUT_SHAPE, build_model
+
+    keras.utils.set_random_seed(0)
+    calibration = np.random.default_rng(1).integers(-128, 128, (40, *INPUT_SHAPE[:2])).astype(np.int8)
+    meta = {"labels": [f"l{i}" for i in range(12)], "model": "ds_cnn_stream"}
+    tflite = convert_int8(build_model("ds_cnn_stream", 12), calibration, meta)
+    assert len(tflite) <= 25_600
+    with tempfile.TemporaryDirectory() as d:
+        st = compile_model(tflite, d, measure_tflm=False, stream=True).report["streaming"]
+    assert st["state_bytes"] + st["work_bytes"] <= 16 * 1024
+    assert st["macs_per_inference"] * 10 < st["full_window_macs"]
