@@ -248,3 +248,48 @@ def summarize_ticks(ticks: Sequence[int], per_tick: float) -> dict[str, int]:
         "median": round(float(np.median(arr))),
         "max": round(float(arr.max())),
     }
+
+
+def compare_table(reports: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of `nanokws bench --json` reports side by side (build flags, per inference,
+    frontend per hop, live budget), every number as the reports hold it."""
+    rows = [
+        "| build | instructions per inference | Nano 33 BLE per inference (lower bound) | frontend "
+        "instructions per hop | live mode: instructions per second of audio (stride) | share of the 64 MHz "
+        "core (lower bound) | smallest stride that fits | flash (model_runner ELF) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        b, live = r["build"], r["live_budget"]
+        rows.append(
+            f"| {b['opt']} -mfloat-abi={b['float_abi']} | {r['instructions_per_inference']} | "
+            f">= {r['board']['inference_ms_lower_bound']:.1f} ms | "
+            f"{r['frontend']['instructions_per_hop']['mean']} | "
+            f"{live['instructions_per_second_of_audio']} ({live['stride']}) | "
+            f">= {live['core_percent_lower_bound']:.1f}% | {live['min_stride_within_core'] or 'none'} | "
+            f"{r['flash_bytes']} B |"
+        )
+    return "\n".join(rows)
+
+
+def layer_table(r: dict[str, Any]) -> str:
+    """A Markdown table of one bench report's layers and total, as the report holds them."""
+    rows = ["| layer | op | MACs | instructions | MACs/instr |", "|---|---|---|---|---|"]
+    for row in r["layers"]:
+        mpi = row["macs_per_instruction"] if row["macs_per_instruction"] is not None else "-"
+        rows.append(f"| {row['layer']} | {row['op']} | {row['macs']} | {row['instructions']} | {mpi} |")
+    total, mpi_total = r["instructions_per_inference"], r["macs_per_instruction"]
+    rows.append(f"| **total** | | {r['total_macs']} | {total} | {mpi_total} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m nanokws.compiler.budget [--layers] BENCH.json...: Markdown tables
+    import json
+    import sys
+
+    paths = [a for a in sys.argv[1:] if a != "--layers"]
+    loaded = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    if "--layers" in sys.argv[1:]:
+        print("\n\n".join(layer_table(r) for r in loaded))
+    else:
+        print(compare_table(loaded))
