@@ -3,7 +3,11 @@
 // Protocol mode (default, env nano33ble): the board answers the framed binary protocol of
 // firmware/lib/protocol/PROTOCOL.md on USB serial; `nanokws hil --port ...` drives it.
 // Live mode (NK_LIVE_MODE=1, env nano33ble_sense_live): the Nano 33 BLE Sense listens on its PDM
-// microphone, prints detections as text on the serial monitor and flashes the built-in LED.
+// microphone, prints detections as text on the serial monitor and flashes the built-in LED, with
+// or without a host on the port. No microphone (judged from its data): an error line, fast blink.
+//
+// firmware/targets/arduino_host/ builds this file unchanged against a test double of the
+// Arduino API for the tests (tests/test_arduino_layer.py).
 #include <Arduino.h>
 
 #include "nk_app.h"
@@ -11,6 +15,7 @@
 
 #if defined(NK_LIVE_MODE) && NK_LIVE_MODE
 #include "live_audio.h"
+#include "nk_mic_check.h"
 #endif
 
 namespace {
@@ -20,9 +25,19 @@ nk_app_t g_app;  // static: the app holds the clip buffer and all frame buffers 
 #if defined(NK_LIVE_MODE) && NK_LIVE_MODE
 
 constexpr uint32_t kLedOnMs = 500;
+constexpr uint32_t kNoMicBlinkMs = 100;      // fast blink: no microphone
+constexpr uint32_t kPortPollMs = 250;        // the core's `Serial` test costs a 1 ms delay: not every loop
+constexpr uint32_t kOverrunReportMs = 1000;  // at most one overrun line a second
 uint32_t g_led_off_at = 0;
 bool g_led_on = false;
 int16_t g_chunk[NK_FE_HOP_SAMPLES];
+nk_mic_check_t g_mic;
+bool g_mic_failed = false;  // no microphone: blink and drop audio from now on
+bool g_port_open = false;
+bool g_port_polled = false;
+uint32_t g_port_polled_at = 0;
+uint32_t g_reported_overruns = 0;
+uint32_t g_overrun_reported_at = 0;
 
 void on_detection(void *ctx, const nk_detection_t *det, const char *label) {
     (void)ctx;
@@ -41,9 +56,13 @@ void on_detection(void *ctx, const nk_detection_t *det, const char *label) {
     g_led_off_at = millis() + kLedOnMs;
 }
 
-void live_setup() {
-    pinMode(LED_BUILTIN, OUTPUT);
-    digitalWrite(LED_BUILTIN, LOW);
+void print_no_mic(nk_mic_verdict_t verdict) {
+    Serial.print("error: no microphone: ");
+    Serial.print(nk_mic_verdict_text(verdict));
+    Serial.println(" (is this a Nano 33 BLE Sense?)");
+}
+
+void print_banner() {
     Serial.println("nanokws live mode: listening. Keywords:");
     for (size_t i = 0; i < nk_app_num_labels(); i++) {
         if (nk_app_label(i)[0] != '_') {
@@ -51,16 +70,56 @@ void live_setup() {
             Serial.println(nk_app_label(i));
         }
     }
-    if (!nk_live_audio_begin()) {
-        Serial.println("error: the PDM microphone did not start (is this a Nano 33 BLE Sense?)");
-        for (;;) {
-            digitalWrite(LED_BUILTIN, (millis() / 100u) % 2u ? HIGH : LOW);  // fast blink: no mic
-        }
+    if (g_mic_failed) {
+        print_no_mic(g_mic.verdict);
     }
 }
 
+// Live mode runs with or without a host. Whatever was printed while the port was closed is gone,
+// so greet each host that opens it (at boot, or a serial monitor started later).
+void poll_port(uint32_t now) {
+    if (g_port_polled && (uint32_t)(now - g_port_polled_at) < kPortPollMs) {
+        return;
+    }
+    g_port_polled = true;
+    g_port_polled_at = now;
+    const bool open = static_cast<bool>(Serial);
+    if (open && !g_port_open) {
+        print_banner();
+    }
+    g_port_open = open;
+}
+
+void live_setup() {
+    pinMode(LED_BUILTIN, OUTPUT);
+    digitalWrite(LED_BUILTIN, LOW);
+    // PDM.begin() succeeds with or without a microphone (the core never probes one): the data
+    // decides, see nk_mic_check.h. It fails only for a bad rate or channel count.
+    const bool started = nk_live_audio_begin();
+    nk_mic_check_start(&g_mic, millis());
+    if (!started) {
+        g_mic.verdict = NK_MIC_NO_SAMPLES;
+        g_mic_failed = true;
+    }
+    poll_port(millis());
+}
+
 void live_loop() {
+    const uint32_t now = millis();
+    poll_port(now);
     size_t n = nk_live_audio_read(g_chunk, NK_FE_HOP_SAMPLES);
+    if (!g_mic_failed) {
+        nk_mic_check_feed(&g_mic, g_chunk, n, n < NK_FE_HOP_SAMPLES);  // fewer: the ring ran dry
+        const nk_mic_verdict_t verdict = nk_mic_check_poll(&g_mic, now);
+        if (verdict == NK_MIC_NO_SAMPLES || verdict == NK_MIC_CONSTANT) {
+            g_mic_failed = true;
+            print_no_mic(verdict);
+        }
+    }
+    if (g_mic_failed) {
+        digitalWrite(LED_BUILTIN, (now / kNoMicBlinkMs) % 2u ? HIGH : LOW);
+        return;  // what is read is dropped: there is nothing to hear
+    }
     if (n > 0) {
         nk_app_push_audio(&g_app, g_chunk, n, on_detection, nullptr);
     }
@@ -68,10 +127,10 @@ void live_loop() {
         digitalWrite(LED_BUILTIN, LOW);
         g_led_on = false;
     }
-    static uint32_t reported_overruns = 0;
-    uint32_t overruns = nk_live_audio_overruns();
-    if (overruns != reported_overruns) {
-        reported_overruns = overruns;
+    const uint32_t overruns = nk_live_audio_overruns();
+    if (overruns != g_reported_overruns && (uint32_t)(now - g_overrun_reported_at) >= kOverrunReportMs) {
+        g_reported_overruns = overruns;
+        g_overrun_reported_at = now;
         Serial.print("warning: audio overrun, ");
         Serial.print(overruns);
         Serial.println(" samples dropped (inference slower than real time?)");

@@ -6,9 +6,9 @@
 
 void nk_platform_init(void) {
     Serial.begin(115200);  // USB CDC: the baud rate is ignored, the host opens the port at any rate
-    while (!Serial) {
-        delay(10);  // wait for the host to open the port, so the first reply is not lost
-    }
+    // No wait for the host: a board on a charger must still start (live mode). Nothing is lost in
+    // protocol mode either: the core only receives while the port is open, and every reply
+    // answers a request, so the first reply cannot precede an open port.
     // Enable the DWT cycle counter (debug trace must be on for DWT to count).
     CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
     DWT->CYCCNT = 0;
@@ -24,14 +24,17 @@ int nk_platform_read_byte(void) {
 }
 
 void nk_platform_write(const uint8_t *data, size_t len) {
+    // The core's USB CDC write has two outcomes: while the host has the port open it blocks until
+    // the host has taken every byte and returns len; while the port is closed (no host, terminal
+    // closed, cable out) it returns 0 at once. Nobody can read those bytes, so drop them rather
+    // than spin until a host comes back (which would stall live audio forever).
     while (len > 0) {
         size_t n = Serial.write(data, len);
         if (n == 0) {
-            yield();  // host not reading yet; USB CDC buffer full
-            continue;
+            return;
         }
-        data += n;
-        len -= n;
+        data += n < len ? n : len;
+        len -= n < len ? n : len;
     }
 }
 

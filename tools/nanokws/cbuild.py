@@ -12,6 +12,9 @@ from .errors import NanokwsError
 from .paths import BUILD_DIR, FIRMWARE_DIR
 
 TARGETS = ("host", "asan", "qemu")
+# Programs in C++ (the Arduino layer, src/*.cpp, against the test double in
+# firmware/targets/arduino_host/): host and asan only, and they need a C++ compiler.
+ARDUINO_HOST_PROGRAMS = ("arduino_fw", "arduino_live_fw")
 _APT_HINT = "install it with: sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 
 
@@ -32,6 +35,9 @@ def build_programs(
 ) -> dict[str, Path]:
     """Build `programs` for `target` ("host", "asan" or "qemu"); return name -> executable path.
 
+    The programs are those of firmware/programs/*.mk, e.g. "nanokws_fw", or the Arduino layer
+    against its test double: "arduino_fw" (protocol mode) and "arduino_live_fw" (live mode).
+
     `model_dir` is a `nanokws compile` output folder (its *.c files are linked into programs that
     run a model). Builds for different models go to different `out_dir`s; the default derives one
     from the model folder so that repeated calls are incremental.
@@ -40,6 +46,11 @@ def build_programs(
         raise NanokwsError(f"unknown target '{target}' (choose from {', '.join(TARGETS)})")
     require_tool("make", "install it with: sudo apt-get install make")
     require_tool("arm-none-eabi-gcc" if target == "qemu" else "cc")
+    cxx_programs = [p for p in programs if p in ARDUINO_HOST_PROGRAMS]
+    if cxx_programs and target == "qemu":
+        raise NanokwsError(f"{', '.join(cxx_programs)}: the Arduino double builds for host and asan only")
+    if cxx_programs:
+        require_tool("c++", "install it with: sudo apt-get install g++")
     model = Path(model_dir).resolve() if model_dir else FIRMWARE_DIR / "model"
     if out_dir is None:
         tag = _model_tag(model)

@@ -29,14 +29,15 @@ _Static_assert(NK_MODEL_NUM_LABELS + 13u <= NK_PROTO_MAX_BODY, "SCORES must fit 
 
 static const char *const k_labels[NK_MODEL_NUM_LABELS] = NK_MODEL_LABELS;
 
+/* Our own name: the Arduino mbed core already defines TARGET_NAME (=ARDUINO_NANO33BLE). */
 #if defined(NK_TARGET_NAME)
-#define TARGET_NAME NK_TARGET_NAME
+#define NK_TARGET_NAME_STR NK_TARGET_NAME
 #elif defined(NK_TARGET_QEMU)
-#define TARGET_NAME "qemu"
+#define NK_TARGET_NAME_STR "qemu"
 #elif defined(ARDUINO)
-#define TARGET_NAME "nano33ble"
+#define NK_TARGET_NAME_STR "nano33ble"
 #else
-#define TARGET_NAME "host"
+#define NK_TARGET_NAME_STR "host"
 #endif
 
 size_t nk_app_num_labels(void) { return NK_MODEL_NUM_LABELS; }
@@ -396,7 +397,7 @@ static size_t build_info(nk_app_t *app, char *buf, size_t cap) {
     js_raw(&j, ":");
     js_str(&j, NK_FIRMWARE_VERSION);
     js_raw(&j, ",\"target\":");
-    js_str(&j, TARGET_NAME);
+    js_str(&j, NK_TARGET_NAME_STR);
     js_raw(&j, ",\"model_hash\":");
     js_str(&j, NK_MODEL_HASH);
     js_raw(&j, ",\"labels\":[");
