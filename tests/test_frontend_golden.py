@@ -95,13 +95,22 @@ def build_fe_qemu(out: Path) -> Path:
     return elf
 
 
+def _request(op: str, audio: np.ndarray) -> bytes:
+    return op.encode() + struct.pack("<I", len(audio)) + audio.astype("<i2").tobytes()
+
+
 def run_fe_qemu(
-    elf: Path, requests: list[tuple[str, np.ndarray]], workdir: Path
+    elf: Path,
+    requests: list[tuple[str, np.ndarray]],
+    workdir: Path,
+    split_frames: tuple[tuple[int, np.ndarray], ...] = (),
 ) -> list[tuple[np.ndarray, int]]:
-    """Run ('C' | 'S', audio) requests in one QEMU boot; returns (frames, ticks) per request."""
+    """Run ('C' | 'S', audio) requests in one QEMU boot; returns (frames, ticks) per request, then
+    one (frame, 0) per (len_a, window) in `split_frames` (nk_frontend_compute_frame)."""
     from nanokws.qemu import qemu_command
 
-    wire = b"".join(op.encode() + struct.pack("<I", len(a)) + a.astype("<i2").tobytes() for op, a in requests)
+    wire = b"".join(_request(op, a) for op, a in requests)
+    wire += b"".join(b"F" + struct.pack("<I", len_a) + w.astype("<i2").tobytes() for len_a, w in split_frames)
     (workdir / "fe_in.bin").write_bytes(wire + b"Q")
     proc = subprocess.run(
         qemu_command(elf), cwd=workdir, stdin=subprocess.DEVNULL, capture_output=True, timeout=600
@@ -115,6 +124,9 @@ def run_fe_qemu(
         (ticks,) = struct.unpack_from("<I", data, pos)
         pos += 4
         results.append((feats, ticks))
+    for _ in split_frames:
+        results.append((np.frombuffer(data, np.int8, CH, pos).reshape(1, CH), 0))
+        pos += CH
     assert pos == len(data)
     return results
 
@@ -128,7 +140,18 @@ def test_cortex_m4_build_under_qemu_equals_golden(tmp_path: Path) -> None:
     requests = [("C", CASES[n]) for n in names]
     whole = [n for n in names if len(CASES[n]) % G.HOP == 0]
     requests += [("S", CASES[n]) for n in whole]
-    results = run_fe_qemu(elf, requests, tmp_path)
-    streams = dict(zip(whole, (f for f, _ in results[len(names) :]), strict=True))
+    # nk_frontend_compute_frame with the window split after every possible len_a (even and odd):
+    # always the clip-mode frame of the same 480 samples.
+    split = [(name, frame) for name in G.FULL for frame in (0, 17)]
+    split_frames = [
+        (len_a, CASES[name][320 * frame : 320 * frame + 480]) for name, frame in split for len_a in range(481)
+    ]
+    results = run_fe_qemu(elf, requests, tmp_path, tuple(split_frames))
+    streams = dict(zip(whole, (f for f, _ in results[len(names) : len(requests)]), strict=True))
     for name, (clip, _) in zip(names, results[: len(names)], strict=True):
         _check(name, clip, streams.get(name), "qemu")
+    got = np.concatenate([f for f, _ in results[len(requests) :]]).reshape(len(split), 481, CH)
+    for (name, frame), frames in zip(split, got, strict=True):
+        want = np.frombuffer(bytes.fromhex(GOLDEN[name]["clip_hex"]), np.int8).reshape(-1, CH)[frame]
+        bad = [len_a for len_a in range(481) if not np.array_equal(frames[len_a], want)]
+        assert not bad, f"qemu {name} frame {frame}: compute_frame differs for len_a in {bad[:10]}"
