@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     bench: bool | dict[str, Any] = False if args.no_bench or args.no_compile else True
     if args.bench is not None:
         bench = _read_json(args.bench)
+    elif bench and not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        print("note: arm-none-eabi-gcc / qemu-system-arm not found: the card gets no speed section "
+              "(add it later: `nanokws bench --json`, then `nanokws ship --refresh-bench`)", file=sys.stderr)
+        bench = False
     card = ship_model(args.model, data, args.out, split=args.split, train_command=args.train_command,
                       ship_command=ship_command, compile_c=not args.no_compile, bench=bench)
     acc, size = card["accuracy"], card["size"]
