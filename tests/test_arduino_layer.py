@@ -37,7 +37,7 @@ from nanokws.data import read_wav, wav_bytes
 from nanokws.features import compute_features
 from nanokws.harness import protocol as P
 from nanokws.harness.device import Device, ProcessTransport
-from nanokws.paths import FIRMWARE_DIR
+from nanokws.paths import FIRMWARE_DIR, SHARED_SPEECH_COMMANDS
 
 CFG = read_model_config(FW_MODEL)
 SHIPPED_MODEL = FIRMWARE_DIR / "model"
@@ -45,6 +45,7 @@ PDM_BLOCK = 256  # samples per PDM callback (the core's 512-byte buffer); the fi
 LED_RE = re.compile(r"^nka: (\d+) ms: led (on|off)$")
 HEARD_RE = re.compile(r'^heard "([^"]+)"  score (\d+)/255  at (\d+\.\d) s$')
 OVERRUN_RE = re.compile(r"^warning: audio overrun, (\d+) samples dropped")
+SKIPPED_RE = re.compile(r"^warning: behind real time, (\d+) of (\d+) inferences skipped so far")
 
 
 @cache
@@ -69,6 +70,10 @@ class Run:
 
     def overruns(self) -> list[int]:
         return [int(m[1]) for m in map(OVERRUN_RE.match, self.lines()) if m]
+
+    def skipped(self) -> list[tuple[int, int]]:
+        """(skipped, due) inferences from each "behind real time" line."""
+        return [(int(m[1]), int(m[2])) for m in map(SKIPPED_RE.match, self.lines()) if m]
 
     def led(self) -> list[tuple[int, bool]]:
         """(virtual ms, on) for every LED change the double logged."""
@@ -489,3 +494,44 @@ def test_live_writes_to_a_closed_port_do_not_hang(
     assert run.rc == 0, run.stderr[-2000:]
     assert "port closed" in run.stderr
     assert len([1 for _, on in run.led() if on]) == len(fixture_detections(wav)) > 0
+
+
+def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> None:
+    # The real model under ASan at 4x real time cannot run every inference the stride asks for
+    # (about 25 ms each, for 10 ms of wall time per stride); the frontend can keep up. The
+    # firmware must skip inferences, say so, drop no audio, and still recognise words.
+    why = _shipped_model_matches()
+    if why:
+        pytest.skip(why)
+    rng = np.random.default_rng(4)
+    words = ["yes", "no", "up", "stop"]
+    # Real words when ../shared has them; without, the same checks minus what needs speech.
+    speech = SHARED_SPEECH_COMMANDS if SHARED_SPEECH_COMMANDS.is_dir() else None
+    parts = [quiet(rng, 0.5)]
+    spans = []
+    for w in words:
+        if speech is not None:
+            clip = read_wav(sorted((speech / w).glob("*.wav"))[3])
+        else:
+            clip = noise(rng, 0.8, 5000)  # no real speech here: check skipping and audio only
+        start = sum(p.size for p in parts) + PDM_BLOCK
+        parts += [clip, quiet(rng, 0.75)]
+        spans.append((w, start, start + clip.size + 16000))
+    wav = np.concatenate(parts)
+    exe = build("asan", SHIPPED_MODEL)["arduino_live_fw"]
+    run = run_live(exe, write_wav(tmp_path / "fast.wav", wav), stop_ms=duration_ms(wav) + 300, speed=4.0)
+    assert run.rc == 0, run.stderr[-2000:]
+    skipped = run.skipped()
+    assert skipped, "the device should have fallen behind and said so:\n" + run.stdout[-1500:]
+    assert [s for s, _ in skipped] == sorted({s for s, _ in skipped})  # a growing count
+    assert 0 < skipped[-1][0] < skipped[-1][1]  # some inferences skipped, some still ran
+    dropped = run.overruns()
+    # Audio is kept: nothing dropped, or (on a machine busy with other work) next to nothing.
+    assert not dropped or dropped[-1] < 0.02 * wav.size, dropped
+    if speech is not None:
+        heard = run.heard()
+        assert len({label for label, _, _ in heard}) >= 2, heard
+        for label, _, at in heard:
+            sample = float(at) * 16000
+            playing = [w for w, a, b in spans if a - 1600 <= sample <= b]
+            assert label in playing or dropped, (label, at, playing)

@@ -170,8 +170,13 @@ def test_reply_parsing_by_hand_built_bodies() -> None:
     assert det == P.Detection(0, 1234, 2, 250)
     res = P.decode(P.build_frame(0x86, 11, struct.pack("<BII", 1, 5, 6) + bytes([1, 2, 0xFF]))[:-1])
     assert isinstance(res, P.Result) and res.top == 1 and list(res.scores) == [1, 2, -1]
-    st = P.decode(P.build_frame(0x87, 12, struct.pack("<8I", *range(8)))[:-1])
-    assert st == P.StatsReply(12, *range(8))
+    st = P.decode(P.build_frame(0x87, 12, struct.pack("<9I", *range(9)))[:-1])
+    assert st == P.StatsReply(12, *range(8), skipped_inferences=8)
+    # Firmware from before skipped_inferences sends the first eight fields only.
+    old = P.decode(P.build_frame(0x87, 12, struct.pack("<8I", *range(1, 9)))[:-1])
+    assert old == P.StatsReply(12, *range(1, 9)) and old.skipped_inferences == 0
+    with pytest.raises(P.ProtocolError):
+        P.decode(P.build_frame(0x87, 12, struct.pack("<10I", *range(10)))[:-1])
     err = P.decode(P.build_frame(0xFF, 13, bytes([1, 3]) + b"bad crc")[:-1])
     assert err == P.Error(13, 1, 3, "bad crc")
     assert "BAD_CRC" in err.describe() and "AUDIO" in err.describe()
@@ -187,6 +192,7 @@ def test_encode_message_round_trip() -> None:
         P.AudioAck(2, 1, 2, 3),
         P.Detection(0, 5, 6, 7),
         P.StatsReply(3, *range(10, 18)),
+        P.StatsReply(3, *range(10, 19)),
         P.Error(4, 6, 3, "x"),
         P.Info(5, {"a": [1, 2]}),
     ]

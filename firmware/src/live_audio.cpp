@@ -60,6 +60,11 @@ size_t nk_live_audio_read(int16_t *out, size_t max) {
     return n;
 }
 
+size_t nk_live_audio_available(void) {
+    const size_t head = g_head;  // read once: the interrupt may move it
+    return (head + kRingSamples - g_tail) % kRingSamples;
+}
+
 uint32_t nk_live_audio_overruns(void) { return g_overruns; }
 
 #endif  // NK_LIVE_MODE

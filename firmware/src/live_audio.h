@@ -12,6 +12,9 @@ bool nk_live_audio_begin(void);
 // Copy up to `max` buffered samples into `out`; returns how many (0 when none are waiting).
 size_t nk_live_audio_read(int16_t *out, size_t max);
 
+// Samples waiting in the ring (a snapshot: the interrupt may add more at any time).
+size_t nk_live_audio_available(void);
+
 // Samples dropped because the main loop fell behind (the ring was full).
 uint32_t nk_live_audio_overruns(void);
 

@@ -27,7 +27,7 @@ nk_app_t g_app;  // static: the app holds the clip buffer and all frame buffers 
 constexpr uint32_t kLedOnMs = 500;
 constexpr uint32_t kNoMicBlinkMs = 100;      // fast blink: no microphone
 constexpr uint32_t kPortPollMs = 250;        // the core's `Serial` test costs a 1 ms delay: not every loop
-constexpr uint32_t kOverrunReportMs = 1000;  // at most one overrun line a second
+constexpr uint32_t kReportMs = 1000;  // at most one overrun / skipped-inference line a second
 uint32_t g_led_off_at = 0;
 bool g_led_on = false;
 int16_t g_chunk[NK_FE_HOP_SAMPLES];
@@ -38,6 +38,8 @@ bool g_port_polled = false;
 uint32_t g_port_polled_at = 0;
 uint32_t g_reported_overruns = 0;
 uint32_t g_overrun_reported_at = 0;
+uint32_t g_reported_skips = 0;
+uint32_t g_skips_reported_at = 0;
 
 void on_detection(void *ctx, const nk_detection_t *det, const char *label) {
     (void)ctx;
@@ -121,6 +123,8 @@ void live_loop() {
         return;  // what is read is dropped: there is nothing to hear
     }
     if (n > 0) {
+        // Behind real time, the app skips inferences (not audio) until the ring has drained.
+        nk_app_set_live_backlog(&g_app, nk_live_audio_available());
         nk_app_push_audio(&g_app, g_chunk, n, on_detection, nullptr);
     }
     if (g_led_on && (int32_t)(millis() - g_led_off_at) >= 0) {
@@ -128,12 +132,23 @@ void live_loop() {
         g_led_on = false;
     }
     const uint32_t overruns = nk_live_audio_overruns();
-    if (overruns != g_reported_overruns && (uint32_t)(now - g_overrun_reported_at) >= kOverrunReportMs) {
+    if (overruns != g_reported_overruns && (uint32_t)(now - g_overrun_reported_at) >= kReportMs) {
         g_reported_overruns = overruns;
         g_overrun_reported_at = now;
         Serial.print("warning: audio overrun, ");
         Serial.print(overruns);
-        Serial.println(" samples dropped (inference slower than real time?)");
+        Serial.println(" samples dropped (even the frontend is slower than real time?)");
+    }
+    const nk_app_stats_t *stats = nk_app_stats(&g_app);
+    const uint32_t skips = stats->skipped_inferences;
+    if (skips != g_reported_skips && (uint32_t)(now - g_skips_reported_at) >= kReportMs) {
+        g_reported_skips = skips;
+        g_skips_reported_at = now;
+        Serial.print("warning: behind real time, ");
+        Serial.print(skips);
+        Serial.print(" of ");
+        Serial.print(skips + stats->inferences);
+        Serial.println(" inferences skipped so far (audio kept)");
     }
 }
 

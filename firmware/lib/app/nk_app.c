@@ -92,6 +92,7 @@ void nk_app_reset(nk_app_t *app) {
     app->window_count = 0;
     app->frames_since_inference = 0;
     app->last_frontend_cycles = 0;
+    app->live_backlog = 0;
     memset(app->clip, 0, sizeof app->clip);
     memset(&app->stats, 0, sizeof app->stats);
 }
@@ -196,7 +197,11 @@ static void process_hop(nk_app_t *app) {
     if (app->window_count == NK_FE_CLIP_FRAMES &&
         (app->stats.inferences == 0 || app->frames_since_inference >= app->stride)) {
         app->frames_since_inference = 0;
-        run_inference(app);
+        if (!app->events_to_protocol && app->live_backlog > NK_APP_SKIP_BACKLOG_SAMPLES) {
+            app->stats.skipped_inferences++; /* behind real time: keep the audio, drop the inference */
+        } else {
+            run_inference(app);
+        }
     }
 }
 
@@ -210,6 +215,12 @@ static void stream(nk_app_t *app, const int16_t *samples, size_t n) {
         }
     }
 }
+
+void nk_app_set_live_backlog(nk_app_t *app, size_t samples_waiting) {
+    app->live_backlog = samples_waiting;
+}
+
+const nk_app_stats_t *nk_app_stats(const nk_app_t *app) { return &app->stats; }
 
 size_t nk_app_push_audio(nk_app_t *app, const int16_t *samples, size_t n, nk_app_detection_fn cb, void *ctx) {
     uint32_t before = app->stats.detections;
@@ -435,11 +446,14 @@ static size_t build_info(nk_app_t *app, char *buf, size_t cap) {
 
 static void handle_stats(nk_app_t *app, const nk_frame_t *f) {
     const nk_app_stats_t *s = &app->stats;
-    const uint32_t values[8] = {s->samples,    s->frames,    s->inferences,          s->detections,
-                                s->rx_errors, s->frontend_cycles_max, s->inference_cycles_max,
-                                s->inference_cycles_last};
+    const uint32_t values[] = {s->samples,     s->frames,
+                               s->inferences,  s->detections,
+                               s->rx_errors,   s->frontend_cycles_max,
+                               s->inference_cycles_max, s->inference_cycles_last,
+                               s->skipped_inferences};
+    _Static_assert(sizeof values / sizeof values[0] == NK_PROTO_STATS_FIELDS, "STATS_REPLY layout (PROTOCOL.md)");
     uint8_t *body = nk_tx_body(&app->tx);
-    for (size_t i = 0; i < 8; i++) {
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         nk_put_u32(body + 4u * i, values[i]);
     }
     send(app, NK_MSG_STATS_REPLY, f->seq, sizeof values);

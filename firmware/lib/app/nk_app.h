@@ -21,10 +21,15 @@ extern "C" {
 #define NK_FIRMWARE_VERSION "0.1.0"
 #define NK_APP_DEFAULT_STRIDE 2u
 #define NK_APP_MAX_STRIDE 50u
+/* Live mode falls behind real time when more than this many samples wait behind the ones being
+ * pushed (3 hops, 60 ms; keeping up leaves less than two waiting): then inferences that fall due
+ * are skipped, never audio, so the frontend stays real-time. */
+#define NK_APP_SKIP_BACKLOG_SAMPLES (3u * NK_FE_HOP_SAMPLES)
 
 typedef struct {
     uint32_t samples, frames, inferences, detections, rx_errors;
     uint32_t frontend_cycles_max, inference_cycles_max, inference_cycles_last;
+    uint32_t skipped_inferences; /* due by the stride but skipped because live audio was waiting */
 } nk_app_stats_t;
 
 /* Called by nk_app_push_audio() for each detection (live mode). */
@@ -62,6 +67,7 @@ typedef struct {
     uint8_t events_to_protocol;
     uint8_t request_type; /* of the request being handled, for INTERNAL errors */
     uint8_t request_seq;
+    size_t live_backlog; /* samples waiting behind the pushed ones (nk_app_set_live_backlog) */
 } nk_app_t;
 
 /* Set defaults and clear all state. Returns 0, or -1 if the model does not fit the app's limits
@@ -77,6 +83,13 @@ void nk_app_feed_byte(nk_app_t *app, uint8_t byte);
 /* Live mode: stream n samples (any n) through frontend, model and recognizer; calls `cb` (may be
  * NULL) for each detection. Returns the number of detections. Sends nothing on the wire. */
 size_t nk_app_push_audio(nk_app_t *app, const int16_t *samples, size_t n, nk_app_detection_fn cb, void *ctx);
+
+/* Live mode: how many samples wait in the caller's buffer behind those it is about to push. More
+ * than NK_APP_SKIP_BACKLOG_SAMPLES: nk_app_push_audio() skips the inferences that fall due
+ * (stats.skipped_inferences; the stride's schedule goes on as if they ran). Protocol AUDIO is
+ * paced by the host and never skips. */
+void nk_app_set_live_backlog(nk_app_t *app, size_t samples_waiting);
+const nk_app_stats_t *nk_app_stats(const nk_app_t *app);
 
 size_t nk_app_num_labels(void);
 const char *nk_app_label(size_t index); /* "" when out of range */

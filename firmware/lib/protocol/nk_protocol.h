@@ -57,6 +57,8 @@ extern "C" {
 #define NK_CFG_STREAM_SCORES 5u
 
 #define NK_PROTO_MAX_AUDIO_SAMPLES 512u /* per AUDIO or CLIP_LOAD request */
+/* STATS_REPLY: u32 fields, samples .. skipped_inferences (the 9th, added later at the end). */
+#define NK_PROTO_STATS_FIELDS 9u
 
 /* CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final xor. */
 uint16_t nk_crc16_update(uint16_t crc, const uint8_t *data, size_t len);

@@ -372,6 +372,9 @@ class StatsReply:
     frontend_cycles_max: int
     inference_cycles_max: int
     inference_cycles_last: int
+    # Live mode behind real time: inferences skipped to keep the audio (0 from older firmware,
+    # whose STATS_REPLY ends before this field).
+    skipped_inferences: int = 0
 
 
 @dataclass(frozen=True)
@@ -395,7 +398,8 @@ class Error:
 
 Message = Ok | Info | AudioAck | Scores | Detection | Result | StatsReply | Error
 
-_STATS = struct.Struct("<8I")
+_STATS = struct.Struct("<9I")
+_STATS_V1_OLD = struct.Struct("<8I")  # STATS_REPLY before skipped_inferences was added
 _ACK = struct.Struct("<3I")
 _SCORES_HEAD = struct.Struct("<3I")
 _DETECTION = struct.Struct("<IBB")
@@ -436,8 +440,9 @@ def parse_message(frame: Frame) -> Message:
         top, fe, inf = _RESULT_HEAD.unpack_from(body)
         return Result(seq, top, fe, inf, np.frombuffer(body[_RESULT_HEAD.size :], dtype=np.int8).copy())
     if t == MsgType.STATS_REPLY:
-        _need(frame, "STATS_REPLY", len(body) == _STATS.size)
-        return StatsReply(seq, *_STATS.unpack(body))
+        _need(frame, "STATS_REPLY", len(body) in (_STATS.size, _STATS_V1_OLD.size))
+        fields = _STATS if len(body) == _STATS.size else _STATS_V1_OLD
+        return StatsReply(seq, *fields.unpack(body))
     if t == MsgType.ERROR:
         _need(frame, "ERROR", len(body) >= 2)
         return Error(seq, body[0], body[1], body[2:].decode("utf-8", errors="replace"))
@@ -480,6 +485,7 @@ def encode_message(msg: Message) -> bytes:
             msg.frontend_cycles_max,
             msg.inference_cycles_max,
             msg.inference_cycles_last,
+            msg.skipped_inferences,
         )
         return build_frame(MsgType.STATS_REPLY, msg.seq, _STATS.pack(*vals))
     if isinstance(msg, Error):
