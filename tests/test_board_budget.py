@@ -255,3 +255,26 @@ def test_hil_bench_under_qemu_reports_the_board_lower_bound(
     assert rep["real_time_factor"] == pytest.approx(
         rep["work_instructions_per_second_of_audio"] / 64e6, rel=1e-4
     )
+
+
+def test_fill_tables_regenerates_marked_blocks_from_bench_json(tmp_path: Path) -> None:
+    report = _fake_bench("ab" * 32)
+    report.update({"flash_bytes": 1234, "total_macs": 10, "macs_per_instruction": 0.5})
+    report["build"]["float_abi"] = "soft"
+    report["layers"] = [
+        {"layer": 0, "op": "CONV_2D", "macs": 10, "instructions": 20, "macs_per_instruction": 0.5},
+        {"layer": 1, "op": "SOFTMAX", "macs": 0, "instructions": 7, "macs_per_instruction": None},
+    ]
+    (tmp_path / "b.json").write_text(json.dumps(report))
+    doc = (
+        "intro\n<!-- bench-table: compare b.json -->\n| stale |\n<!-- /bench-table -->\nmiddle\n"
+        "<!-- bench-table: layers b.json -->\n<!-- /bench-table -->\nend\n"
+    )
+    out = budget.fill_tables(doc, tmp_path)
+    assert "stale" not in out and out.startswith("intro\n") and "\nmiddle\n" in out and out.endswith("end\n")
+    assert (
+        "| -O2 -mfloat-abi=soft | 5000000 | >= 78.1 ms | 96000 | 129800000 (2) | >= 202.8% | 5 | 1234 B |"
+        in out
+    )
+    assert "| 1 | SOFTMAX | 0 | 7 | - |" in out and "| **total** | | 10 | 5000000 | 0.5 |" in out
+    assert budget.fill_tables(out, tmp_path) == out

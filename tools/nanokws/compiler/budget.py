@@ -283,13 +283,47 @@ def layer_table(r: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":  # python -m nanokws.compiler.budget [--layers] BENCH.json...: Markdown tables
+_BLOCK = re.compile(
+    r"(<!-- bench-table: (compare|layers) ([^>]+?) -->\n)(.*?)(<!-- /bench-table -->)", re.DOTALL
+)
+
+
+def fill_tables(text: str, root: Path) -> str:
+    """Regenerate every `<!-- bench-table: compare|layers A.json ... -->` ... `<!-- /bench-table -->`
+    block of a Markdown text from the bench JSON files it names (paths relative to `root`)."""
+
+    def table(m: re.Match[str]) -> str:
+        loaded = [_load(root / name) for name in m.group(3).split()]
+        body = compare_table(loaded) if m.group(2) == "compare" else "\n\n".join(map(layer_table, loaded))
+        return f"{m.group(1)}{body}\n{m.group(5)}"
+
+    return _BLOCK.sub(table, text)
+
+
+def _load(path: Path) -> dict[str, Any]:
     import json
+
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise NanokwsError(f"{path}: cannot read the bench JSON ({exc})") from None
+
+
+def main(argv: Sequence[str]) -> int:
+    """python -m nanokws.compiler.budget [--layers] BENCH.json...  (print a Markdown table)
+    python -m nanokws.compiler.budget --fill DOC.md  (regenerate DOC's bench-table blocks in place)"""
+    from ..paths import REPO_ROOT
+
+    if argv[:1] == ["--fill"]:
+        for doc in map(Path, argv[1:]):
+            doc.write_text(fill_tables(doc.read_text(encoding="utf-8"), REPO_ROOT), encoding="utf-8")
+        return 0
+    loaded = [_load(Path(a)) for a in argv if a != "--layers"]
+    print("\n\n".join(map(layer_table, loaded)) if "--layers" in argv else compare_table(loaded))
+    return 0
+
+
+if __name__ == "__main__":
     import sys
 
-    paths = [a for a in sys.argv[1:] if a != "--layers"]
-    loaded = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
-    if "--layers" in sys.argv[1:]:
-        print("\n\n".join(layer_table(r) for r in loaded))
-    else:
-        print(compare_table(loaded))
+    raise SystemExit(main(sys.argv[1:]))
