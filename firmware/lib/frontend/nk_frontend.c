@@ -10,11 +10,27 @@
  *  5. log: the mel power is rescaled to a fixed 2^40 scale, the 1e-6 floor added, log2 taken as
  *     leading-bit position + 256-entry table with linear interpolation (error < 3e-6), and mapped
  *     to the output level with Q24/Q44 constants.
- * Cost per frame, measured under QEMU mps2-an386 (-icount, arm-none-eabi-gcc -O2): about 96k
- * instructions (~20k window + normalisation, most of the rest the 1024 FFT butterflies of 4
- * 32x32->64 MACs each), i.e. roughly 1.5-2 ms at 64 MHz of a 20 ms hop. Known headroom: a single
- * window pass, a radix-4 FFT, 32-bit SMMULR butterflies.
- * Stack: about 3 KB (2 KB of FFT buffers + 1 KB of power). */
+ * Cost per frame, measured under QEMU mps2-an386 (-icount shift=0, arm-none-eabi-gcc -O2, with
+ * tests/fixtures/frontend_golden/fe_qemu.c): about 50k instructions (96k before the identities
+ * below): ~5k window peak, ~6k normalising and packing, ~24k FFT (642 butterflies of 4
+ * 32x32->64 MACs, 382 with a twiddle of exactly 1 or -i as additions), ~4k split and power,
+ * ~2k power rescaling, ~7k mel and log; i.e. roughly 1 ms at 64 MHz of a 20 ms hop.
+ * Known headroom: packing fused with the first FFT pass; a radix-4 FFT or 32-bit SMMULR
+ * butterflies would round differently (not bit-exact).
+ * Stack: about 3 KB (2 KB of FFT buffer + 1 KB of power).
+ *
+ * The arithmetic is defined by the plain formulas above; the code computes exactly the same
+ * integers with fewer instructions, by identities that hold for every input (the golden test,
+ * tests/test_frontend_golden.py, pins the output bits on every build):
+ *  - the block peak only needs the bit length of max |p|, which is that of the OR of all |p|;
+ *  - the window's two pieces (a, len_a; b) are read by separate loops, no per-sample branch;
+ *  - a rounded shift whose result fits in 32 bits is taken from the two 32-bit halves;
+ *  - a twiddle of exactly 1 or -i (cos/sin = 2^30 or 0: j = 0 and j = len/4 of every stage,
+ *    so all of the first two stages) multiplies exactly, round(x * 2^30 / 2^30) = x: those
+ *    butterflies are additions (checked against the tables at run time);
+ *  - only the power bins that the peak and the mel filters read (k <= nk_fe_mel_max_bin) are
+ *    computed and rescaled; (p >> r) + bit r-1 of p == (p + 2^(r-1)) >> r;
+ *  - uint64_t sums are sums mod 2^64, so the mel sum is taken from the power's 32-bit halves. */
 #include "nk_frontend.h"
 
 #include <string.h>
@@ -30,6 +46,8 @@
 #define TWIDDLE_Q 30    /* twiddles' Q format */
 #define LOG2_Q 20       /* log2 table's Q format */
 #define LEVEL_Q 44      /* Q of scale_q24 * log2_q20 */
+#define TWIDDLE_ONE ((int32_t)1 << TWIDDLE_Q)
+#define TWIDDLE_HALF ((uint64_t)1 << (TWIDDLE_Q - 1))
 
 _Static_assert((FFT_POINTS & (FFT_POINTS - 1)) == 0, "FFT size must be a power of two");
 _Static_assert(FFT_POINTS <= 256, "nk_fe_bitrev is uint8_t");
@@ -38,6 +56,8 @@ _Static_assert(NK_FE_WINDOW_SAMPLES >= NK_FE_HOP_SAMPLES &&
                    NK_FE_WINDOW_SAMPLES <= 2 * NK_FE_HOP_SAMPLES,
                "streaming keeps exactly one previous hop");
 _Static_assert(POWER_BINS <= FFT_POINTS, "upper edge must lie below Nyquist");
+/* |x| * w < 2^15 * 2^30: s = NORM_BITS - bitlen >= -25, so right shifts are by 1..25 < 32. */
+_Static_assert(15 + WINDOW_Q - NORM_BITS < 32, "normalising shift must stay below 32");
 
 /* Bit length of v (0 for 0). */
 static int bitlen64(uint64_t v) {
@@ -60,70 +80,244 @@ static inline int64_t round_shift(int64_t v, int n) {
     return (v + ((int64_t)1 << (n - 1))) >> n;
 }
 
-static int16_t window_sample(const int16_t *a, size_t len_a, const int16_t *b, size_t n) {
-    return n < len_a ? a[n] : b[n - len_a];
+/* (int32_t)(v >> n) for int64_t v = (int64_t)u and 1 <= n <= 31: bits n .. n+31 of v, taken
+ * from its two 32-bit halves (a 64-bit shift costs several instructions on a 32-bit core). The
+ * same bits as the plain cast of the arithmetic shift, which wraps on every compiler used here;
+ * callers pass values that fit anyway. */
+static inline int32_t low32_shift(uint64_t u, int n) {
+    return (int32_t)(((uint32_t)u >> n) | ((uint32_t)(u >> 32) << (32 - n)));
 }
 
-/* Steps 1-3a: power[k] = |2 X[k]|^2 * 2^(90+2s) for k < POWER_BINS, s returned in *shift.
- * Returns 0 (power untouched) if the window is all zero. */
-static int windowed_power(const int16_t *a, size_t len_a, const int16_t *b,
-                          uint64_t power[POWER_BINS], int *shift) {
-    int32_t re[FFT_POINTS], im[FFT_POINTS];
-    uint64_t peak = 0;
-    for (size_t n = 0; n < NK_FE_WINDOW_SAMPLES; n++) {
-        const int32_t x = window_sample(a, len_a, b, n);
-        const uint64_t mag = (uint64_t)(x < 0 ? -x : x) * (uint64_t)nk_fe_window_q30[n];
-        if (mag > peak) peak = mag;
+/* OR of |x[i]| * w[i], i < count. Its bit length is that of the largest term. The window is
+ * a Hann window in Q30, 0 <= w <= 2^30, so (uint32_t)w is its value. */
+static uint64_t or_of_magnitudes(const int16_t *x, const int32_t *w, size_t count) {
+    uint32_t lo = 0, hi = 0;
+    size_t i = 0;
+    for (; i + 2 <= count; i += 2) { /* two at a time: less loop overhead */
+        const int32_t v0 = x[i], v1 = x[i + 1];
+        const uint64_t m0 = (uint64_t)(uint32_t)(v0 < 0 ? -v0 : v0) * (uint32_t)w[i];
+        const uint64_t m1 = (uint64_t)(uint32_t)(v1 < 0 ? -v1 : v1) * (uint32_t)w[i + 1];
+        lo |= (uint32_t)m0 | (uint32_t)m1;
+        hi |= (uint32_t)(m0 >> 32) | (uint32_t)(m1 >> 32);
     }
-    if (peak == 0) return 0;
-    const int s = NORM_BITS - bitlen64(peak);
-    *shift = s;
+    if (i < count) {
+        const int32_t v = x[i];
+        const uint64_t m = (uint64_t)(uint32_t)(v < 0 ? -v : v) * (uint32_t)w[i];
+        lo |= (uint32_t)m;
+        hi |= (uint32_t)(m >> 32);
+    }
+    return (uint64_t)hi << 32 | lo;
+}
 
-    /* Pack y[2n] + i y[2n+1] in bit-reversed order, zero-padding past the window. */
-    for (size_t n = 0; n < FFT_POINTS; n++) {
-        int32_t pair[2] = {0, 0};
-        for (size_t j = 0; j < 2; j++) {
-            const size_t idx = 2 * n + j;
-            if (idx >= NK_FE_WINDOW_SAMPLES) break;
-            const int64_t p = (int64_t)window_sample(a, len_a, b, idx) * nk_fe_window_q30[idx];
-            pair[j] = (int32_t)(s >= 0 ? p * ((int64_t)1 << s) : round_shift(p, -s));
+/* y = round(x * w / 2^n) for 1 <= n <= 25: the normalised windowed sample when s = -n < 0.
+ * (v + 2^(n-1)) >> n of int64 v = x * w, keeping the 32 bits that hold the result. */
+static inline int32_t norm_down(int32_t x, int32_t w, uint32_t half, int n) {
+    return low32_shift((uint64_t)((int64_t)x * w) + half, n);
+}
+
+/* Exact y for any s (the rare case s >= 0 included): the defining formula. */
+static int32_t norm_any(int32_t x, int32_t w, int s) {
+    const int64_t p = (int64_t)x * w;
+    return (int32_t)(s >= 0 ? p * ((int64_t)1 << s) : round_shift(p, -s));
+}
+
+/* Packs samples [2*m0, 2*m1) of the window, read from x[0 ..), as z[bitrev(m)] = y[2m] + i y[2m+1]
+ * (z interleaved re, im). s < 0. */
+static void pack_pairs(const int16_t *x, size_t m0, size_t m1, int s, int32_t *z) {
+    const int n = -s;
+    const uint32_t half = (uint32_t)1 << (n - 1);
+    const int32_t *w = &nk_fe_window_q30[2 * m0];
+    const uint8_t *rev = &nk_fe_bitrev[m0];
+    for (size_t m = m0; m < m1; m++) {
+        int32_t *dst = &z[2 * *rev++];
+        dst[0] = norm_down(x[0], w[0], half, n);
+        dst[1] = norm_down(x[1], w[1], half, n);
+        x += 2;
+        w += 2;
+    }
+}
+
+/* Radix-2 decimation-in-time butterfly on a = pa[0..1], b = pb[0..1] with twiddle c - i sn:
+ * t = round(b * (c - i sn) / 2^30), a' = a + t, b' = a - t. The real and imaginary halves are
+ * finished one after the other (fewer live registers on the Cortex-M4). */
+static inline void butterfly(int32_t *pa, int32_t *pb, int32_t c, int32_t sn) {
+    const int32_t br = pb[0], bi = pb[1];
+    const int64_t pr = (int64_t)br * c + (int64_t)bi * sn;
+    const int32_t tr = low32_shift((uint64_t)pr + TWIDDLE_HALF, TWIDDLE_Q);
+    const int32_t ar = pa[0];
+    pa[0] = ar + tr;
+    pb[0] = ar - tr;
+    const int64_t pi = (int64_t)bi * c + (int64_t)(-br) * sn;
+    const int32_t ti = low32_shift((uint64_t)pi + TWIDDLE_HALF, TWIDDLE_Q);
+    const int32_t ai = pa[1];
+    pa[1] = ai + ti;
+    pb[1] = ai - ti;
+}
+
+/* Butterflies j = j0 .. j0+count-1 of one group of a stage with points len apart (in int32
+ * units) and twiddle index stride `stride`: pa = the group's point j0. */
+static void butterfly_run(int32_t *pa, size_t len, size_t j0, size_t count, size_t stride) {
+    const int32_t *cp = &nk_fe_cos_q30[j0 * stride], *sp = &nk_fe_sin_q30[j0 * stride];
+    for (; count > 0; count--) {
+        butterfly(pa, pa + len, *cp, *sp);
+        pa += 2;
+        cp += stride;
+        sp += stride;
+    }
+}
+
+/* The 256-point FFT of z (interleaved re, im, bit-reversed input order), radix 2, in place;
+ * stage len's twiddles W_len^j = W_512^(j * 512 / len). Twiddles of exactly 1 (j = 0) and -i
+ * (j = len/4) multiply exactly, so those butterflies are plain additions: the first two stages
+ * (len 2 and 4) are done together as one pass of additions over groups of four points. Early
+ * stages loop over groups inside each twiddle, late ones (few groups) over twiddles inside each
+ * group. */
+static void fft_stages(int32_t z[2 * FFT_POINTS]) {
+    const int exact = nk_fe_cos_q30[0] == TWIDDLE_ONE && nk_fe_sin_q30[0] == 0 &&
+                      nk_fe_cos_q30[NK_FE_FFT_SIZE / 4] == 0 &&
+                      nk_fe_sin_q30[NK_FE_FFT_SIZE / 4] == TWIDDLE_ONE;
+    size_t len = 2;
+    if (exact) {
+        for (int32_t *p = z; p < z + 2 * FFT_POINTS; p += 8) {
+            /* len 2: (p0, p1) and (p2, p3) with t = b; len 4: (p0', p2') with t = b, (p1', p3')
+             * with t = -i b. */
+            const int32_t r0 = p[0], i0 = p[1], r1 = p[2], i1 = p[3];
+            const int32_t r2 = p[4], i2 = p[5], r3 = p[6], i3 = p[7];
+            const int32_t ar = r0 + r1, ai = i0 + i1, br = r0 - r1, bi = i0 - i1;
+            const int32_t cr = r2 + r3, ci = i2 + i3, dr = r2 - r3, di = i2 - i3;
+            p[0] = ar + cr;
+            p[1] = ai + ci;
+            p[2] = br + di;
+            p[3] = bi - dr;
+            p[4] = ar - cr;
+            p[5] = ai - ci;
+            p[6] = br - di;
+            p[7] = bi + dr;
         }
-        const size_t dst = nk_fe_bitrev[n];
-        re[dst] = pair[0];
-        im[dst] = pair[1];
+        len = 8;
     }
-
-    /* Radix-2 decimation in time; twiddle W_len^j = W_512^(j * 512 / len). */
-    for (size_t len = 2; len <= FFT_POINTS; len <<= 1) {
-        const size_t half = len / 2;
+    for (; len <= FFT_POINTS; len <<= 1) {
+        const size_t half = len / 2, quarter = len / 4, groups = FFT_POINTS / len;
         const size_t stride = NK_FE_FFT_SIZE / len;
-        for (size_t start = 0; start < FFT_POINTS; start += len) {
-            for (size_t j = 0; j < half; j++) {
-                const int64_t c = nk_fe_cos_q30[j * stride];
-                const int64_t sn = nk_fe_sin_q30[j * stride];
-                const size_t ia = start + j, ib = ia + half;
-                /* t = b * (c - i sn) */
-                const int32_t tr = (int32_t)round_shift(re[ib] * c + im[ib] * sn, TWIDDLE_Q);
-                const int32_t ti = (int32_t)round_shift(im[ib] * c - re[ib] * sn, TWIDDLE_Q);
-                re[ib] = re[ia] - tr;
-                im[ib] = im[ia] - ti;
-                re[ia] += tr;
-                im[ia] += ti;
+        if (!exact || groups < 8) { /* twiddles inside each group */
+            for (int32_t *g = z; g < z + 2 * FFT_POINTS; g += 2 * len) {
+                if (!exact) {
+                    butterfly_run(g, len, 0, half, stride);
+                    continue;
+                }
+                int32_t *pa = g, *pb = g + len;
+                int32_t ar = pa[0], ai = pa[1], br = pb[0], bi = pb[1]; /* j = 0: t = b */
+                pa[0] = ar + br;
+                pa[1] = ai + bi;
+                pb[0] = ar - br;
+                pb[1] = ai - bi;
+                butterfly_run(g + 2, len, 1, quarter - 1, stride);
+                pa = g + 2 * quarter; /* j = len/4: t = -i b */
+                pb = pa + len;
+                ar = pa[0], ai = pa[1], br = pb[0], bi = pb[1];
+                pa[0] = ar + bi;
+                pa[1] = ai - br;
+                pb[0] = ar - bi;
+                pb[1] = ai + br;
+                butterfly_run(g + 2 * quarter + 2, len, quarter + 1, quarter - 1, stride);
+            }
+            continue;
+        }
+        for (size_t j = 0; j < half; j++) { /* groups inside each twiddle */
+            int32_t *pa = &z[2 * j];
+            if (j == 0) { /* t = b */
+                for (size_t g = groups; g > 0; g--, pa += 2 * len) {
+                    int32_t *pb = pa + len;
+                    const int32_t ar = pa[0], ai = pa[1], br = pb[0], bi = pb[1];
+                    pa[0] = ar + br;
+                    pa[1] = ai + bi;
+                    pb[0] = ar - br;
+                    pb[1] = ai - bi;
+                }
+            } else if (j == quarter) { /* t = -i b */
+                for (size_t g = groups; g > 0; g--, pa += 2 * len) {
+                    int32_t *pb = pa + len;
+                    const int32_t ar = pa[0], ai = pa[1], br = pb[0], bi = pb[1];
+                    pa[0] = ar + bi;
+                    pa[1] = ai - br;
+                    pb[0] = ar - bi;
+                    pb[1] = ai + br;
+                }
+            } else {
+                const int32_t c = nk_fe_cos_q30[j * stride], sn = nk_fe_sin_q30[j * stride];
+                for (size_t g = groups; g > 0; g--, pa += 2 * len) butterfly(pa, pa + len, c, sn);
             }
         }
     }
+}
 
-    /* Split: 2X[k] = (A + B) - i W^k (A - B) with A = Z[k], B = conj(Z[N-k]); power |2X[k]|^2
-     * (|2X| <= 2 * 480 * 2^20 < 2^30, so the power is < 2^61). */
-    for (size_t k = 0; k < POWER_BINS; k++) {
-        const size_t m = (FFT_POINTS - k) & (FFT_POINTS - 1);
-        const int64_t ar = re[k], ai = im[k], br = re[m], bi = -(int64_t)im[m];
-        const int64_t dr = ar - br, di = ai - bi;
-        const int64_t c = nk_fe_cos_q30[k], sn = nk_fe_sin_q30[k];
-        const int64_t xr = ar + br + round_shift(c * di - sn * dr, TWIDDLE_Q);
-        const int64_t xi = ai + bi - round_shift(c * dr + sn * di, TWIDDLE_Q);
-        power[k] = (uint64_t)(xr * xr) + (uint64_t)(xi * xi);
+/* Bins the peak and the mel filters read: 0 .. nk_fe_mel_max_bin. */
+static inline size_t used_bins(void) {
+    return nk_fe_mel_max_bin < POWER_BINS ? (size_t)nk_fe_mel_max_bin + 1 : POWER_BINS;
+}
+
+/* |2X[k]|^2 from A = Z[k] = pk[0] + i pk[1] and Z[N-k] = pm[0] + i pm[1] (B = conj(Z[N-k])):
+ * 2X[k] = (A + B) - i W^k (A - B) with D = A - B, computed as defined (c = cos, sn = sin):
+ * xr = ar + br + round((c di - sn dr) / 2^30), xi = ai + bi - round((c dr + sn di) / 2^30). */
+static inline uint64_t bin_power(const int32_t *pk, const int32_t *pm, int32_t c, int32_t sn) {
+    const int32_t ar = pk[0], ai = pk[1], br = pm[0], bi = -pm[1];
+    const int32_t dr = ar - br, di = ai - bi;
+    const int64_t ur = (int64_t)c * di + (int64_t)(-sn) * dr;
+    const int64_t ui = (int64_t)c * dr + (int64_t)sn * di;
+    const int32_t xr = ar + br + low32_shift((uint64_t)ur + TWIDDLE_HALF, TWIDDLE_Q);
+    const int32_t xi = ai + bi - low32_shift((uint64_t)ui + TWIDDLE_HALF, TWIDDLE_Q);
+    return (uint64_t)((int64_t)xr * xr + (int64_t)xi * xi);
+}
+
+/* Steps 1-3a: power[k] = |2 X[k]|^2 * 2^(90+2s) for k <= nk_fe_mel_max_bin (the only bins read
+ * afterwards), s returned in *shift, and the OR of those powers in *power_or. Returns 0 (power
+ * untouched) if the window is all zero. */
+static int windowed_power(const int16_t *a, size_t len_a, const int16_t *b,
+                          uint64_t power[POWER_BINS], int *shift, uint64_t *power_or) {
+    int32_t z[2 * FFT_POINTS]; /* interleaved re, im */
+    const size_t la = len_a < NK_FE_WINDOW_SAMPLES ? len_a : NK_FE_WINDOW_SAMPLES;
+    const size_t lb = NK_FE_WINDOW_SAMPLES - la;
+
+    const uint64_t peak_or = or_of_magnitudes(a, nk_fe_window_q30, la) |
+                             or_of_magnitudes(b, &nk_fe_window_q30[la], lb);
+    if (peak_or == 0) return 0;
+    const int s = NORM_BITS - bitlen64(peak_or);
+    *shift = s;
+
+    /* Pack y[2n] + i y[2n+1] in bit-reversed order, zero-padding past the window. */
+    const size_t pairs = NK_FE_WINDOW_SAMPLES / 2;
+    if (s < 0 && la % 2 == 0) {
+        pack_pairs(a, 0, la / 2, s, z);
+        pack_pairs(b, la / 2, pairs, s, z);
+    } else { /* s >= 0 (a near-silent window) or an odd split: sample by sample */
+        for (size_t idx = 0; idx < 2 * pairs; idx++) {
+            const int32_t x = idx < la ? a[idx] : b[idx - la];
+            z[2 * nk_fe_bitrev[idx / 2] + idx % 2] = norm_any(x, nk_fe_window_q30[idx], s);
+        }
     }
+    _Static_assert(NK_FE_WINDOW_SAMPLES % 2 == 0, "the window fills whole complex points");
+    for (size_t m = pairs; m < FFT_POINTS; m++) {
+        int32_t *dst = &z[2 * nk_fe_bitrev[m]];
+        dst[0] = 0;
+        dst[1] = 0;
+    }
+
+    fft_stages(z);
+    /* Split: 2X[k] = (A + B) - i W^k (A - B) with A = Z[k], B = conj(Z[N-k]); power |2X[k]|^2
+     * (|2X| <= 2 * 480 * 2^20 < 2^30, so the power is < 2^61 and both parts fit in int32). */
+    const size_t bins = used_bins();
+    power[0] = bin_power(z, z, nk_fe_cos_q30[0], nk_fe_sin_q30[0]);
+    const int32_t *pm = &z[2 * FFT_POINTS];
+    for (size_t k = 1; k < bins; k++) {
+        pm -= 2;
+        power[k] = bin_power(&z[2 * k], pm, nk_fe_cos_q30[k], nk_fe_sin_q30[k]);
+    }
+    uint32_t or_lo = 0, or_hi = 0;
+    for (size_t k = 0; k < bins; k++) {
+        or_lo |= (uint32_t)power[k];
+        or_hi |= (uint32_t)(power[k] >> 32);
+    }
+    *power_or = (uint64_t)or_hi << 32 | or_lo;
     return 1;
 }
 
@@ -164,20 +358,31 @@ void nk_frontend_compute_frame(const int16_t *a, size_t len_a, const int16_t *b,
                                int8_t frame[NK_FE_NUM_CHANNELS]) {
     uint64_t power[POWER_BINS];
     int s = 0;
-    if (!windowed_power(a, len_a, b, power, &s)) {
+    uint64_t power_or = 0;
+    if (!windowed_power(a, len_a, b, power, &s, &power_or)) {
         const int8_t silent = level_of(0, NK_FE_POWER_EXP);
         for (size_t ch = 0; ch < NK_FE_NUM_CHANNELS; ch++) frame[ch] = silent;
         return;
     }
 
-    uint64_t peak = 0;
-    for (size_t k = 0; k <= nk_fe_mel_max_bin; k++) {
-        if (power[k] > peak) peak = power[k];
-    }
-    const int over = bitlen64(peak) - POWER_BITS;
-    const int r = over > 0 ? over : 0;
+    /* Peak over k <= nk_fe_mel_max_bin: the bit length of the OR is that of the largest. */
+    const int over = bitlen64(power_or) - POWER_BITS;
+    const int r = over > 0 ? over : 0; /* power < 2^61: r <= 17 */
     if (r > 0) {
-        for (size_t k = 0; k < POWER_BINS; k++) power[k] = (power[k] >> r) + ((power[k] >> (r - 1)) & 1u);
+        /* (p >> r) + bit r-1 of p == (p + 2^(r-1)) >> r; p < 2^61 so the sum cannot wrap. Only
+         * the bins the mel filters read are rescaled. */
+        const size_t bins = used_bins();
+        if (r < 32) { /* always (r <= 17): the same shift on 32-bit halves */
+            const uint32_t half = (uint32_t)1 << (r - 1);
+            for (size_t k = 0; k < bins; k++) {
+                const uint64_t p = power[k] + half;
+                const uint32_t lo = (uint32_t)p, hi = (uint32_t)(p >> 32);
+                power[k] = (uint64_t)(hi >> r) << 32 | ((lo >> r) | (hi << (32 - r)));
+            }
+        } else {
+            const uint64_t half = (uint64_t)1 << (r - 1);
+            for (size_t k = 0; k < bins; k++) power[k] = (power[k] + half) >> r;
+        }
     }
 
     /* |2X| = 2 |X| 2^(45+s): power = P 2^(92+2s-r); Q16 weights add 16. */
@@ -185,9 +390,15 @@ void nk_frontend_compute_frame(const int16_t *a, size_t len_a, const int16_t *b,
     for (size_t ch = 0; ch < NK_FE_NUM_CHANNELS; ch++) {
         const uint32_t *w = &nk_fe_mel_weights[nk_fe_mel_offset[ch]];
         const uint64_t *p = &power[nk_fe_mel_start[ch]];
+        /* sum of p * w mod 2^64 (as uint64_t arithmetic is), from p's 32-bit halves: the low
+         * halves' 64-bit products, plus the high halves' products mod 2^32 shifted by 32 */
         uint64_t mel = 0;
-        for (size_t j = 0; j < nk_fe_mel_len[ch]; j++) mel += p[j] * w[j];
-        frame[ch] = level_of(mel, exp);
+        uint32_t mel_hi = 0;
+        for (size_t j = 0; j < nk_fe_mel_len[ch]; j++) {
+            mel += (uint64_t)(uint32_t)p[j] * w[j];
+            mel_hi += (uint32_t)(p[j] >> 32) * w[j];
+        }
+        frame[ch] = level_of(mel + ((uint64_t)mel_hi << 32), exp);
     }
 }
 
