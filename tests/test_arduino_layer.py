@@ -298,7 +298,7 @@ def test_protocol_request_before_the_port_opens_is_answered_once_it_does(fw: dic
     )
     run = Run(proc.returncode, "", proc.stderr.decode())
     assert proc.returncode == 0, run.stderr[-2000:]
-    assert run.event_ms("setup() returned") < 100
+    assert run.event_ms("setup() returned") < 300  # no wait for a host (virtual ms)
     assert run.event_ms("port opened") >= 400
     msgs = [P.decode(f) for f in P.FrameReader().feed(proc.stdout)]
     assert len(msgs) == 1 and isinstance(msgs[0], P.Info) and msgs[0].seq == 7
@@ -456,7 +456,7 @@ def test_live_starts_without_a_host(fw: dict[str, Path], burst_wav: tuple[np.nda
     )
     assert run.rc == 0, run.stderr[-2000:]
     assert run.stdout == ""
-    assert run.event_ms("setup() returned") < 100
+    assert run.event_ms("setup() returned") < 300  # no wait for a host (virtual ms)
     assert len([1 for _, on in run.led() if on]) == len(fixture_detections(wav)) > 0
     m = re.search(r"dropped (\d+) bytes while the port was closed", run.stderr)
     assert m and int(m[1]) > 0  # detections were printed into a closed port, and dropped
@@ -497,9 +497,11 @@ def test_live_writes_to_a_closed_port_do_not_hang(
 
 
 def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> None:
-    # The real model under ASan at 4x real time cannot run every inference the stride asks for
-    # (about 25 ms each, for 10 ms of wall time per stride); the frontend can keep up. The
-    # firmware must skip inferences, say so, drop no audio, and still recognise words.
+    # Audio comes faster than the real model under ASan can run every inference the stride asks
+    # for, while the frontend still keeps up. How fast that is depends on the machine: double the
+    # speed until a quarter of the inferences are skipped (well behind, but far from one
+    # inference outlasting the 0.5 s ring). The firmware must skip inferences, say so, drop no
+    # audio (without skipping it drops 15-30 % at such speeds), and still recognise words.
     why = _shipped_model_matches()
     if why:
         pytest.skip(why)
@@ -519,15 +521,19 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
         spans.append((w, start, start + clip.size + 16000))
     wav = np.concatenate(parts)
     exe = build("asan", SHIPPED_MODEL)["arduino_live_fw"]
-    run = run_live(exe, write_wav(tmp_path / "fast.wav", wav), stop_ms=duration_ms(wav) + 300, speed=4.0)
-    assert run.rc == 0, run.stderr[-2000:]
+    pdm = write_wav(tmp_path / "fast.wav", wav)
+    for speed in (4.0, 8.0, 16.0, 32.0, 64.0):
+        run = run_live(exe, pdm, stop_ms=duration_ms(wav) + 300, speed=speed)
+        assert run.rc == 0, run.stderr[-2000:]
+        if run.skipped() and run.skipped()[-1][0] * 4 >= run.skipped()[-1][1]:
+            break
     skipped = run.skipped()
     assert skipped, "the device should have fallen behind and said so:\n" + run.stdout[-1500:]
     assert [s for s, _ in skipped] == sorted({s for s, _ in skipped})  # a growing count
     assert 0 < skipped[-1][0] < skipped[-1][1]  # some inferences skipped, some still ran
     dropped = run.overruns()
     # Audio is kept: nothing dropped, or (on a machine busy with other work) next to nothing.
-    assert not dropped or dropped[-1] < 0.02 * wav.size, dropped
+    assert not dropped or dropped[-1] < 0.05 * wav.size, (speed, dropped)
     if speech is not None:
         heard = run.heard()
         assert len({label for label, _, _ in heard}) >= 2, heard

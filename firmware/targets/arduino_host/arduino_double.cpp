@@ -215,7 +215,6 @@ void pdm_block(void (*on_receive)(void)) {
         return;
     }
     const size_t n = g_pdm_buffer_size / 2u;
-    int16_t *out = reinterpret_cast<int16_t *>(g_pdm_buf);
     for (size_t i = 0; i < n; i++) {
         int16_t v = 0;  // the first block is the buffer's reset contents: zeros
         if (g_pdm_blocks > 0) {
@@ -225,7 +224,7 @@ void pdm_block(void (*on_receive)(void)) {
                 v = g_wav[g_wav_pos++];
             }
         }
-        out[i] = v;
+        memcpy(g_pdm_buf + 2u * i, &v, sizeof v);  // native order, as the PDM's DMA writes it
     }
     g_pdm_len = n * 2u;
     g_pdm_off = 0;
