@@ -7,7 +7,7 @@ SHELL   := /bin/bash
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 APT_PKGS := build-essential python3-venv python3-dev gcc-arm-none-eabi libnewlib-arm-none-eabi \
-            qemu-system-arm espeak-ng sox
+            qemu-system-arm espeak-ng sox clang
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
