@@ -11,6 +11,7 @@ with no host on the port without hanging.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import re
@@ -416,6 +417,7 @@ def test_live_reports_overruns_when_audio_comes_too_fast(
     counts = run.overruns()
     assert counts and counts[0] > 0
     assert counts == sorted(counts) and len(set(counts)) == len(counts)
+    assert "no microphone" not in run.stdout  # a busy loop is not a missing microphone
 
 
 @pytest.mark.parametrize(
@@ -541,3 +543,81 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
             sample = float(at) * 16000
             playing = [w for w, a, b in spans if a - 1600 <= sample <= b]
             assert label in playing or dropped, (label, at, playing)
+
+
+# --- the microphone check itself (lib/app/nk_mic_check.c, through ctypes) ------------------------
+
+PENDING, OK, NO_SAMPLES, CONSTANT = 0, 1, 2, 3
+
+
+@pytest.fixture(scope="module")
+def mic_check(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    src = FIRMWARE_DIR / "lib" / "app" / "nk_mic_check.c"
+    lib = tmp_path_factory.mktemp("mic_check") / "libnk_mic_check.so"
+    subprocess.run(
+        ["cc", "-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", str(src), "-o", lib],
+        check=True,
+    )
+    dll = ctypes.CDLL(str(lib))
+    dll.nk_mic_check_start.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    dll.nk_mic_check_feed.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    dll.nk_mic_check_poll.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    dll.nk_mic_check_poll.restype = ctypes.c_int
+    return dll
+
+
+class MicCheck:
+    def __init__(self, dll: ctypes.CDLL, start_ms: int = 0) -> None:
+        self.dll = dll
+        self.state = ctypes.create_string_buffer(64)  # larger than nk_mic_check_t
+        dll.nk_mic_check_start(self.state, start_ms)
+
+    def feed(self, samples: np.ndarray, caught_up: bool = True) -> None:
+        s = np.ascontiguousarray(samples, dtype=np.int16)
+        self.dll.nk_mic_check_feed(self.state, s.ctypes.data, s.size, int(caught_up))
+
+    def poll(self, now_ms: int) -> int:
+        return int(self.dll.nk_mic_check_poll(self.state, now_ms & 0xFFFFFFFF))
+
+
+def test_mic_check_verdicts(mic_check: ctypes.CDLL) -> None:
+    rng = np.random.default_rng(0)
+    live = MicCheck(mic_check)
+    live.feed(np.zeros(256, np.int16))  # the driver's first block
+    live.feed(rng.normal(0, 3, 800).astype(np.int16))
+    assert live.poll(60) == OK  # varying samples: decided at once
+    live.feed(np.zeros(16000, np.int16))
+    assert live.poll(5000) == OK  # and it sticks
+
+    flat = MicCheck(mic_check)
+    flat.feed(np.full(4000, -7, np.int16))
+    assert flat.poll(499) == PENDING
+    assert flat.poll(500) == CONSTANT
+
+    nothing = MicCheck(mic_check)
+    assert nothing.poll(499) == PENDING
+    nothing.feed(np.zeros(0, np.int16))
+    assert nothing.poll(500) == NO_SAMPLES
+
+    # Only the settle part (first 800 samples) varies: that is the filter starting, not a mic.
+    settling = MicCheck(mic_check)
+    settling.feed(np.concatenate([rng.normal(0, 500, 800).astype(np.int16), np.zeros(4000, np.int16)]))
+    assert settling.poll(600) == CONSTANT
+    # Fewer samples than the settle part is the same as none.
+    few = MicCheck(mic_check)
+    few.feed(np.ones(800, np.int16))
+    assert few.poll(600) == NO_SAMPLES
+
+
+def test_mic_check_waits_for_a_busy_loop_to_catch_up(mic_check: ctypes.CDLL) -> None:
+    # The deadline passed while samples were still waiting in the ring: no verdict yet.
+    busy = MicCheck(mic_check, start_ms=0xFFFFFF00)  # and across the millis() wrap
+    busy.feed(np.zeros(320, np.int16), caught_up=False)
+    assert busy.poll(0xFFFFFF00 + 700) == PENDING
+    busy.feed(np.concatenate([np.zeros(900, np.int16), np.array([5], np.int16)]), caught_up=False)
+    assert busy.poll(0xFFFFFF00 + 800) == OK
+    stuck = MicCheck(mic_check, start_ms=0xFFFFFF00)
+    stuck.feed(np.zeros(2000, np.int16), caught_up=False)
+    assert stuck.poll(0xFFFFFF00 + 900) == PENDING
+    stuck.feed(np.zeros(100, np.int16), caught_up=True)
+    assert stuck.poll(0xFFFFFF00 + 901) == CONSTANT

@@ -137,7 +137,7 @@ void live_loop() {
         g_overrun_reported_at = now;
         Serial.print("warning: audio overrun, ");
         Serial.print(overruns);
-        Serial.println(" samples dropped (even the frontend is slower than real time?)");
+        Serial.println(" samples dropped (more than 0.5 s behind real time)");
     }
     const nk_app_stats_t *stats = nk_app_stats(&g_app);
     const uint32_t skips = stats->skipped_inferences;

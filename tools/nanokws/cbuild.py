@@ -50,7 +50,7 @@ def build_programs(
     if cxx_programs and target == "qemu":
         raise NanokwsError(f"{', '.join(cxx_programs)}: the Arduino double builds for host and asan only")
     if cxx_programs:
-        require_tool("c++", "install it with: sudo apt-get install g++")
+        require_tool(os.environ.get("CXX") or "g++", "install it with: sudo apt-get install g++")
     model = Path(model_dir).resolve() if model_dir else FIRMWARE_DIR / "model"
     if out_dir is None:
         tag = _model_tag(model)
