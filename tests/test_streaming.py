@@ -215,6 +215,27 @@ def test_stride_can_change_to_multiples_of_the_alignment(build_root: Path) -> No
         assert r.set_stride(3) == -1 and r.set_stride(0) == -1
         assert r.set_stride(6) == 0
         _check_stream(tflite, r, frames, 6)
+        # A new stride takes effect at once (as the firmware's INFERENCE_STRIDE does): the next
+        # window comes at least `stride` frames after the previous one, at a multiple of the
+        # alignment (2) after it.
+        r.reset()
+        assert r.set_stride(10) == 0
+        first = r.push(frames[:103]).scores
+        assert [s.frames for s in first] == list(range(49, 104, 10))  # the last at frame 99
+        assert r.set_stride(2) == 0
+        rest = r.push(frames[103:140]).scores
+        assert [s.frames for s in rest] == list(range(105, 141, 2))  # not 104: 5 frames after 99
+        r.reset()
+        assert r.set_stride(6) == 0
+        r.push(frames[:100])  # last scores at frame 97
+        assert r.set_stride(2) == 0
+        ends = [s.frames for s in r.push(frames[100:120]).scores]
+        assert ends == list(range(101, 121, 2)), ends  # 101 - 97 = 4 frames since: at once
+        got = np.stack([s.scores for s in first + rest])
+        want = tflm.run(
+            tflite, np.stack([frames[s.frames - 49 : s.frames].reshape(-1) for s in first + rest])
+        )
+        np.testing.assert_array_equal(got, want)
 
 
 def test_clip_mode_of_a_streaming_folder_matches_tflm_in_model_runner(build_root: Path) -> None:
@@ -334,14 +355,49 @@ def test_time_strides_must_divide_the_inference_stride(tmp_path: Path) -> None:
     assert report["streaming"]["stride_frames"] == 4
 
 
+def test_compile_detects_streamable_models_unless_told_not_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --streaming, `nanokws compile` generates the streaming form whenever the model can
+    stream (and says so); --no-streaming opts out; the Python API detects by default too."""
+    from nanokws.cli import main
+
+    tflite = _convert("window", SMALL["window"], seed=len("window"))
+    model = tmp_path / "m.tflite"
+    model.write_bytes(tflite)
+    out = tmp_path / "c"
+    assert main(["compile", "--model", str(model), "--out", str(out), "--no-tflm"]) == 0
+    text = capsys.readouterr().out
+    assert "streaming form generated" in text and "nk_model_stream.h" in text.splitlines()[-1]
+    assert (out / "nk_model_stream.h").is_file()
+    st = json.loads((out / "compile_report.json").read_text())["streaming"]
+    assert st["generated"] and st["requested"] == "detect"
+    assert main(["compile", "--model", str(model), "--out", str(out), "--no-tflm", "--no-streaming"]) == 0
+    text = capsys.readouterr().out
+    assert "streaming form not generated (--no-streaming)" in text
+    assert "nk_model_stream.h" not in text.splitlines()[-1]
+    assert not (out / "nk_model_stream.h").exists()
+    assert compile_model(tflite, out, measure_tflm=False).report["streaming"]["generated"]
+    # Both flags at once are a usage error.
+    with pytest.raises(SystemExit):
+        main(["compile", "--model", str(model), "--out", str(out), "--streaming", "--no-streaming"])
+    # A model that cannot stream compiles without the form and says why.
+    shipped = FIRMWARE_DIR / "model" / "model.tflite"
+    assert main(["compile", "--model", str(shipped), "--out", str(tmp_path / "s"), "--no-tflm"]) == 0
+    text = capsys.readouterr().out
+    assert "not streamable (the firmware runs the full window per inference): layer 0 CONV_2D" in text
+    assert not (tmp_path / "s" / "nk_model_stream.h").exists()
+
+
 def test_stale_stream_header_is_removed_and_runner_says_so(build_root: Path, tmp_path: Path) -> None:
     tflite = _convert("avgpool", SMALL["avgpool"], seed=len("avgpool"))
     out = tmp_path / "c"
     compile_model(tflite, out, measure_tflm=False, stream=True)
     assert (out / "nk_model_stream.h").is_file()
-    report = compile_model(tflite, out, measure_tflm=False).report
+    report = compile_model(tflite, out, measure_tflm=False, stream=False).report
     assert not (out / "nk_model_stream.h").exists()
     assert report["streaming"]["streamable"] and not report["streaming"]["generated"]
+    assert report["streaming"]["requested"] == "off"
     assert json.loads((out / "compile_report.json").read_text())["streaming"]["generated"] is False
     progs = build_programs("asan", ["stream_runner"], out, out_dir=tmp_path / "b")
     from nanokws.errors import NanokwsError

@@ -5,7 +5,11 @@
  * Host only: with NANOKWS_FW_LIVE=1 in the environment the input is raw 16 kHz mono int16
  * little-endian PCM instead of protocol frames, streamed through nk_app_push_audio() as the
  * board's live mode does, and each detection is printed as a text line:
- *     sox speech.wav -t raw -r 16000 -c 1 -b 16 -e signed - | NANOKWS_FW_LIVE=1 ./nanokws_fw */
+ *     sox speech.wav -t raw -r 16000 -c 1 -b 16 -e signed - | NANOKWS_FW_LIVE=1 ./nanokws_fw
+ * For tests of live mode: NANOKWS_FW_LIVE_SCORES=1 also prints each inference's scores
+ * ("scores hop=H s0 s1 ..."), NANOKWS_FW_LIVE_BEHIND=LO:HI reports a backlog of four hops
+ * (behind real time, nk_app_set_live_backlog) for the pieces starting at samples LO..HI-1; with
+ * either, the end of input prints "stats inferences=N skipped=M". */
 #include "nk_app.h"
 #include "nk_platform.h"
 
@@ -30,11 +34,33 @@ static void print_detection(void *ctx, const nk_detection_t *det, const char *la
     }
 }
 
+static void print_scores(void *ctx, uint32_t hop, const int8_t *scores, size_t n) {
+    (void)ctx;
+    char line[640];
+    int len = snprintf(line, sizeof line, "scores hop=%lu", (unsigned long)hop);
+    for (size_t i = 0; i < n && len > 0 && (size_t)len < sizeof line - 8u; i++) {
+        len += snprintf(line + len, sizeof line - (size_t)len, " %d", (int)scores[i]);
+    }
+    if (len > 0 && (size_t)len < sizeof line - 1u) {
+        line[len++] = '\n';
+        nk_platform_write((const uint8_t *)line, (size_t)len);
+    }
+}
+
 /* Feed PCM in odd-sized pieces (157 samples) so hop boundaries fall inside pieces, as they do for
  * the microphone's DMA blocks. */
 static void run_live(void) {
     int16_t piece[157];
     size_t n = 0;
+    unsigned long behind_lo = 0, behind_hi = 0, pushed = 0;
+    const char *behind = getenv("NANOKWS_FW_LIVE_BEHIND");
+    if (behind != NULL && sscanf(behind, "%lu:%lu", &behind_lo, &behind_hi) != 2) {
+        behind_lo = behind_hi = 0;
+    }
+    const char *scores = getenv("NANOKWS_FW_LIVE_SCORES");
+    if (scores != NULL && strcmp(scores, "1") == 0) {
+        nk_app_set_scores_hook(&g_app, print_scores, NULL);
+    }
     for (;;) {
         int lo = nk_platform_read_byte();
         int hi = lo < 0 ? -1 : nk_platform_read_byte();
@@ -43,11 +69,25 @@ static void run_live(void) {
         }
         piece[n++] = (int16_t)(uint16_t)((unsigned)lo | ((unsigned)hi << 8));
         if (n == sizeof piece / sizeof piece[0]) {
+            int late = pushed >= behind_lo && pushed < behind_hi;
+            nk_app_set_live_backlog(&g_app, late ? 4u * NK_FE_HOP_SAMPLES : 0u);
             nk_app_push_audio(&g_app, piece, n, print_detection, NULL);
+            pushed += n;
             n = 0;
         }
     }
+    nk_app_set_live_backlog(&g_app, 0u);
     nk_app_push_audio(&g_app, piece, n, print_detection, NULL);
+    if (behind == NULL && g_app.on_scores == NULL) {
+        nk_platform_exit(0);
+    }
+    char line[96];
+    const nk_app_stats_t *st = nk_app_stats(&g_app);
+    int len = snprintf(line, sizeof line, "stats inferences=%lu skipped=%lu\n", (unsigned long)st->inferences,
+                       (unsigned long)st->skipped_inferences);
+    if (len > 0 && (size_t)len < sizeof line) {
+        nk_platform_write((const uint8_t *)line, (size_t)len);
+    }
     nk_platform_exit(0);
 }
 #endif

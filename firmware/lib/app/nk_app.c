@@ -26,6 +26,26 @@ _Static_assert(NK_MODEL_INPUT_LEN == FE_CLIP_BYTES, "model input must be one cli
 _Static_assert(NK_MODEL_OUTPUT_LEN == NK_MODEL_NUM_LABELS, "model output must have one score per label");
 _Static_assert(NK_MODEL_NUM_LABELS <= NK_REC_MAX_LABELS, "too many labels for the recognizer");
 _Static_assert(NK_MODEL_NUM_LABELS + 13u <= NK_PROTO_MAX_BODY, "SCORES must fit one frame");
+#if NK_APP_STREAMING
+_Static_assert(NK_MODEL_STREAM_FRAME_LEN == NK_FE_NUM_CHANNELS, "a stream frame must be one frontend frame");
+_Static_assert(NK_MODEL_STREAM_WINDOW_FRAMES == NK_FE_CLIP_FRAMES, "the stream's window must be one clip");
+_Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN, "stream and clip model give the same scores");
+_Static_assert(NK_MODEL_STREAM_ALIGN >= 1 && NK_MODEL_STREAM_ALIGN <= NK_APP_MAX_STRIDE,
+               "the model's stride alignment must allow a stride of at most 50");
+_Static_assert(NK_MODEL_STREAM_STRIDE % NK_MODEL_STREAM_ALIGN == 0 && NK_MODEL_STREAM_STRIDE <= NK_APP_MAX_STRIDE,
+               "the streaming form's default stride must be a valid INFERENCE_STRIDE");
+/* The default stride, unless the model's time strides need another (then the one it was compiled for). */
+#define NK_APP_INITIAL_STRIDE \
+    (NK_APP_DEFAULT_STRIDE % NK_MODEL_STREAM_ALIGN == 0 ? NK_APP_DEFAULT_STRIDE : NK_MODEL_STREAM_STRIDE)
+#define NK_APP_STREAM_ALIGN NK_MODEL_STREAM_ALIGN
+#define NK_APP_STREAM_RAM_BYTES NK_MODEL_STREAM_RAM_BYTES
+#else
+#define NK_APP_INITIAL_STRIDE NK_APP_DEFAULT_STRIDE
+#define NK_APP_STREAM_ALIGN 1
+#define NK_APP_STREAM_RAM_BYTES 0
+#endif
+#define NK_APP_STR_(x) #x
+#define NK_APP_STR(x) NK_APP_STR_(x)
 
 static const char *const k_labels[NK_MODEL_NUM_LABELS] = NK_MODEL_LABELS;
 
@@ -57,6 +77,17 @@ static void build_requant_table(int8_t table[256]) {
     }
 }
 
+#if NK_APP_STREAMING
+/* Frontend levels -> the model's input quantisation, in place (nothing to do for the identity). */
+static void to_model_input_in_place(const nk_app_t *app_c, int8_t *buf, size_t n) {
+    if (requant_is_identity()) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = app_c->requant[(uint8_t)buf[i]];
+    }
+}
+#else
 static void to_model_input(const nk_app_t *app_c, int8_t *dst, const int8_t *src, size_t n) {
     if (requant_is_identity()) {
         memcpy(dst, src, n);
@@ -66,6 +97,7 @@ static void to_model_input(const nk_app_t *app_c, int8_t *dst, const int8_t *src
         dst[i] = app_c->requant[(uint8_t)src[i]];
     }
 }
+#endif
 
 int nk_app_init(nk_app_t *app) {
     memset(app, 0, sizeof *app);
@@ -74,7 +106,12 @@ int nk_app_init(nk_app_t *app) {
         return -1;
     }
     build_requant_table(app->requant);
-    app->stride = NK_APP_DEFAULT_STRIDE;
+    app->stride = NK_APP_INITIAL_STRIDE;
+#if NK_APP_STREAMING
+    if (nk_model_stream_set_stride(app->stride) != 0) {
+        return -1;
+    }
+#endif
     app->stream_scores = 0;
     nk_rx_init(&app->rx);
     nk_app_reset(app);
@@ -87,10 +124,16 @@ void nk_app_reset(nk_app_t *app) {
     memset(app->hop, 0, sizeof app->hop);
     app->hop_fill = 0;
     app->hops_total = 0;
+#if NK_APP_STREAMING
+    nk_model_stream_reset();
+    memset(app->frame, 0, sizeof app->frame);
+    app->model_cycles = 0;
+#else
     memset(app->window, 0, sizeof app->window);
     app->window_next = 0;
     app->window_count = 0;
     app->frames_since_inference = 0;
+#endif
     app->last_frontend_cycles = 0;
     app->live_backlog = 0;
     memset(app->clip, 0, sizeof app->clip);
@@ -127,31 +170,19 @@ static void update_max(uint32_t *max, uint32_t value) {
     }
 }
 
-/* Runs the model on app->input; returns the cycles taken, or reports failure and returns -1. */
-static int invoke_model(nk_app_t *app, uint32_t *cycles) {
-    uint32_t t0 = nk_platform_cycles();
-    int rc = nk_model_invoke(app->input, app->output);
-    *cycles = nk_platform_cycles() - t0;
-    if (rc != 0) {
-        if (app->events_to_protocol) {
-            send_error(app, NK_ERR_INTERNAL, app->request_type, app->request_seq, "model invoke failed");
-        }
-        return -1;
+static void model_failed(nk_app_t *app, const char *message) {
+    if (app->events_to_protocol) {
+        send_error(app, NK_ERR_INTERNAL, app->request_type, app->request_seq, message);
     }
-    app->stats.inference_cycles_last = *cycles;
-    update_max(&app->stats.inference_cycles_max, *cycles);
-    return 0;
 }
 
-static void run_inference(nk_app_t *app) {
-    /* Oldest frame first: the ring's next slot is the oldest once the window is full. */
-    size_t first = NK_FE_CLIP_FRAMES - app->window_next;
-    to_model_input(app, app->input, app->window[app->window_next], first * FE_FRAME_BYTES);
-    to_model_input(app, app->input + first * FE_FRAME_BYTES, app->window[0], app->window_next * FE_FRAME_BYTES);
-    uint32_t cycles = 0;
-    if (invoke_model(app, &cycles) != 0) {
-        return;
-    }
+static void count_model_cycles(nk_app_t *app, uint32_t cycles) {
+    app->stats.inference_cycles_last = cycles;
+    update_max(&app->stats.inference_cycles_max, cycles);
+}
+
+/* One inference's scores are in app->output: count it, send SCORES, feed the recognizer. */
+static void report_inference(nk_app_t *app, uint32_t cycles) {
     app->stats.inferences++;
     uint32_t hop = app->hops_total - 1u;
     if (app->events_to_protocol && app->stream_scores) {
@@ -161,6 +192,8 @@ static void run_inference(nk_app_t *app) {
         nk_put_u32(body + 8, cycles);
         memcpy(body + 12, app->output, NK_MODEL_NUM_LABELS);
         send(app, NK_MSG_SCORES, 0, 12u + NK_MODEL_NUM_LABELS);
+    } else if (!app->events_to_protocol && app->on_scores != NULL) {
+        app->on_scores(app->on_scores_ctx, hop, app->output, NK_MODEL_NUM_LABELS);
     }
     nk_detection_t det;
     if (nk_recognizer_process(&app->rec, app->output, hop, &det)) {
@@ -177,17 +210,78 @@ static void run_inference(nk_app_t *app) {
     }
 }
 
-static void process_hop(nk_app_t *app) {
-    int8_t *slot = app->window[app->window_next];
+/* Live audio is waiting behind real time: inferences that fall due are skipped (never on AUDIO). */
+static int behind_real_time(const nk_app_t *app) {
+    return !app->events_to_protocol && app->live_backlog > NK_APP_SKIP_BACKLOG_SAMPLES;
+}
+
+#if NK_APP_STREAMING
+
+/* Streaming model: every frame goes through the model's row layers, so its state stays exact; the
+ * model says when a window is complete (the first 49 frames after a reset, then every `stride`
+ * frames: the same hops as the window path). The cycles of an inference are those of all pushes
+ * since the previous one (their new rows plus the head), i.e. its real cost at this stride.
+ *
+ * Behind real time (live mode), "skipping" an inference can only skip its head (the global pool and
+ * the dense layers) and the recognizer: the rows must be computed for every frame or every later
+ * window would be wrong. The skipped counter still counts inferences that fell due and gave no
+ * scores. The head is a small part of a streaming inference (ds_cnn_stream: the rows of 2 frames
+ * are most of ~0.3 M QEMU instructions, a full window is ~4.3 M), so a streaming model rarely falls
+ * behind; if even the rows cannot keep up, the caller's sample ring overflows (audio overrun), as
+ * when the frontend cannot. */
+static void process_frame(nk_app_t *app) {
+    to_model_input_in_place(app, app->frame, sizeof app->frame);
+    int skip = behind_real_time(app);
     uint32_t t0 = nk_platform_cycles();
-    int got = nk_frontend_push_hop(&app->fe, app->hop, slot);
-    app->last_frontend_cycles = nk_platform_cycles() - t0;
-    update_max(&app->stats.frontend_cycles_max, app->last_frontend_cycles);
-    app->hops_total++;
-    if (!got) {
+    int rc = nk_model_stream_push(app->frame, skip ? NULL : app->output);
+    app->model_cycles += nk_platform_cycles() - t0;
+    if (rc < 0) {
+        model_failed(app, "model stream push failed");
         return;
     }
-    app->stats.frames++;
+    if (rc == 0) {
+        return;
+    }
+    uint32_t cycles = app->model_cycles;
+    app->model_cycles = 0;
+    if (skip) {
+        app->stats.skipped_inferences++; /* behind real time: keep the audio and the rows, drop the head */
+        return;
+    }
+    count_model_cycles(app, cycles);
+    report_inference(app, cycles);
+}
+
+static int8_t *frame_slot(nk_app_t *app) { return app->frame; }
+
+#else
+
+/* Runs the model on app->input; returns the cycles taken, or reports failure and returns -1. */
+static int invoke_model(nk_app_t *app, uint32_t *cycles) {
+    uint32_t t0 = nk_platform_cycles();
+    int rc = nk_model_invoke(app->input, app->output);
+    *cycles = nk_platform_cycles() - t0;
+    if (rc != 0) {
+        model_failed(app, "model invoke failed");
+        return -1;
+    }
+    count_model_cycles(app, *cycles);
+    return 0;
+}
+
+static void run_inference(nk_app_t *app) {
+    /* Oldest frame first: the ring's next slot is the oldest once the window is full. */
+    size_t first = NK_FE_CLIP_FRAMES - app->window_next;
+    to_model_input(app, app->input, app->window[app->window_next], first * FE_FRAME_BYTES);
+    to_model_input(app, app->input + first * FE_FRAME_BYTES, app->window[0], app->window_next * FE_FRAME_BYTES);
+    uint32_t cycles = 0;
+    if (invoke_model(app, &cycles) != 0) {
+        return;
+    }
+    report_inference(app, cycles);
+}
+
+static void process_frame(nk_app_t *app) {
     app->window_next = (app->window_next + 1u) % NK_FE_CLIP_FRAMES;
     if (app->window_count < NK_FE_CLIP_FRAMES) {
         app->window_count++;
@@ -197,12 +291,30 @@ static void process_hop(nk_app_t *app) {
     if (app->window_count == NK_FE_CLIP_FRAMES &&
         (app->stats.inferences == 0 || app->frames_since_inference >= app->stride)) {
         app->frames_since_inference = 0;
-        if (!app->events_to_protocol && app->live_backlog > NK_APP_SKIP_BACKLOG_SAMPLES) {
+        if (behind_real_time(app)) {
             app->stats.skipped_inferences++; /* behind real time: keep the audio, drop the inference */
         } else {
             run_inference(app);
         }
     }
+}
+
+static int8_t *frame_slot(nk_app_t *app) { return app->window[app->window_next]; }
+
+#endif
+
+static void process_hop(nk_app_t *app) {
+    int8_t *slot = frame_slot(app);
+    uint32_t t0 = nk_platform_cycles();
+    int got = nk_frontend_push_hop(&app->fe, app->hop, slot);
+    app->last_frontend_cycles = nk_platform_cycles() - t0;
+    update_max(&app->stats.frontend_cycles_max, app->last_frontend_cycles);
+    app->hops_total++;
+    if (!got) {
+        return;
+    }
+    app->stats.frames++;
+    process_frame(app);
 }
 
 static void stream(nk_app_t *app, const int16_t *samples, size_t n) {
@@ -221,6 +333,11 @@ void nk_app_set_live_backlog(nk_app_t *app, size_t samples_waiting) {
 }
 
 const nk_app_stats_t *nk_app_stats(const nk_app_t *app) { return &app->stats; }
+
+void nk_app_set_scores_hook(nk_app_t *app, nk_app_scores_fn fn, void *ctx) {
+    app->on_scores = fn;
+    app->on_scores_ctx = ctx;
+}
 
 size_t nk_app_push_audio(nk_app_t *app, const int16_t *samples, size_t n, nk_app_detection_fn cb, void *ctx) {
     uint32_t before = app->stats.detections;
@@ -272,6 +389,40 @@ static void handle_clip_load(nk_app_t *app, const nk_frame_t *f) {
     send(app, NK_MSG_OK, f->seq, 0);
 }
 
+#if NK_APP_STREAMING
+/* Clip mode on a streaming model: reset + the clip's 49 frames, one push each; the last push gives
+ * nk_model_invoke()'s scores for the clip by construction, and the full-window arena is never linked.
+ * The model's stream state is one static instance, so the AUDIO stream restarts afterwards: its
+ * model state is reset (frames streamed before the clip are forgotten; the frontend, hop count,
+ * recognizer and stats go on), and the next inference comes after 49 new frames. */
+static int run_clip_model(nk_app_t *app, uint32_t *cycles) {
+    to_model_input_in_place(app, app->clip_features, FE_CLIP_BYTES);
+    nk_model_stream_reset();
+    int rc = 0;
+    uint32_t t0 = nk_platform_cycles();
+    for (size_t i = 0; i < NK_FE_CLIP_FRAMES && rc == 0; i++) {
+        rc = nk_model_stream_push(app->clip_features + i * FE_FRAME_BYTES, app->output);
+        if (rc == 1 && i + 1u != NK_FE_CLIP_FRAMES) {
+            rc = -1; /* a window before the 49th frame: the stream and the app disagree */
+        }
+    }
+    *cycles = nk_platform_cycles() - t0;
+    nk_model_stream_reset();
+    app->model_cycles = 0;
+    if (rc != 1) {
+        model_failed(app, "model stream gave no scores for the clip");
+        return -1;
+    }
+    count_model_cycles(app, *cycles);
+    return 0;
+}
+#else
+static int run_clip_model(nk_app_t *app, uint32_t *cycles) {
+    to_model_input(app, app->input, app->clip_features, FE_CLIP_BYTES);
+    return invoke_model(app, cycles);
+}
+#endif
+
 static void handle_clip_run(nk_app_t *app, const nk_frame_t *f) {
     uint32_t t0 = nk_platform_cycles();
     size_t frames = nk_frontend_compute_clip(app->clip, NK_FE_CLIP_SAMPLES, app->clip_features, NK_FE_CLIP_FRAMES);
@@ -280,10 +431,9 @@ static void handle_clip_run(nk_app_t *app, const nk_frame_t *f) {
         send_error(app, NK_ERR_INTERNAL, f->type, f->seq, "frontend produced too few frames");
         return;
     }
-    to_model_input(app, app->input, app->clip_features, FE_CLIP_BYTES);
     uint32_t cycles = 0;
     app->events_to_protocol = 1;
-    if (invoke_model(app, &cycles) != 0) {
+    if (run_clip_model(app, &cycles) != 0) {
         return;
     }
     size_t top = 0;
@@ -320,6 +470,12 @@ static const char *apply_config(nk_app_t *app, const uint8_t *b, size_t len, uin
         if (b[1] < 1 || b[1] > NK_APP_MAX_STRIDE) {
             return "INFERENCE_STRIDE must be 1..50";
         }
+#if NK_APP_STREAMING
+        /* The streaming model's windows must stay aligned with the rows its time strides compute. */
+        if (b[1] % NK_MODEL_STREAM_ALIGN != 0 || nk_model_stream_set_stride(b[1]) != 0) {
+            return "INFERENCE_STRIDE must be a multiple of " NK_APP_STR(NK_MODEL_STREAM_ALIGN) " for this streaming model";
+        }
+#endif
         app->stride = b[1];
         return NULL;
     case NK_CFG_SMOOTHING:
@@ -424,6 +580,9 @@ static size_t build_info(nk_app_t *app, char *buf, size_t cap) {
     js_key_uint(&j, "clip_frames", NK_FE_CLIP_FRAMES, 0);
     js_raw(&j, "},");
     js_key_uint(&j, "arena_bytes", (uint32_t)NK_MODEL_ARENA_BYTES, 1);
+    js_raw(&j, NK_APP_STREAMING ? "\"streaming\":true," : "\"streaming\":false,");
+    js_key_uint(&j, "stream_ram_bytes", (uint32_t)NK_APP_STREAM_RAM_BYTES, 1);
+    js_key_uint(&j, "stride_align", (uint32_t)NK_APP_STREAM_ALIGN, 1);
     js_str(&j, "cycle_unit");
     js_raw(&j, ":");
     js_str(&j, nk_platform_cycle_unit());

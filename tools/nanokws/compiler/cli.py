@@ -15,12 +15,17 @@ one static arena), model_config.h (labels, quantisation, frontend; needs nanokws
 model) and compile_report.json (weights bytes, arena bytes, MACs per layer, TFLite Micro's arena).
 Unsupported ops stop the command with one line naming the op and exit code 2.
 
---streaming also writes nk_model_stream.h (its code goes into nk_model.c, sharing the weights):
-push one frame at a time, every layer computes only its new time rows, and each inference's
-scores equal nk_model_invoke() on the last window bit for bit. The model must compute its time
-axis without padding (VALID in time) and its time strides must divide --stream-stride; otherwise
-the command stops with one line naming the layer (exit code 2). Whether a model can stream is
-reported in compile_report.json ("streaming") either way.
+Streaming form: when the model can run incrementally, compile also writes nk_model_stream.h (its
+code goes into nk_model.c, sharing the weights) and says so: push one frame at a time, every layer
+computes only its new time rows, and each inference's scores equal nk_model_invoke() on the last
+window bit for bit. The firmware (nanokws_fw, the Arduino build) then runs the model that way:
+an inference costs the new rows plus the head instead of the whole window, and the full-window
+arena is not linked. A model streams when it computes its time axis without padding (VALID in
+time) up to its global pool or flatten, and its time strides divide --stream-stride.
+  --streaming     require the streaming form: a model that cannot stream stops the command with
+                  one line naming the layer (exit code 2)
+  --no-streaming  never generate it (the firmware then runs the full window per inference)
+Whether a model can stream, and why not, is in compile_report.json ("streaming") either way.
 """
 
 
@@ -33,10 +38,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-tflm", action="store_true", help="skip measuring TFLite Micro's arena (default: measure it)"
     )
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--streaming",
-        action="store_true",
-        help="also generate the streaming form (nk_model_stream.h); fail if the model cannot stream",
+        dest="streaming",
+        action="store_const",
+        const=True,
+        default=None,
+        help="require the streaming form (nk_model_stream.h); fail (exit 2) if the model cannot stream "
+        "(default: generate it whenever the model can stream)",
+    )
+    mode.add_argument(
+        "--no-streaming",
+        dest="streaming",
+        action="store_const",
+        const=False,
+        help="do not generate the streaming form even if the model can stream",
     )
     parser.add_argument(
         "--stream-stride",
@@ -63,6 +80,6 @@ def run(args: argparse.Namespace) -> int:
     print(format_report(result.report))
     if not result.report["model_config_h"]:
         print(f"note: model_config.h not written: {result.report.get('model_config_note')}")
-    extra = ", nk_model_stream.h" if args.streaming else ""
+    extra = ", nk_model_stream.h" if result.report["streaming"]["generated"] else ""
     print(f"wrote {args.out}/nk_model.h, nk_model.c{extra}, compile_report.json")
     return 0

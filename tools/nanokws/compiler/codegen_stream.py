@@ -43,7 +43,9 @@ extern "C" {{
 void nk_model_stream_reset(void);
 
 /* Frames between inferences after the first: a positive multiple of NK_MODEL_STREAM_ALIGN.
- * Returns 0, or -1 (stride unchanged) when `frames` is not one. Takes effect after the next inference. */
+ * Returns 0, or -1 (stride unchanged) when `frames` is not one. Takes effect at once: the next
+ * inference comes at the first push at least `frames` frames after the previous inference that is a
+ * multiple of NK_MODEL_STREAM_ALIGN frames after it (windows stay aligned with the rows computed). */
 int nk_model_stream_set_stride(uint32_t frames);
 
 /* Push one frame of NK_MODEL_STREAM_FRAME_LEN int8 values (the model's input quantisation). Returns 1
@@ -98,7 +100,7 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
         "",
         "static int8_t nk_stream_work[NK_MODEL_STREAM_WORK_BYTES] __attribute__((aligned(16)));",
     ]
-    sizes = ["sizeof nk_stream_need", "3 * sizeof(uint32_t)"]
+    sizes = ["sizeof nk_stream_need", "4 * sizeof(uint32_t)"]
     if plan.hist_bytes:
         c.append(f"static int8_t nk_stream_hist[{plan.hist_bytes}] __attribute__((aligned(16)));")
         sizes.append("sizeof nk_stream_hist")
@@ -115,7 +117,8 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
         "/* per row layer: input rows until its next output row */",
         f"static uint32_t nk_stream_need[{max(n_st, 1)}] = {{{need_init}}};",
         "static uint32_t nk_stream_pos;                   /* ring slot of the oldest row */",
-        "static uint32_t nk_stream_to_ready = NK_MODEL_STREAM_WINDOW_FRAMES; /* frames until scores */",
+        "static uint32_t nk_stream_to_ready = NK_MODEL_STREAM_WINDOW_FRAMES; /* until the first scores */",
+        "static uint32_t nk_stream_since;                 /* frames since the last scores */",
         "static uint32_t nk_stream_stride = NK_MODEL_STREAM_STRIDE;",
         "",
         f"_Static_assert({' + '.join(sizes)} + sizeof nk_stream_{'ring' if plan.mode == 'window' else 'sums'}"
@@ -157,6 +160,7 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
     c += [
         "    nk_stream_pos = 0u;",
         "    nk_stream_to_ready = NK_MODEL_STREAM_WINDOW_FRAMES;",
+        "    nk_stream_since = 0u;",
         "}",
         "",
         "int nk_model_stream_set_stride(uint32_t frames)",
@@ -237,7 +241,13 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
         "        --nk_stream_to_ready;",
         "        return 0;",
         "    }",
-        "    nk_stream_to_ready = nk_stream_stride;",
+        "    if (nk_stream_to_ready == 1u) {",
+        "        nk_stream_to_ready = 0u; /* the first window is complete */",
+        "    } else if (++nk_stream_since < nk_stream_stride ||",
+        "               nk_stream_since % NK_MODEL_STREAM_ALIGN != 0u) {",
+        "        return 0;",
+        "    }",
+        "    nk_stream_since = 0u;",
         "    if (scores != NULL) {",
         "        nk_stream_head(scores);",
         "    }",

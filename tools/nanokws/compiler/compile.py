@@ -40,14 +40,16 @@ def compile_model(
     source: str = "model.tflite",
     measure_tflm: bool = True,
     fast: bool = True,
-    stream: bool = False,
+    stream: bool | None = None,
     stream_stride: int = 2,
 ) -> CompileResult:
     """Compile `tflite` into `out_dir` (nk_model.h, nk_model.c, model_config.h, compile_report.json).
     `fast=False` uses only the reference kernels (for comparisons; same outputs). Whether the model
-    can run incrementally (an inference every `stream_stride` frames) is always reported; `stream`
-    also generates the streaming form (nk_model_stream.h, its code in nk_model.c) and raises
-    NotStreamableError, one line naming the layer, when the model cannot stream."""
+    can run incrementally (an inference every `stream_stride` frames) is always reported. The
+    streaming form (nk_model_stream.h, its code in nk_model.c) is generated when the model can
+    stream and `stream` is None (the default: detect), always with `stream=True` (which raises
+    NotStreamableError, one line naming the layer, when the model cannot stream), never with
+    `stream=False`."""
     g = read_graph(tflite)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise NanokwsError(
@@ -67,7 +69,7 @@ def compile_model(
     if stream and sa.plan is None:
         raise streaming.NotStreamableError(f"cannot stream this model: {sa.reason}")
     stream_header = None
-    if stream and sa.plan is not None:
+    if stream is not False and sa.plan is not None:
         stream_header = codegen_stream.render_header(sa.plan, layers, source, sha[:16])
         body += codegen_stream.render_body(g, layers, sa.plan)
     config, config_note = _model_config(tflite)
@@ -99,6 +101,7 @@ def compile_model(
             "streamable": sa.streamable,
             "reason": sa.reason,
             "generated": stream_header is not None,
+            "requested": {None: "detect", True: "required", False: "off"}[stream],
             **(streaming.report(sa.plan, layers) if sa.plan is not None else {}),
         },
     }
@@ -149,10 +152,14 @@ def format_report(report: dict[str, Any]) -> str:
             f"streamable (stride {st['stride_frames']} frames, {st['mode']} head): "
             f"{st['macs_per_inference']} MACs per inference instead of {st['full_window_macs']}; "
             f"state {st['state_bytes']} B + work {st['work_bytes']} B"
-            + ("" if st["generated"] else " (not generated: pass --streaming)")
+            + (
+                "; streaming form generated (nk_model_stream.h: the firmware runs it incrementally)"
+                if st["generated"]
+                else "; streaming form not generated (--no-streaming)"
+            )
         )
     elif st:
-        lines.append(f"not streamable: {st['reason']}")
+        lines.append(f"not streamable (the firmware runs the full window per inference): {st['reason']}")
     if "tflm_arena_total_bytes" in report:
         lines.append(
             f"TFLite Micro arena for the same model: {report['tflm_arena_total_bytes']} B total "

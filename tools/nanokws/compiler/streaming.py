@@ -267,7 +267,7 @@ def _allocate(g: Graph, layers: list[Layer], plan: StreamPlan) -> None:
         plan.ring_bytes = _align(plan.collapse_rows * plan.collapse_row_bytes)
     else:
         plan.sums_bytes = plan.collapse_rows * plan.sum_inner * 4
-    plan.counter_bytes = 4 * (max(len(plan.stages), 1) + 3)
+    plan.counter_bytes = 4 * (max(len(plan.stages), 1) + 4)  # need[], pos, to_ready, since, stride
     temps = [st.out_row for st in plan.stages]
     plan.temp_bytes = max(temps, default=0)
     plan.scratch_bytes = max((st.scratch for st in plan.stages), default=0)

@@ -326,6 +326,21 @@ class Info:
     def cycle_unit(self) -> str:
         return str(self.data.get("cycle_unit", "cycles"))
 
+    @property
+    def streaming(self) -> bool:
+        """The model runs incrementally (nk_model_stream.h); False for firmware from before the field."""
+        return bool(self.data.get("streaming", False))
+
+    @property
+    def stream_ram_bytes(self) -> int:
+        """The streaming model's RAM (state + work), 0 when the model runs the full window."""
+        return int(self.data.get("stream_ram_bytes", 0) or 0)
+
+    @property
+    def stride_align(self) -> int:
+        """INFERENCE_STRIDE must be a multiple of this (1 unless a streaming model strides in time)."""
+        return int(self.data.get("stride_align", 1) or 1)
+
 
 @dataclass(frozen=True)
 class AudioAck:
