@@ -69,6 +69,9 @@ def test_info_describes_model_frontend_and_config(fw: Path) -> None:
     assert d["protocol"] == P.VERSION and d["target"] == "host"
     assert d["model_hash"] == CFG.model_hash and d["labels"] == CFG.labels
     assert d["arena_bytes"] == CFG.arena_bytes
+    # The fixture model has no streaming form: the full window per inference, any stride 1..50.
+    assert (d["streaming"], d["stream_ram_bytes"], d["stride_align"]) == (False, 0, 1)
+    assert (info.streaming, info.stream_ram_bytes, info.stride_align) == (False, 0, 1)
     fe = FRONTEND_CONFIG
     assert d["frontend"] == {
         "sample_rate": fe["NK_FE_SAMPLE_RATE"],

@@ -186,6 +186,16 @@ def test_reply_parsing_by_hand_built_bodies() -> None:
     assert P.decode(P.build_frame(0x80, 15)[:-1]) == P.Ok(15)
 
 
+def test_info_streaming_fields_and_their_defaults() -> None:
+    """INFO's streaming fields (PROTOCOL.md); firmware from before them reads as not streaming."""
+    body = b'{"streaming":true,"stream_ram_bytes":8900,"stride_align":2,"arena_bytes":21952}'
+    info = P.decode(P.build_frame(P.MsgType.INFO_REPLY, 3, body)[:-1])
+    assert isinstance(info, P.Info)
+    assert (info.streaming, info.stream_ram_bytes, info.stride_align) == (True, 8900, 2)
+    old = P.Info(4, {"arena_bytes": 100})
+    assert (old.streaming, old.stream_ram_bytes, old.stride_align) == (False, 0, 1)
+
+
 def test_encode_message_round_trip() -> None:
     msgs: list[P.Message] = [
         P.Ok(1),
