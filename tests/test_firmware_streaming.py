@@ -12,6 +12,7 @@ the model's state exact.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -310,8 +311,6 @@ def test_compile_detects_a_streamable_model_and_says_so(
 
 
 def test_info_says_streaming_with_its_ram(tiny: Built) -> None:
-    import json
-
     st = json.loads((tiny.model_dir / "compile_report.json").read_text())["streaming"]
     (info,) = talk(tiny.fw("asan"), P.req_info(4))
     assert isinstance(info, P.Info)
@@ -442,10 +441,16 @@ def _nm(elf: Path) -> set[str]:
     return {line.split()[-1] for line in out.splitlines() if line.strip()}
 
 
-def _bss_data(elf: Path) -> tuple[int, int]:
-    out = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True).stdout
-    _, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
-    return data, bss
+def _stream_ram(elf: Path) -> int:
+    """Bytes of every nk_stream_* object in the ELF (arm-none-eabi-nm -S)."""
+    out = subprocess.run(
+        ["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    return sum(
+        int(f[1], 16)
+        for f in (line.split() for line in out.splitlines())
+        if len(f) == 4 and f[2] in "bBdD" and f[3].startswith("nk_stream_")
+    )
 
 
 @needs_qemu
@@ -454,6 +459,8 @@ def test_qemu_stream_and_clip_bit_exact_and_no_full_window_arena(tiny: Built) ->
     syms = _nm(elf)
     assert "nk_stream_work" in syms and "nk_model_stream_push" in syms
     assert "nk_arena" not in syms and "nk_model_invoke" not in syms, "the full-window model is linked"
+    report = json.loads((tiny.model_dir / "compile_report.json").read_text())
+    assert _stream_ram(elf) == report["streaming"]["total_ram_bytes"]
     _stream_case(tiny, "qemu", _synthetic_audio(6, seed=11))
     _clip_then_stream(tiny, "qemu")
 
@@ -475,8 +482,6 @@ def test_ds_cnn_stream_on_qemu_and_asan(tmp_path_factory: pytest.TempPathFactory
     keywords and other words when ../shared is present: every inference over the protocol equals
     TFLite Micro, on QEMU and under ASan; its streaming RAM fits 16 KB while its full-window arena
     (not linked) would not; a steady-state inference is far cheaper than the clip."""
-    import json
-
     built = _compile(_model("ds_cnn_stream"), tmp_path_factory.mktemp("fw_stream_ds"))
     st = json.loads((built.model_dir / "compile_report.json").read_text())
     assert st["streaming"]["total_ram_bytes"] <= 16 * 1024 < st["arena_bytes"]
@@ -484,6 +489,8 @@ def test_ds_cnn_stream_on_qemu_and_asan(tmp_path_factory: pytest.TempPathFactory
     messages = _stream_case(built, "qemu", audio)
     syms = _nm(built.fw("qemu"))
     assert "nk_arena" not in syms and "nk_stream_work" in syms
+    # The model's RAM in the ELF is the streaming form's: state + work as compile reported.
+    assert _stream_ram(built.fw("qemu")) == st["streaming"]["total_ram_bytes"]
     scores = [m for m in messages if isinstance(m, P.Scores)]
     steady = float(np.median([s.inference_cycles for s in scores[1:]]))
     first = scores[0].inference_cycles  # the first window: 49 frames of rows
