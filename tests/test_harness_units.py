@@ -143,3 +143,39 @@ def test_clip_run_records_mismatch_and_accuracy() -> None:
     assert lat["device_total_ms"]["max"] == 70.0  # (30 + 40) ticks at 1 kHz
     assert "ticks at 1000 Hz" in lat["device_total_ms"]["source"]
     assert [c["failure"] is None for c in run.junit] == [True, False]
+
+
+def test_hil_compile_stamp_redoes_folders_of_another_compiler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`compile_model` skips a folder compiled from the same model by the same compiler, and compiles
+    again when the compiler's sources changed or the stamp predates the compiler hash."""
+    import nanokws.cli
+    from nanokws.harness import launch
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"not really a model")
+    out = tmp_path / "out"
+    calls: list[list[str]] = []
+
+    def fake_compile(argv: list[str]) -> int:
+        calls.append(argv)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "model_config.h").write_text("/* compiled */\n")
+        return 0
+
+    monkeypatch.setattr(nanokws.cli, "main", fake_compile)
+    launch.compile_model(model, out)
+    launch.compile_model(model, out)
+    assert len(calls) == 1  # up to date: skipped
+    stamp = (out / ".hil_model_hash").read_text().strip()
+    assert model_hash(model.read_bytes()) in stamp and launch.compiler_source_hash() in stamp
+    monkeypatch.setattr(launch, "compiler_source_hash", lambda: "0123456789abcdef")
+    launch.compile_model(model, out)
+    assert len(calls) == 2  # another compiler: compiled again
+    launch.compile_model(model, out)
+    assert len(calls) == 2
+    # A stamp written before the stamp named the compiler (the model hash alone) is stale too.
+    (out / ".hil_model_hash").write_text(model_hash(model.read_bytes()) + "\n")
+    launch.compile_model(model, out)
+    assert len(calls) == 3

@@ -7,6 +7,7 @@ it started (the firmware process, QEMU) on the way out: normal end, error or Ctr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +20,29 @@ from .reference import model_hash
 FIRMWARE_PROGRAM = "nanokws_fw"
 
 
+def compiler_source_hash() -> str:
+    """A hash of the compiler package's Python sources (tools/nanokws/compiler/*.py): it changes
+    whenever the compiler does, so a model folder compiled by an older compiler (say, before it
+    generated the streaming form) is compiled again."""
+    from .. import compiler
+
+    h = hashlib.sha256()
+    for src in sorted(Path(compiler.__file__).parent.glob("*.py")):
+        h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def compile_stamp(model_bytes: bytes) -> str:
+    """What `compile_model` writes beside a compiled folder: the model's hash and the compiler's."""
+    return f"model {model_hash(model_bytes)} compiler {compiler_source_hash()}"
+
+
 def compile_model(model: Path, out_dir: Path) -> Path:
-    """Run `nanokws compile` for `model` into `out_dir` (skipped when already up to date)."""
+    """Run `nanokws compile` for `model` into `out_dir`, skipped when the folder was compiled from
+    the same model by the same compiler (`compile_stamp`)."""
     stamp = out_dir / ".hil_model_hash"
-    digest = model_hash(model.read_bytes())
-    if stamp.is_file() and stamp.read_text().strip() == digest and (out_dir / "model_config.h").is_file():
+    want = compile_stamp(model.read_bytes())
+    if stamp.is_file() and stamp.read_text().strip() == want and (out_dir / "model_config.h").is_file():
         return out_dir
     from ..cli import main as nanokws_main
 
@@ -36,7 +55,7 @@ def compile_model(model: Path, out_dir: Path) -> Path:
     if code != 0:
         tail = " | ".join(log.getvalue().strip().splitlines()[-3:])
         raise NanokwsError(f"compiling {model} for the device failed (exit {code}): {tail}")
-    stamp.write_text(digest + "\n")
+    stamp.write_text(want + "\n")
     return out_dir
 
 
