@@ -16,34 +16,17 @@
 
 #include "nk_frontend.h"
 #include "nk_platform.h"
+#include "program_io.h"
 
 static nk_frontend_t g_fe;
 static int16_t g_hop[NK_FE_HOP_SAMPLES];
 static int8_t g_frame[NK_FE_NUM_CHANNELS];
 
-static void put_u32(uint32_t v)
-{
-    const uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    nk_platform_write(b, sizeof b);
-}
-
-static int read_exact(uint8_t *dst, size_t len)
-{
-    for (size_t i = 0; i < len; ++i) {
-        const int c = nk_platform_read_byte();
-        if (c < 0) {
-            return -1;
-        }
-        dst[i] = (uint8_t)c;
-    }
-    return 0;
-}
-
 static int read_hop(void)
 {
     for (size_t i = 0; i < NK_FE_HOP_SAMPLES; ++i) {
         uint8_t pair[2];
-        if (read_exact(pair, sizeof pair) != 0) {
+        if (prog_read_exact(pair, sizeof pair) != 0) {
             return -1;
         }
         g_hop[i] = (int16_t)(uint16_t)((unsigned)pair[0] | ((unsigned)pair[1] << 8));
@@ -53,18 +36,11 @@ static int read_hop(void)
 
 static void send_hello(void)
 {
-    const char *unit = nk_platform_cycle_unit();
-    uint8_t unit_len = 0;
-    while (unit[unit_len] != '\0' && unit_len < 255) {
-        ++unit_len;
-    }
     nk_platform_write((const uint8_t *)"NKFH", 4);
-    put_u32(NK_FE_SAMPLE_RATE);
-    put_u32(NK_FE_HOP_SAMPLES);
-    put_u32(NK_FE_NUM_CHANNELS);
-    put_u32(nk_platform_cycle_hz());
-    nk_platform_write(&unit_len, 1);
-    nk_platform_write((const uint8_t *)unit, unit_len);
+    prog_put_u32(NK_FE_SAMPLE_RATE);
+    prog_put_u32(NK_FE_HOP_SAMPLES);
+    prog_put_u32(NK_FE_NUM_CHANNELS);
+    prog_put_cycle_info();
 }
 
 int main(void)
@@ -74,9 +50,7 @@ int main(void)
     send_hello();
     for (;;) {
         uint8_t magic[4];
-        if (read_exact(magic, sizeof magic) != 0) {
-            nk_platform_exit(0);
-        }
+        prog_read_magic(magic);
         const int ours = magic[0] == 'N' && magic[1] == 'K' && magic[2] == 'F';
         if (ours && magic[3] == 'Q') {
             nk_platform_exit(0);
@@ -89,16 +63,13 @@ int main(void)
             const uint32_t t0 = nk_platform_cycles();
             const int got = nk_frontend_push_hop(&g_fe, g_hop, g_frame);
             const uint32_t cycles = nk_platform_cycles() - t0;
-            const uint8_t flag = got ? 1u : 0u;
-            nk_platform_write(&flag, 1);
-            put_u32(cycles);
+            prog_put_tag(got ? 1u : 0u);
+            prog_put_u32(cycles);
             if (got) {
                 nk_platform_write((const uint8_t *)g_frame, sizeof g_frame);
             }
         } else {
-            const uint8_t err = 'E';
-            nk_platform_write(&err, 1);
-            nk_platform_exit(3);
+            prog_fail_request();
         }
     }
 }

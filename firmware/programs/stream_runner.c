@@ -22,6 +22,7 @@
 
 #include "nk_model.h"
 #include "nk_platform.h"
+#include "program_io.h"
 
 #if defined(__has_include)
 #if __has_include("nk_model_stream.h")
@@ -49,57 +50,22 @@ static int8_t g_input[NK_MODEL_INPUT_LEN];
 static int8_t g_output[NK_MODEL_OUTPUT_LEN];
 static uint32_t g_pushed; /* frames since the last reset */
 
-static void put_u32(uint32_t v)
-{
-    const uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    nk_platform_write(b, sizeof b);
-}
-
 _Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN, "stream and clip outputs agree");
 _Static_assert(NK_MODEL_STREAM_FRAME_LEN * NK_MODEL_STREAM_WINDOW_FRAMES == NK_MODEL_INPUT_LEN,
                "a window of frames is the clip model's input");
 
-static int read_exact(uint8_t *dst, size_t len)
-{
-    for (size_t i = 0; i < len; ++i) {
-        const int c = nk_platform_read_byte();
-        if (c < 0) {
-            return -1;
-        }
-        dst[i] = (uint8_t)c;
-    }
-    return 0;
-}
-
-static int read_u32(uint32_t *v)
-{
-    uint8_t b[4];
-    if (read_exact(b, sizeof b) != 0) {
-        return -1;
-    }
-    *v = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
-    return 0;
-}
-
 static void send_hello(void)
 {
-    const char *unit = nk_platform_cycle_unit();
-    uint8_t unit_len = 0;
-    while (unit[unit_len] != '\0' && unit_len < 255) {
-        ++unit_len;
-    }
     nk_platform_write((const uint8_t *)"NKSH", 4);
-    put_u32(NK_MODEL_STREAM_FRAME_LEN);
-    put_u32(NK_MODEL_STREAM_WINDOW_FRAMES);
-    put_u32(NK_MODEL_STREAM_OUTPUT_LEN);
-    put_u32(NK_MODEL_STREAM_STRIDE);
-    put_u32(NK_MODEL_STREAM_ALIGN);
-    put_u32(NK_MODEL_STREAM_STATE_BYTES);
-    put_u32(NK_MODEL_STREAM_WORK_BYTES);
-    put_u32(NK_MODEL_INPUT_LEN);
-    put_u32(nk_platform_cycle_hz());
-    nk_platform_write(&unit_len, 1);
-    nk_platform_write((const uint8_t *)unit, unit_len);
+    prog_put_u32(NK_MODEL_STREAM_FRAME_LEN);
+    prog_put_u32(NK_MODEL_STREAM_WINDOW_FRAMES);
+    prog_put_u32(NK_MODEL_STREAM_OUTPUT_LEN);
+    prog_put_u32(NK_MODEL_STREAM_STRIDE);
+    prog_put_u32(NK_MODEL_STREAM_ALIGN);
+    prog_put_u32(NK_MODEL_STREAM_STATE_BYTES);
+    prog_put_u32(NK_MODEL_STREAM_WORK_BYTES);
+    prog_put_u32(NK_MODEL_INPUT_LEN);
+    prog_put_cycle_info();
 }
 
 static void push_frames(uint32_t n)
@@ -107,7 +73,7 @@ static void push_frames(uint32_t n)
     uint32_t total = 0;
     uint32_t most = 0;
     for (uint32_t i = 0; i < n; ++i) {
-        if (read_exact((uint8_t *)g_frame, sizeof g_frame) != 0) {
+        if (prog_read_exact((uint8_t *)g_frame, sizeof g_frame) != 0) {
             nk_platform_exit(0);
         }
         const uint32_t t0 = nk_platform_cycles();
@@ -117,23 +83,19 @@ static void push_frames(uint32_t n)
         most = cycles > most ? cycles : most;
         ++g_pushed;
         if (ready < 0) {
-            const uint8_t err = 'E';
-            nk_platform_write(&err, 1);
-            nk_platform_exit(3);
+            prog_fail_request();
         }
         if (ready == 1) {
-            const uint8_t tag = 'S';
-            nk_platform_write(&tag, 1);
-            put_u32(g_pushed);
+            prog_put_tag('S');
+            prog_put_u32(g_pushed);
             nk_platform_write((const uint8_t *)g_scores, sizeof g_scores);
-            put_u32(cycles);
+            prog_put_u32(cycles);
         }
     }
-    const uint8_t tag = 'D';
-    nk_platform_write(&tag, 1);
-    put_u32(n);
-    put_u32(total);
-    put_u32(most);
+    prog_put_tag('D');
+    prog_put_u32(n);
+    prog_put_u32(total);
+    prog_put_u32(most);
 }
 
 int main(void)
@@ -143,51 +105,44 @@ int main(void)
     send_hello();
     for (;;) {
         uint8_t magic[4];
-        if (read_exact(magic, sizeof magic) != 0) {
-            nk_platform_exit(0);
-        }
+        prog_read_magic(magic);
         const uint8_t cmd = magic[3];
         if (magic[0] != 'N' || magic[1] != 'K' || magic[2] != 'S' ||
             (cmd != 'F' && cmd != 'R' && cmd != 'S' && cmd != 'I' && cmd != 'Q')) {
-            const uint8_t err = 'E';
-            nk_platform_write(&err, 1);
-            nk_platform_exit(3);
+            prog_fail_request();
         }
         if (cmd == 'Q') {
             nk_platform_exit(0);
         }
         if (cmd == 'F') {
             uint32_t n = 0;
-            if (read_u32(&n) != 0) {
+            if (prog_read_u32(&n) != 0) {
                 nk_platform_exit(0);
             }
             push_frames(n);
         } else if (cmd == 'R') {
             nk_model_stream_reset();
             g_pushed = 0;
-            const uint8_t tag = 'R';
-            nk_platform_write(&tag, 1);
+            prog_put_tag('R');
         } else if (cmd == 'S') {
             uint32_t frames = 0;
-            if (read_u32(&frames) != 0) {
+            if (prog_read_u32(&frames) != 0) {
                 nk_platform_exit(0);
             }
             const int rc = nk_model_stream_set_stride(frames);
-            const uint8_t tag = 'C';
-            nk_platform_write(&tag, 1);
-            put_u32((uint32_t)rc);
+            prog_put_tag('C');
+            prog_put_u32((uint32_t)rc);
         } else {
-            if (read_exact((uint8_t *)g_input, sizeof g_input) != 0) {
+            if (prog_read_exact((uint8_t *)g_input, sizeof g_input) != 0) {
                 nk_platform_exit(0);
             }
             const uint32_t t0 = nk_platform_cycles();
             const int status = nk_model_invoke(g_input, g_output);
             const uint32_t cycles = nk_platform_cycles() - t0;
-            const uint8_t tag = 'O';
-            nk_platform_write(&tag, 1);
+            prog_put_tag('O');
             nk_platform_write((const uint8_t *)g_output, sizeof g_output);
-            put_u32(cycles);
-            put_u32((uint32_t)status);
+            prog_put_u32(cycles);
+            prog_put_u32((uint32_t)status);
         }
     }
 }

@@ -3,5 +3,5 @@
 # runs the clip model (nk_model_invoke) on request. Protocol in programs/stream_runner.c. Built for
 # any MODEL_DIR: without nk_model_stream.h it only says so and exits with status 4.
 ALL_PROGRAMS += stream_runner
-stream_runner_SRCS := programs/stream_runner.c
+stream_runner_SRCS := programs/stream_runner.c programs/program_io.c
 stream_runner_USES_MODEL := 1

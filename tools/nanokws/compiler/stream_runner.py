@@ -7,15 +7,13 @@ the streaming form completes come back, with the cycle count of each push.
 from __future__ import annotations
 
 import struct
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
 import numpy as np
 
 from ..errors import NanokwsError
+from .program_io import ProgramIO
 
 
 @dataclass
@@ -33,23 +31,14 @@ class StreamBatch:
     max_cycles: int  # the most expensive single push
 
 
-class StreamRunner:
+class StreamRunner(ProgramIO):
     """Start `stream_runner` for `target` ("host", "asan" or "qemu")."""
 
-    def __init__(self, program: str | Path, target: str) -> None:
-        self.qemu = None
-        if target == "qemu":
-            from ..qemu import Qemu
+    NAME = "stream_runner"
+    QUIT = b"NKSQ"
 
-            self.qemu = Qemu(program, serial="stdio", icount=True)
-            self.proc = self.qemu.proc
-        else:
-            self.proc = subprocess.Popen(
-                [str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._in: IO[bytes] = self.proc.stdin
-        self._out: IO[bytes] = self.proc.stdout
+    def __init__(self, program: str | Path, target: str) -> None:
+        super().__init__(program, target)
         magic = self._read(4)
         if magic == b"NKSN":
             raise NanokwsError("the model folder has no streaming form (compile with --streaming)")
@@ -65,24 +54,8 @@ class StreamRunner:
             self.work_bytes,
             self.input_len,
             self.cycle_hz,
-        ) = struct.unpack("<9I", self._read(36))
-        self.cycle_unit = self._read(self._read(1)[0]).decode()
-
-    def _read(self, n: int) -> bytes:
-        data = self._out.read(n)
-        if data is None or len(data) != n:
-            err = b""
-            if self.proc.poll() is not None and self.proc.stderr is not None:
-                err = self.proc.stderr.read()
-            raise NanokwsError(
-                f"stream_runner stopped (exit {self.proc.poll()}): "
-                f"{err.decode(errors='replace').strip()[-500:]}"
-            )
-        return data
-
-    def _send(self, data: bytes) -> None:
-        self._in.write(data)
-        self._in.flush()
+        ) = self._read_u32s(9)
+        self.cycle_unit = self._read_unit()
 
     def push(self, frames: np.ndarray) -> StreamBatch:
         """Push frames [n, frame_len] (int8) in order; the scores of every window they complete."""
@@ -131,36 +104,3 @@ class StreamRunner:
         if status != 0:
             raise NanokwsError(f"nk_model_invoke returned {status}")
         return out, int(cycles)
-
-    def close(self) -> int:
-        """Ask the program to quit; return its exit status."""
-        try:
-            self._send(b"NKSQ")
-        except (BrokenPipeError, OSError):
-            pass
-        if self.qemu is not None:
-            self.qemu.close()
-            return int(self.proc.returncode)
-        try:
-            self._in.close()
-        except OSError:
-            pass
-        try:
-            return self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-    def __enter__(self) -> StreamRunner:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        elif self.qemu is not None:
-            self.qemu.close(grace=0.2)
-        else:
-            self.proc.kill()
-            self.proc.wait()
