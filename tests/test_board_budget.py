@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import test_harness
+import test_streaming
 from fixtures.firmware_io import FW_MODEL, build_fw, talk
 from nanokws.compiler import budget
 from nanokws.errors import NanokwsError
@@ -227,9 +228,77 @@ def test_bench_reports_lower_bound_and_live_budget(tmp_path: Path) -> None:
     assert live["instructions_per_second_of_audio"] == pytest.approx(want, abs=1)
     assert live["core_percent_lower_bound"] == pytest.approx(100 * want / 64e6, abs=0.05)
     assert r["build"]["opt"] == "-O2" and r["build"]["float_abi"] == "hard"
+    # The shipped model cannot stream (SAME in time): the firmware runs the whole window.
+    assert live["kind"] == "full_window" and live["model_streams"] is False
+    assert "streaming" not in r and "live_budget_full_window" not in r
     text = format_table(r)
     assert (
         "lower bound, 1 instruction/cycle" in text and f"{live['instructions_per_second_of_audio']}" in text
+    )
+
+
+def test_streaming_live_budget_is_steps_per_second_and_splits_rows_from_head() -> None:
+    # 50 hops/s, stride 4: 12.5 steps/s of 1 M = 12.5 M + 50 x 100 k frontend = 17.5 M.
+    live = budget.streaming_live_budget(100_000, 1_000_000, 16000, 320, 4, 64e6)
+    assert live["kind"] == "streaming" and live["inference_instructions_per_step"] == 1_000_000
+    assert live["instructions_per_frame"] == 250_000
+    assert live["instructions_per_second_of_audio"] == 17_500_000
+    assert live["core_percent_lower_bound"] == pytest.approx(27.3)
+    assert live["min_stride_within_core"] is None  # no rows/head split given
+    # rows 200 k per frame (10 M/s) + frontend 5 M/s leave 49 M/s for heads of 2 M x 50 / s: s >= 2.04,
+    # so 3, rounded up to the alignment 2: 4. With alignment 1: 3.
+    kw: dict[str, Any] = {"rows_per_frame": 200_000, "head_instructions": 2_000_000, "stride_limit": 50}
+    assert (
+        budget.streaming_live_budget(100_000, 2_800_000, 16000, 320, 4, 64e6, align=2, **kw)[
+            "min_stride_within_core"
+        ]
+        == 4
+    )
+    assert (
+        budget.streaming_live_budget(100_000, 2_800_000, 16000, 320, 4, 64e6, **kw)["min_stride_within_core"]
+        == 3
+    )
+    with pytest.raises(NanokwsError, match="not a multiple"):
+        budget.streaming_live_budget(100_000, 1, 16000, 320, 3, 64e6, align=2)
+
+
+@needs_qemu
+def test_bench_measures_the_streaming_form(tmp_path: Path) -> None:
+    """A streamable model (random weights, VALID in time): bench times the streaming form's steady
+    state under QEMU and the live budget uses it, with the whole-window budget beside it."""
+    from nanokws.compiler.bench import bench, format_table
+
+    tflite = test_streaming._convert("avgpool", test_streaming.SMALL["avgpool"], seed=len("avgpool"))
+    r = bench(tflite, runs=1, build_dir=tmp_path, measure_tflm=False)
+    instr = r["instructions_per_inference"]
+    st, live, full = r["streaming"], r["live_budget"], r["live_budget_full_window"]
+    stride = live["stride"]
+    assert stride == st["stride_frames"] == budget.default_stride() and stride % st["align_frames"] == 0
+    step = st["instructions_per_inference_step"]
+    assert st["inferences_timed"] >= 20 and st["frames_timed"] == st["inferences_timed"] * stride
+    assert 0 < step < instr and st["step_vs_full_window"] == pytest.approx(step / instr, abs=1e-4)
+    assert st["instructions_per_frame"] == pytest.approx(step / stride, abs=1)
+    # The step is stride x rows + head, solved from two strides.
+    assert st["rows_instructions_per_frame"] > 0 and st["head_instructions"] >= 0
+    assert stride * st["rows_instructions_per_frame"] + st["head_instructions"] == pytest.approx(step, abs=2)
+    # The live budget is the streaming one: frontend per hop x hops/s + step x hops/s / stride.
+    fe = r["frontend"]["instructions_per_hop"]["mean"]
+    want = fe * 50 + step * 50 / stride
+    assert live["kind"] == "streaming" and live["model_streams"] is True
+    assert live["inference_instructions"] == live["inference_instructions_per_step"] == step
+    assert live["instructions_per_second_of_audio"] == pytest.approx(want, abs=1)
+    assert live["core_percent_lower_bound"] == pytest.approx(100 * want / 64e6, abs=0.05)
+    # The whole-window figure is kept beside it, and costs more.
+    assert full["kind"] == "full_window" and full["inference_instructions"] == instr
+    assert full["instructions_per_second_of_audio"] == pytest.approx(fe * 50 + instr * 50 / stride, abs=1)
+    assert live["full_window_instructions_per_second_of_audio"] == full["instructions_per_second_of_audio"]
+    assert live["instructions_per_second_of_audio"] < full["instructions_per_second_of_audio"]
+    text = format_table(r)
+    assert f"{step} instructions per inference step" in text
+    assert f"{live['instructions_per_second_of_audio']} instructions per second of audio" in text
+    assert f"{full['instructions_per_second_of_audio']} instructions per second of audio" in text
+    assert f"| {live['instructions_per_second_of_audio']} ({stride}, streaming) |" in budget.compare_table(
+        [r]
     )
 
 

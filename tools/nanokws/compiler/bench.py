@@ -1,6 +1,7 @@
 """`nanokws bench`: the compiled model under QEMU: instructions per inference and per layer, MACs
 per instruction, flash and RAM of the firmware ELF, next to TFLite Micro's arena; the frontend's
-instructions per hop, the board lower bound at 64 MHz and the live-mode budget (compiler/budget.py)."""
+instructions per hop, the board lower bound at 64 MHz and the live-mode budget (compiler/budget.py),
+from the streaming form's steady-state instructions per inference step when the model has one."""
 
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ second (sample rate / hop, from nk_frontend_config.h as compiled into the fronte
 firmware/lib/app/nk_app.h), and that as a percentage of a 64 MHz core (> 100%: live mode cannot
 keep up at that stride, even at one instruction per cycle). The frontend is timed hop by hop on
 deterministic speech-band test audio (mean over the hops that complete a frame).
+
+Streaming models (compile report "streaming": generated): the firmware pushes every frame through
+nk_model_stream_push and runs the head every stride frames, so bench also times that form under
+QEMU (stream_runner: reset, a full window and two steps of warm-up, then 24 inference steps of
+seeded random int8 frames) and the live budget uses its mean instructions per inference step (the
+pushes of stride frames) instead of the whole window: JSON `streaming` and `live_budget` (kind
+"streaming"), with the whole-window budget kept as `live_budget_full_window` (kind "full_window").
+A second stride splits a step into rows per frame + head, for the smallest stride that fits.
 
 Build flags: by default firmware/Makefile's qemu flags (-O2, -mfloat-abi=hard). The board's
 PlatformIO build compiles -O2 -mfloat-abi=soft (platformio.ini removes the variant's -Os; the
@@ -119,7 +128,9 @@ def bench(
 ) -> dict[str, Any]:
     """Instructions per inference and per layer under QEMU, the board lower bound and (with
     `frontend`) the frontend's instructions per hop and the live-mode budget at `stride` (default
-    NK_APP_DEFAULT_STRIDE). `fast=False` benches the reference kernels only (the "before" column of
+    NK_APP_DEFAULT_STRIDE): for a model with a streaming form, from its steady-state instructions per
+    inference step under QEMU (`streaming`, `live_budget_full_window` beside it). `fast=False`
+    benches the reference kernels only (the "before" column of
     docs/performance.md). `opt` ("O2" or "Os") and `float_abi` ("hard" or "soft") pick the code
     generation: the Makefile's is O2/hard, the board's (platformio.ini) O2/soft, the Nano 33 BLE
     variant's own Os/soft (`budget.BOARD_OPT`/`BOARD_FLOAT_ABI`, what `--board-flags` selects)."""
@@ -138,7 +149,12 @@ def bench(
         raise NanokwsError(f"unsupported build -{opt} -mfloat-abi={float_abi}")
     makefile_flags = (opt, float_abi) == ("O2", "hard")
     make_args = [] if makefile_flags else budget.board_make_args(f"-{opt}", float_abi)
-    programs = ["model_runner", "frontend_bench"] if frontend else ["model_runner"]
+    rep = comp.report
+    streams = bool((rep.get("streaming") or {}).get("generated"))
+    # The streaming form (what the firmware runs for such a model) is timed with the live budget.
+    programs = ["model_runner"] + (
+        ["frontend_bench"] + (["stream_runner"] if streams else []) if frontend else []
+    )
     elfs = build_programs(
         "qemu",
         programs,
@@ -150,7 +166,6 @@ def bench(
     linked_abi = budget.elf_float_abi(elf)
     if linked_abi != float_abi:
         raise NanokwsError(f"{elf}: linked for the {linked_abi}-float ABI, not {float_abi}")
-    rep = comp.report
     rng = np.random.default_rng(0)
     totals, per_layer = [], []
     with ModelRunner(elf, "qemu") as runner:
@@ -238,15 +253,139 @@ def bench(
             "100%. Excludes the window copy and input requantisation, the recognizer, microphone and "
             "serial I/O.",
         }
-        streams = bool((rep.get("streaming") or {}).get("generated"))
         result["live_budget"]["model_streams"] = streams
-        if streams:  # the firmware then pushes every frame through nk_model_stream_push instead
-            result["live_budget"]["caveat"] = (
-                "this model has a streaming form, which the firmware runs frame by frame: the budget above "
-                "assumes a whole-window inference every stride hops (nk_model_invoke), so it overstates "
-                "live mode; `nanokws hil --mode bench` times what the firmware runs"
+        if streams:  # the firmware pushes every frame through nk_model_stream_push instead
+            _bench_stream(
+                result,
+                elfs["stream_runner"],
+                rep["streaming"],
+                per_hop["mean"],
+                fe,
+                stride,
+                stride_source,
+                instr,
             )
     return result
+
+
+STREAM_INFERENCES = 24  # inference steps timed per stride, after the warm-up
+
+
+def _bench_stream(
+    result: dict[str, Any],
+    elf: Path,
+    report: dict[str, Any],
+    frontend_per_hop: float,
+    fe: dict[str, Any],
+    stride: int,
+    stride_source: str,
+    full_window_instructions: int,
+) -> None:
+    """Time the streaming form under QEMU at the live stride (and at one more stride, to split a
+    step into its per-frame rows and its head), then make the streaming live budget the report's
+    `live_budget`, keeping the whole-window one as `live_budget_full_window`."""
+    from ..qemu import BOARD_CPU_HZ, BOARD_LOWER_BOUND, INSTRUCTIONS_PER_TICK, board_lower_bound_ms
+    from . import budget
+
+    align = int(report["stride_align_frames"])
+    if stride % align:
+        if stride_source == "--stride":
+            raise NanokwsError(
+                f"--stride {stride}: the firmware refuses it for this streaming model (a multiple of {align})"
+            )
+        # nk_app.c's NK_APP_INITIAL_STRIDE: the streaming form's own stride when the default is not aligned
+        stride, stride_source = (
+            int(report["stride_frames"]),
+            "NK_MODEL_STREAM_STRIDE (nk_model_stream.h)",
+        )
+    other = stride + align if stride + align <= budget.max_stride() else stride - align
+    strides = [stride] + ([other] if other >= align else [])
+    got = budget.measure_stream(elf, "qemu", strides, STREAM_INFERENCES)
+    if got["align"] != align:
+        raise NanokwsError(f"stream_runner aligns to {got['align']} frames, the compile report {align}")
+    if got["cycle_unit"] != fe["cycle_unit"]:
+        raise NanokwsError(f"stream_runner counts {got['cycle_unit']}, frontend_bench {fe['cycle_unit']}")
+    if stride not in got["strides"]:
+        raise NanokwsError(f"the streaming form refused stride {stride}")
+
+    def step(s: int) -> float:
+        m = got["strides"][s]
+        return float(m["total_ticks"]) * INSTRUCTIONS_PER_TICK / m["inferences"]
+
+    m = got["strides"][stride]
+    per_step = step(stride)
+    rows = head = None
+    if len(got["strides"]) == 2:
+        rows = (step(other) - per_step) / (other - stride)
+        head = max(0.0, per_step - stride * rows)
+    heads = [t * INSTRUCTIONS_PER_TICK for t in m["head_push_ticks"]]
+    result["streaming"] = {
+        "stride_frames": stride,
+        "align_frames": align,
+        "inferences_timed": m["inferences"],
+        "frames_timed": m["frames"],
+        "warm_up": "reset, then a full window and two inference steps before the timed pushes",
+        "input": "seeded random int8 frames (numpy default_rng(0))",
+        "instructions_per_inference_step": round(per_step),
+        "instructions_per_frame": round(per_step / stride),
+        "push_with_head_instructions": {
+            "mean": round(sum(heads) / len(heads)),
+            "max": round(max(heads)),
+        },
+        "max_push_instructions": m["max_push_ticks"] * INSTRUCTIONS_PER_TICK,
+        "rows_instructions_per_frame": None if rows is None else round(rows),
+        "head_instructions": None if head is None else round(head),
+        "split_from_strides": sorted(got["strides"]),
+        "full_window_instructions": full_window_instructions,
+        "step_vs_full_window": round(per_step / full_window_instructions, 4),
+        "board_ms_per_step_lower_bound": round(board_lower_bound_ms(per_step), 3),
+        "means": "QEMU instructions of nk_model_stream_push, mean over the timed inference steps; an "
+        "inference step = the pushes of stride frames, the last of which runs the head. rows/head: "
+        "step = stride x rows + head, solved from the steps at two strides (an estimate).",
+    }
+    full = dict(result["live_budget"])
+    full.pop("model_streams", None)
+    live = budget.streaming_live_budget(
+        frontend_per_hop,
+        round(per_step),  # as reported in `streaming`, so the JSON adds up
+        fe["sample_rate_hz"],
+        fe["hop_samples"],
+        stride,
+        BOARD_CPU_HZ,
+        rows_per_frame=rows,
+        head_instructions=head,
+        align=align,
+        stride_limit=budget.max_stride(),
+    )
+    result["live_budget_full_window"] = {
+        **full,
+        "means": "as if the firmware ran the whole window (nk_model_invoke) every stride hops; it does "
+        "not for this model (see live_budget): kept for comparison",
+    }
+    result["live_budget"] = {
+        **live,
+        "stride_source": stride_source,
+        "model_streams": True,
+        "means": "QEMU instructions per second of audio in live mode as the firmware runs a streaming "
+        "model = frontend instructions per hop (mean) x hops/s + streaming instructions per inference "
+        "step (every frame pushed, the head every stride frames) x hops/s / stride; "
+        f"core_percent_lower_bound = that / 64e6 x 100 ({BOARD_LOWER_BOUND}). min_stride_within_core: "
+        "the smallest stride (a multiple of the stream's alignment, <= NK_APP_MAX_STRIDE) whose lower "
+        "bound fits, from the rows/head split. Excludes the input requantisation, the recognizer, "
+        "microphone and serial I/O.",
+        "full_window_instructions_per_second_of_audio": full["instructions_per_second_of_audio"],
+        "full_window_core_percent_lower_bound": full["core_percent_lower_bound"],
+    }
+
+
+def _live_line(label: str, live: dict[str, Any]) -> str:
+    return (
+        f"{label} (stride {live['stride']}, {live['hops_per_second']:g} hops/s, "
+        f"{live['inferences_per_second']:g} inferences/s): {live['instructions_per_second_of_audio']} "
+        f"instructions per second of audio = {live['core_percent_lower_bound']}% of a 64 MHz core "
+        "(lower bound, 1 instruction/cycle); smallest stride whose lower bound fits the core: "
+        f"{live['min_stride_within_core'] or 'none'}"
+    )
 
 
 def format_table(r: dict[str, Any]) -> str:
@@ -269,14 +408,29 @@ def format_table(r: dict[str, Any]) -> str:
         lines += [
             f"frontend: {fe['mean']} instructions per hop (mean of {r['frontend']['hops_timed']} hops; "
             f"max {fe['max']}), >= {r['frontend']['board_ms_per_hop_lower_bound']:.2f} ms per hop at 64 MHz",
-            f"live budget (stride {live['stride']}, {live['hops_per_second']:g} hops/s, "
-            f"{live['inferences_per_second']:g} inferences/s): {live['instructions_per_second_of_audio']} "
-            f"instructions per second of audio = {live['core_percent_lower_bound']}% of a 64 MHz core "
-            "(lower bound, 1 instruction/cycle); smallest stride whose lower bound fits the core: "
-            f"{live['min_stride_within_core'] or 'none'}",
         ]
-        if live.get("caveat"):
-            lines.append(f"NOTE: {live['caveat']}")
+        if "streaming" in r:
+            st, full = r["streaming"], r["live_budget_full_window"]
+            split = ""
+            if st["rows_instructions_per_frame"] is not None:
+                split = (
+                    f"; ~{st['rows_instructions_per_frame']} rows per frame + ~{st['head_instructions']} head"
+                )
+            lines += [
+                "streaming form (what the firmware runs: every frame pushed, the head every "
+                f"{st['stride_frames']} frames): {st['instructions_per_inference_step']} instructions per "
+                f"inference step (mean of {st['inferences_timed']} steps after warm-up; "
+                f"{st['instructions_per_frame']} per frame{split}), "
+                f"{st['step_vs_full_window']:.3f} x the full window's {st['full_window_instructions']}, "
+                f">= {st['board_ms_per_step_lower_bound']:.2f} ms "
+                "per step at 64 MHz",
+                _live_line("live budget, streaming", live),
+                f"  for comparison, a whole-window inference every {full['stride']} hops: "
+                f"{full['instructions_per_second_of_audio']} instructions per second of audio = "
+                f"{full['core_percent_lower_bound']}% of a 64 MHz core",
+            ]
+        else:
+            lines.append(_live_line("live budget", live))
     lines += [
         f"ELF: flash {r['flash_bytes']} B (.text+.rodata+.data), RAM {r['ram_bytes']} B (.data+.bss+stack)",
         f"arena: ours {r['arena_bytes']} B, TFLite Micro {r['tflm_arena_total_bytes']} B total "

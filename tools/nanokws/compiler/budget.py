@@ -8,6 +8,9 @@
 - `live_budget`: instructions per second of audio in live mode = frontend per hop x hops per second
   + inference x (hops per second / stride), and the share of the board's 64 MHz core at one
   instruction per cycle (a lower bound: real cycles per instruction are >= 1).
+- `StreamRunner` (stream_runner.py) / `measure_stream` / `streaming_live_budget`: for a model with a
+  streaming form the firmware pushes every frame and runs the head every stride frames; the live
+  budget then uses the steady-state instructions per inference step (the pushes of stride frames).
 - Board flags: PlatformIO compiles the Nano 33 BLE build with the variant's flags; `BOARD_FLAGS`
   lists those that change code generation (-Os, -mfloat-abi=soft), `board_make_args` builds the
   QEMU programs with them, `elf_float_abi` checks which float ABI an ELF was linked for.
@@ -17,17 +20,16 @@ from __future__ import annotations
 
 import math
 import re
-import struct
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import NanokwsError
 from ..paths import FIRMWARE_LIB_DIR
+from .program_io import ProgramIO
 
 APP_HEADER = FIRMWARE_LIB_DIR / "app" / "nk_app.h"
 
@@ -78,89 +80,31 @@ def max_stride() -> int:
     return header_define(APP_HEADER, "NK_APP_MAX_STRIDE")
 
 
-class FrontendRunner:
+class FrontendRunner(ProgramIO):
     """Start `frontend_bench` for `target` ("host", "asan" or "qemu") and push hops through it."""
 
+    NAME = "frontend_bench"
+    QUIT = b"NKFQ"
+
     def __init__(self, program: str | Path, target: str) -> None:
-        self.qemu = None
-        if target == "qemu":
-            from ..qemu import Qemu
-
-            self.qemu = Qemu(program, serial="stdio", icount=True)
-            self.proc = self.qemu.proc
-        else:
-            self.proc = subprocess.Popen(
-                [str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._in: IO[bytes] = self.proc.stdin
-        self._out: IO[bytes] = self.proc.stdout
-        magic = self._read(4)
-        if magic != b"NKFH":
-            raise NanokwsError(f"frontend_bench did not say hello (got {magic!r})")
-        self.sample_rate, self.hop_samples, self.num_channels, self.cycle_hz = struct.unpack(
-            "<4I", self._read(16)
-        )
-        self.cycle_unit = self._read(self._read(1)[0]).decode()
-
-    def _read(self, n: int) -> bytes:
-        data = self._out.read(n)
-        if data is None or len(data) != n:
-            err = b""
-            if self.proc.poll() is not None and self.proc.stderr is not None:
-                err = self.proc.stderr.read()
-            tail = err.decode(errors="replace").strip()[-500:]
-            raise NanokwsError(f"frontend_bench stopped (exit {self.proc.poll()}): {tail}")
-        return data
+        super().__init__(program, target)
+        self._expect_hello(b"NKFH")
+        self.sample_rate, self.hop_samples, self.num_channels, self.cycle_hz = self._read_u32s(4)
+        self.cycle_unit = self._read_unit()
 
     def reset(self) -> None:
-        self._in.write(b"NKFR")
-        self._in.flush()
+        self._send(b"NKFR")
 
     def push_hop(self, hop: np.ndarray) -> tuple[np.ndarray | None, int]:
         """One hop of int16 PCM -> (the completed int8 frame or None, counter ticks it took)."""
         data = np.asarray(hop, dtype="<i2").reshape(-1)
         if data.size != self.hop_samples:
             raise NanokwsError(f"a hop has {self.hop_samples} samples, not {data.size}")
-        self._in.write(b"NKFP" + data.tobytes())
-        self._in.flush()
+        self._send(b"NKFP" + data.tobytes())
         got = self._read(1)[0]
-        cycles = struct.unpack("<I", self._read(4))[0]
+        (cycles,) = self._read_u32s(1)
         frame = np.frombuffer(self._read(self.num_channels), dtype=np.int8).copy() if got else None
         return frame, cycles
-
-    def close(self) -> int:
-        try:
-            self._in.write(b"NKFQ")
-            self._in.flush()
-        except (BrokenPipeError, OSError):
-            pass
-        if self.qemu is not None:
-            self.qemu.close()
-            return int(self.proc.returncode)
-        try:
-            self._in.close()
-        except OSError:
-            pass
-        try:
-            return self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-    def __enter__(self) -> FrontendRunner:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        elif self.qemu is not None:
-            self.qemu.close(grace=0.2)
-        else:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def bench_audio(num_samples: int, sample_rate: int, seed: int = 0) -> np.ndarray:
@@ -200,6 +144,44 @@ def measure_frontend(elf: Path, target: str, seconds: float = 1.0, seed: int = 0
     return {**info, "hops_timed": len(ticks), "ticks": ticks}
 
 
+def measure_stream(
+    elf: Path, target: str, strides: Sequence[int], inferences: int = 24, seed: int = 0
+) -> dict[str, Any]:
+    """Time the streaming form (the `stream_runner` program) as the firmware runs it: every frame
+    pushed (nk_model_stream_push), the head every `stride` frames. For each stride: set it, reset,
+    warm up (a full window and two more inferences), then push `inferences` x stride more frames of
+    seeded random int8 features and count the ticks of all those pushes. Raw counter ticks; the
+    caller converts the unit. Returns the stream's `align`, compiled `default_stride`, `cycle_unit`
+    and `strides` {stride: counts}; a stride the streaming form refuses is left out of `strides`."""
+    from .stream_runner import StreamRunner
+
+    out: dict[int, dict[str, Any]] = {}
+    with StreamRunner(elf, target) as sr:
+        rng = np.random.default_rng(seed)
+        for stride in strides:
+            if sr.set_stride(stride) != 0:
+                continue
+            sr.reset()
+            warm = sr.window_frames + 2 * stride
+            frames = rng.integers(-128, 128, size=(warm + inferences * stride, sr.frame_len), dtype=np.int8)
+            sr.push(frames[:warm])
+            batch = sr.push(frames[warm:])
+            if len(batch.scores) != inferences:
+                raise NanokwsError(
+                    f"stream_runner gave {len(batch.scores)} inferences in {batch.frames} frames at "
+                    f"stride {stride}, not {inferences}"
+                )
+            out[stride] = {
+                "frames": batch.frames,
+                "inferences": len(batch.scores),
+                "total_ticks": batch.total_cycles,
+                "max_push_ticks": batch.max_cycles,
+                "head_push_ticks": [s.cycles for s in batch.scores],
+            }
+        info = {"align": sr.align, "default_stride": sr.stride, "cycle_unit": sr.cycle_unit}
+    return {**info, "strides": out}
+
+
 def live_budget(
     frontend_instructions_per_hop: float,
     inference_instructions: float,
@@ -224,6 +206,7 @@ def live_budget(
         need = max(1, math.ceil(inference_instructions * hops_per_s / (cpu_hz - fe_per_s)))
         fits = need if stride_limit is None or need <= stride_limit else None
     return {
+        "kind": "full_window",
         "stride": stride,
         "sample_rate_hz": sample_rate,
         "hop_samples": hop_samples,
@@ -236,6 +219,47 @@ def live_budget(
         "instructions_per_second_of_audio": round(total),
         "cpu_hz": cpu_hz,
         "core_percent_lower_bound": round(100.0 * total / cpu_hz, 1),
+        "min_stride_within_core": fits,
+    }
+
+
+def streaming_live_budget(
+    frontend_instructions_per_hop: float,
+    step_instructions: float,
+    sample_rate: int,
+    hop_samples: int,
+    stride: int,
+    cpu_hz: float,
+    rows_per_frame: float | None = None,
+    head_instructions: float | None = None,
+    align: int = 1,
+    stride_limit: int | None = None,
+) -> dict[str, Any]:
+    """`live_budget` for a model the firmware streams: one frame per hop goes through
+    nk_model_stream_push and the head runs every `stride` frames, so an inference step (all pushes
+    of `stride` frames, `step_instructions`) recurs hops/s / stride times a second:
+    instructions per second = frontend per hop x hops/s + step x hops/s / stride (= the mean push
+    x frames/s). A step costs about stride x `rows_per_frame` + `head_instructions` (from steps
+    measured at two strides); with them, `min_stride_within_core` is the smallest multiple of
+    `align` (<= `stride_limit`) whose lower bound fits in the core, else None."""
+    if stride % align:
+        raise NanokwsError(f"stride {stride} is not a multiple of the streaming form's alignment {align}")
+    live = live_budget(
+        frontend_instructions_per_hop, step_instructions, sample_rate, hop_samples, stride, cpu_hz
+    )
+    fits = None
+    if rows_per_frame is not None and head_instructions is not None:
+        hops_per_s = sample_rate / hop_samples
+        room = cpu_hz - frontend_instructions_per_hop * hops_per_s - rows_per_frame * hops_per_s
+        if room > 0:
+            need = max(1, math.ceil(head_instructions * hops_per_s / room))
+            need = math.ceil(need / align) * align
+            fits = need if stride_limit is None or need <= stride_limit else None
+    return {
+        **live,
+        "kind": "streaming",
+        "inference_instructions_per_step": round(step_instructions),
+        "instructions_per_frame": round(step_instructions / stride),
         "min_stride_within_core": fits,
     }
 
@@ -265,7 +289,8 @@ def compare_table(reports: Sequence[dict[str, Any]]) -> str:
             f"| {b['opt']} -mfloat-abi={b['float_abi']} | {r['instructions_per_inference']} | "
             f">= {r['board']['inference_ms_lower_bound']:.1f} ms | "
             f"{r['frontend']['instructions_per_hop']['mean']} | "
-            f"{live['instructions_per_second_of_audio']} ({live['stride']}) | "
+            f"{live['instructions_per_second_of_audio']} ({live['stride']}"
+            f"{', streaming' if live.get('kind') == 'streaming' else ''}) | "
             f">= {live['core_percent_lower_bound']:.1f}% | {live['min_stride_within_core'] or 'none'} | "
             f"{r['flash_bytes']} B |"
         )
