@@ -116,13 +116,12 @@ def bc_resnet_2(num_classes: int) -> Any:
     return bc_resnet(num_classes, 16, "bc_resnet_2")
 
 
-def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int, name: str,
-                      freq_stride: int = 2) -> Any:
+def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int, name: str) -> Any:
     """A DS-CNN whose time axis is computed without padding, so `nanokws compile --streaming` can run
     it incrementally (each new pair of frames computes one new row per layer).
 
     Stem conv 10x4, stride 2 in time and frequency, VALID -> `blocks` x (depthwise 3x3 VALID + BN +
-    ReLU, pointwise 1x1 + BN + ReLU; the first pointwise conv has frequency stride `freq_stride`) -> average
+    ReLU, pointwise 1x1 + BN + ReLU; the first pointwise conv also has frequency stride 2) -> average
     pool over the remaining time x frequency -> dense -> softmax. TFLite has one padding mode for both
     axes, so frequency is VALID too: 40 -> 19 -> 17 -> 9 (stride-2 pointwise) -> -2 per further block.
     Time: 49 -> 20 rows after the stem -> -2 per block. Only the stem strides in time (2, which divides
@@ -144,7 +143,7 @@ def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
         # Frequency stride on the pointwise conv: TF cannot train a depthwise conv with unequal strides.
-        x = keras.layers.Conv2D(channels, (1, 1), strides=(1, freq_stride if b == 0 else 1), padding="valid",
+        x = keras.layers.Conv2D(channels, (1, 1), strides=(1, 2 if b == 0 else 1), padding="valid",
                                 use_bias=False, kernel_regularizer=reg)(x)
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
@@ -161,13 +160,5 @@ def ds_cnn_stream(num_classes: int) -> Any:
     return ds_cnn_stream_net(num_classes, stem=32, channels=48, blocks=4, name="ds_cnn_stream")
 
 
-def ds_cnn_stream_f(num_classes: int) -> Any:
-    """Streamable DS-CNN keeping more frequency resolution: 32-ch stem, 3 blocks of 48 ch, no
-    frequency stride after the stem (frequency 19 -> 17 -> 15 -> 13); more MACs per step."""
-    return ds_cnn_stream_net(num_classes, stem=32, channels=48, blocks=3, name="ds_cnn_stream_f",
-                             freq_stride=1)
-
-
 EXTRA_MODELS = {"ds_cnn_m16": ds_cnn_m16, "ds_cnn_m12": ds_cnn_m12, "bc_resnet_1": bc_resnet_1,
-                "bc_resnet_2": bc_resnet_2, "ds_cnn_stream": ds_cnn_stream,
-                "ds_cnn_stream_f": ds_cnn_stream_f}
+                "bc_resnet_2": bc_resnet_2, "ds_cnn_stream": ds_cnn_stream}
