@@ -253,7 +253,8 @@ def performance_section(bench: dict[str, Any], sha256: str) -> dict[str, Any]:
         raise NanokwsError(f"the bench report has no {', '.join(missing)}: rerun `nanokws bench --json`")
     return {"command": bench.get("command"), "unit": bench.get("unit"), "build": bench["build"],
             "instructions_per_inference": bench["instructions_per_inference"],
-            "board": bench["board"], "frontend": bench["frontend"], "live_budget": bench["live_budget"]}
+            "board": bench["board"], "frontend": bench["frontend"], "live_budget": bench["live_budget"],
+            **{k: bench[k] for k in ("streaming", "live_budget_full_window") if bench.get(k)}}
 
 
 def refresh_bench(out_dir: str | os.PathLike[str], bench: dict[str, Any]) -> dict[str, Any]:
@@ -400,6 +401,20 @@ def render_card_md(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _streaming_md(stream: dict[str, Any] | None, live: dict[str, Any],
+                  full_window: dict[str, Any] | None) -> list[str]:
+    """Rows for a model the firmware runs in its streaming form (bench's `streaming` section)."""
+    if not stream or live.get("kind") != "streaming":
+        return []
+    full = full_window or {}
+    rows = [f"| streaming form: instructions per inference step (the new rows of {live['stride']} frames "
+            f"+ the head; steady state) | {stream['instructions_per_inference_step']} |"]
+    if full.get("instructions_per_second_of_audio") is not None:
+        rows.append(f"| live mode with the whole window per inference instead (for comparison): "
+                    f"instructions per second of audio | {full['instructions_per_second_of_audio']} |")
+    return rows
+
+
 def _performance_md(perf: dict[str, Any] | None) -> list[str]:
     """The speed table: QEMU instruction counts and the Nano 33 BLE lower bound they imply."""
     if not perf:
@@ -409,6 +424,7 @@ def _performance_md(perf: dict[str, Any] | None) -> list[str]:
     mhz = f"{board['cpu_hz'] / 1e6:g} MHz"
     hop_ms = 1000.0 * live["hop_samples"] / live["sample_rate_hz"]
     fits = live.get("min_stride_within_core")
+    streamed = ", streaming form" if live.get("kind") == "streaming" else ", whole window per inference"
     return [
         "## Speed on the Nano 33 BLE (lower bound from QEMU instruction counts)",
         "",
@@ -420,8 +436,9 @@ def _performance_md(perf: dict[str, Any] | None) -> list[str]:
         f">= {board['inference_ms_lower_bound']:.1f} ms |",
         f"| frontend instructions per hop ({hop_ms:g} ms of audio; mean of {fe['hops_timed']} hops) | "
         f"{fe['instructions_per_hop']['mean']} |",
+        *_streaming_md(perf.get("streaming"), live, perf.get("live_budget_full_window")),
         f"| live mode, stride {live['stride']} ({live['hops_per_second']:g} hops/s, "
-        f"{live['inferences_per_second']:g} inferences/s): instructions per second of audio | "
+        f"{live['inferences_per_second']:g} inferences/s{streamed}): instructions per second of audio | "
         f"{live['instructions_per_second_of_audio']} |",
         f"| share of the {mhz} core in live mode (lower bound, 1 instruction/cycle) | "
         f">= {live['core_percent_lower_bound']:.1f}% |",
