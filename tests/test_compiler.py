@@ -5,12 +5,13 @@ element with TFLite Micro; whole KWS-shaped models; the unsupported-op error pat
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from fixtures.tflite_int8 import convert_full_int8
 from nanokws.compiler import verify as verify_mod
 
 HAVE_QEMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
@@ -44,17 +45,11 @@ def convert(
     shape = tuple(model.inputs[0].shape)
     rng = np.random.default_rng(seed)
 
-    def rep() -> Any:
+    def rep() -> Iterator[np.ndarray]:
         for _ in range(16):
-            yield [(rng.normal(size=shape) * in_scale + in_shift).astype(np.float32)]
+            yield rng.normal(size=shape) * in_scale + in_shift
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    _CACHE[key] = conv.convert()
+    _CACHE[key] = convert_full_int8(model, rep)
     return _CACHE[key]
 
 

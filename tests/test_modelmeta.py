@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
+from fixtures.tflite_int8 import convert_full_int8
 from nanokws.errors import NanokwsError
 from nanokws.modelmeta import add_metadata, read_metadata, short_tensor_name
 
@@ -21,17 +20,7 @@ def plain_tflite() -> bytes:
     model = tf.keras.Model(inp, tf.keras.layers.Softmax()(tf.keras.layers.Dense(3)(x)))
     rng = np.random.default_rng(3)
 
-    def rep() -> Any:
-        for _ in range(8):
-            yield [rng.integers(-128, 128, size=(1, 49, 40, 1)).astype(np.float32)]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
+    return convert_full_int8(model, lambda: (rng.integers(-128, 128, size=(1, 49, 40, 1)) for _ in range(8)))
 
 
 def _tensor_names(tflite: bytes) -> list[str]:

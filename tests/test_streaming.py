@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from fixtures.tflite_int8 import convert_full_int8
 from nanokws.cbuild import build_programs
 from nanokws.compiler import compile_model, tflm
 from nanokws.compiler.runner import ModelRunner
@@ -49,21 +50,15 @@ def _convert(key: str, make: Callable[[Any], Any], seed: int, calib: np.ndarray 
         shape = tuple(model.inputs[0].shape)
         rng = np.random.default_rng(seed)
 
-        def rep() -> Any:
+        def rep() -> Iterator[np.ndarray]:
             if calib is not None:
                 for x in calib:
-                    yield [np.asarray(x, np.float32).reshape(shape)]
+                    yield np.asarray(x).reshape(shape)
                 return
             for _ in range(24):
-                yield [rng.integers(-128, 128, size=shape).astype(np.float32)]
+                yield rng.integers(-128, 128, size=shape)
 
-        conv = tf.lite.TFLiteConverter.from_keras_model(model)
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = rep
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-        _CACHE[key] = bytes(conv.convert())
+        _CACHE[key] = convert_full_int8(model, rep)
     return _CACHE[key]
 
 
