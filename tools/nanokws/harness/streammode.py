@@ -23,13 +23,16 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..features.config_header import read_config
 from . import protocol as P
 from .device import Device
 from .summary import TimeBase, distribution, time_base, work_rate
 
-SAMPLE_RATE = 16000
-HOP = 320
-CLIP = 16000
+# From the frontend's config header, the one place they are written (the firmware compiles it).
+_FE = read_config()
+SAMPLE_RATE = _FE["NK_FE_SAMPLE_RATE"]
+HOP = _FE["NK_FE_HOP_SAMPLES"]
+CLIP = _FE["NK_FE_CLIP_SAMPLES"]
 
 
 @dataclass(frozen=True)
