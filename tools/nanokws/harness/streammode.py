@@ -245,8 +245,8 @@ def run_bench(
 
 
 def _time_base(device: Device) -> TimeBase:
-    info = device.info.data if device.info else {}
-    return time_base(str(info.get("cycle_unit", "cycles")), float(info.get("cycle_hz", 0) or 0))
+    info = device.info
+    return time_base(info.cycle_unit, info.cycle_hz) if info else time_base("cycles", 0.0)
 
 
 def _pyplot() -> Any:
