@@ -144,9 +144,9 @@ def bench(
     from .runner import ModelRunner
 
     base = build_dir or BUILD_DIR / "bench" / hashlib.sha256(tflite).hexdigest()[:12]
-    comp = compile_model(tflite, base / "model", source=source, measure_tflm=measure_tflm, fast=fast)
     if opt not in ("O2", "Os") or float_abi not in ("hard", "soft"):
         raise NanokwsError(f"unsupported build -{opt} -mfloat-abi={float_abi}")
+    comp = compile_model(tflite, base / "model", source=source, measure_tflm=measure_tflm, fast=fast)
     makefile_flags = (opt, float_abi) == ("O2", "hard")
     make_args = [] if makefile_flags else budget.board_make_args(f"-{opt}", float_abi)
     rep = comp.report
