@@ -36,10 +36,23 @@ bool g_mic_failed = false;  // no microphone: blink and drop audio from now on
 bool g_port_open = false;
 bool g_port_polled = false;
 uint32_t g_port_polled_at = 0;
-uint32_t g_reported_overruns = 0;
-uint32_t g_overrun_reported_at = 0;
-uint32_t g_reported_skips = 0;
-uint32_t g_skips_reported_at = 0;
+
+// A counter printed when it changes, at most once per kReportMs.
+struct ReportedCount {
+    uint32_t value = 0;
+    uint32_t at_ms = 0;
+};
+ReportedCount g_overrun_report;
+ReportedCount g_skip_report;
+
+bool report_due(ReportedCount &r, uint32_t value, uint32_t now) {
+    if (value == r.value || (uint32_t)(now - r.at_ms) < kReportMs) {
+        return false;
+    }
+    r.value = value;
+    r.at_ms = now;
+    return true;
+}
 
 void on_detection(void *ctx, const nk_detection_t *det, const char *label) {
     (void)ctx;
@@ -132,18 +145,14 @@ void live_loop() {
         g_led_on = false;
     }
     const uint32_t overruns = nk_live_audio_overruns();
-    if (overruns != g_reported_overruns && (uint32_t)(now - g_overrun_reported_at) >= kReportMs) {
-        g_reported_overruns = overruns;
-        g_overrun_reported_at = now;
+    if (report_due(g_overrun_report, overruns, now)) {
         Serial.print("warning: audio overrun, ");
         Serial.print(overruns);
         Serial.println(" samples dropped (more than 0.5 s behind real time)");
     }
     const nk_app_stats_t *stats = nk_app_stats(&g_app);
     const uint32_t skips = stats->skipped_inferences;
-    if (skips != g_reported_skips && (uint32_t)(now - g_skips_reported_at) >= kReportMs) {
-        g_reported_skips = skips;
-        g_skips_reported_at = now;
+    if (report_due(g_skip_report, skips, now)) {
         Serial.print("warning: behind real time, ");
         Serial.print(skips);
         Serial.print(" of ");

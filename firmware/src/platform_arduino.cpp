@@ -33,8 +33,9 @@ void nk_platform_write(const uint8_t *data, size_t len) {
         if (n == 0) {
             return;
         }
-        data += n < len ? n : len;
-        len -= n < len ? n : len;
+        const size_t sent = n < len ? n : len;
+        data += sent;
+        len -= sent;
     }
 }
 

@@ -77,27 +77,18 @@ static void build_requant_table(int8_t table[256]) {
     }
 }
 
-#if NK_APP_STREAMING
-/* Frontend levels -> the model's input quantisation, in place (nothing to do for the identity). */
-static void to_model_input_in_place(const nk_app_t *app_c, int8_t *buf, size_t n) {
-    if (requant_is_identity()) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        buf[i] = app_c->requant[(uint8_t)buf[i]];
-    }
-}
-#else
+/* Frontend levels -> the model's input quantisation (dst may be src: in place). */
 static void to_model_input(const nk_app_t *app_c, int8_t *dst, const int8_t *src, size_t n) {
     if (requant_is_identity()) {
-        memcpy(dst, src, n);
+        if (dst != src) {
+            memcpy(dst, src, n);
+        }
         return;
     }
     for (size_t i = 0; i < n; i++) {
         dst[i] = app_c->requant[(uint8_t)src[i]];
     }
 }
-#endif
 
 int nk_app_init(nk_app_t *app) {
     memset(app, 0, sizeof *app);
@@ -230,7 +221,7 @@ static int behind_real_time(const nk_app_t *app) {
  * behind; if even the rows cannot keep up, the caller's sample ring overflows (audio overrun), as
  * when the frontend cannot. */
 static void process_frame(nk_app_t *app) {
-    to_model_input_in_place(app, app->frame, sizeof app->frame);
+    to_model_input(app, app->frame, app->frame, sizeof app->frame);
     int skip = behind_real_time(app);
     uint32_t t0 = nk_platform_cycles();
     int rc = nk_model_stream_push(app->frame, skip ? NULL : app->output);
@@ -396,7 +387,7 @@ static void handle_clip_load(nk_app_t *app, const nk_frame_t *f) {
  * model state is reset (frames streamed before the clip are forgotten; the frontend, hop count,
  * recognizer and stats go on), and the next inference comes after 49 new frames. */
 static int run_clip_model(nk_app_t *app, uint32_t *cycles) {
-    to_model_input_in_place(app, app->clip_features, FE_CLIP_BYTES);
+    to_model_input(app, app->clip_features, app->clip_features, FE_CLIP_BYTES);
     nk_model_stream_reset();
     int rc = 0;
     uint32_t t0 = nk_platform_cycles();
@@ -472,7 +463,7 @@ static const char *apply_config(nk_app_t *app, const uint8_t *b, size_t len, uin
         }
 #if NK_APP_STREAMING
         /* The streaming model's windows must stay aligned with the rows its time strides compute. */
-        if (b[1] % NK_MODEL_STREAM_ALIGN != 0 || nk_model_stream_set_stride(b[1]) != 0) {
+        if (nk_model_stream_set_stride(b[1]) != 0) { /* refuses strides that are not multiples */
             return "INFERENCE_STRIDE must be a multiple of " NK_APP_STR(NK_MODEL_STREAM_ALIGN) " for this streaming model";
         }
 #endif
