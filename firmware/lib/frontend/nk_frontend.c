@@ -47,7 +47,6 @@
 #define TWIDDLE_Q 30    /* twiddles' Q format */
 #define LOG2_Q 20       /* log2 table's Q format */
 #define LEVEL_Q 44      /* Q of scale_q24 * log2_q20 */
-#define TWIDDLE_ONE ((int32_t)1 << TWIDDLE_Q)
 #define TWIDDLE_HALF ((uint64_t)1 << (TWIDDLE_Q - 1))
 
 _Static_assert((FFT_POINTS & (FFT_POINTS - 1)) == 0, "FFT size must be a power of two");
@@ -169,43 +168,33 @@ static void butterfly_run(int32_t *pa, size_t len, size_t j0, size_t count, size
 
 /* The 256-point FFT of z (interleaved re, im, bit-reversed input order), radix 2, in place;
  * stage len's twiddles W_len^j = W_512^(j * 512 / len). Twiddles of exactly 1 (j = 0) and -i
- * (j = len/4) multiply exactly, so those butterflies are plain additions: the first two stages
- * (len 2 and 4) are done together as one pass of additions over groups of four points. Early
+ * (j = len/4) multiply exactly (gen_tables.py checks those table entries), so those butterflies
+ * are plain additions: the first two stages (len 2 and 4) are done together as one pass of
+ * additions over groups of four points. Early
  * stages loop over groups inside each twiddle, late ones (few groups) over twiddles inside each
  * group. */
 static void fft_stages(int32_t z[2 * FFT_POINTS]) {
-    const int exact = nk_fe_cos_q30[0] == TWIDDLE_ONE && nk_fe_sin_q30[0] == 0 &&
-                      nk_fe_cos_q30[NK_FE_FFT_SIZE / 4] == 0 &&
-                      nk_fe_sin_q30[NK_FE_FFT_SIZE / 4] == TWIDDLE_ONE;
-    size_t len = 2;
-    if (exact) {
-        for (int32_t *p = z; p < z + 2 * FFT_POINTS; p += 8) {
-            /* len 2: (p0, p1) and (p2, p3) with t = b; len 4: (p0', p2') with t = b, (p1', p3')
-             * with t = -i b. */
-            const int32_t r0 = p[0], i0 = p[1], r1 = p[2], i1 = p[3];
-            const int32_t r2 = p[4], i2 = p[5], r3 = p[6], i3 = p[7];
-            const int32_t ar = r0 + r1, ai = i0 + i1, br = r0 - r1, bi = i0 - i1;
-            const int32_t cr = r2 + r3, ci = i2 + i3, dr = r2 - r3, di = i2 - i3;
-            p[0] = ar + cr;
-            p[1] = ai + ci;
-            p[2] = br + di;
-            p[3] = bi - dr;
-            p[4] = ar - cr;
-            p[5] = ai - ci;
-            p[6] = br - di;
-            p[7] = bi + dr;
-        }
-        len = 8;
+    for (int32_t *p = z; p < z + 2 * FFT_POINTS; p += 8) {
+        /* len 2: (p0, p1) and (p2, p3) with t = b; len 4: (p0', p2') with t = b, (p1', p3')
+         * with t = -i b. */
+        const int32_t r0 = p[0], i0 = p[1], r1 = p[2], i1 = p[3];
+        const int32_t r2 = p[4], i2 = p[5], r3 = p[6], i3 = p[7];
+        const int32_t ar = r0 + r1, ai = i0 + i1, br = r0 - r1, bi = i0 - i1;
+        const int32_t cr = r2 + r3, ci = i2 + i3, dr = r2 - r3, di = i2 - i3;
+        p[0] = ar + cr;
+        p[1] = ai + ci;
+        p[2] = br + di;
+        p[3] = bi - dr;
+        p[4] = ar - cr;
+        p[5] = ai - ci;
+        p[6] = br - di;
+        p[7] = bi + dr;
     }
-    for (; len <= FFT_POINTS; len <<= 1) {
+    for (size_t len = 8; len <= FFT_POINTS; len <<= 1) {
         const size_t half = len / 2, quarter = len / 4, groups = FFT_POINTS / len;
         const size_t stride = NK_FE_FFT_SIZE / len;
-        if (!exact || groups < 8) { /* twiddles inside each group */
+        if (groups < 8) { /* twiddles inside each group */
             for (int32_t *g = z; g < z + 2 * FFT_POINTS; g += 2 * len) {
-                if (!exact) {
-                    butterfly_run(g, len, 0, half, stride);
-                    continue;
-                }
                 int32_t *pa = g, *pb = g + len;
                 int32_t ar = pa[0], ai = pa[1], br = pb[0], bi = pb[1]; /* j = 0: t = b */
                 pa[0] = ar + br;

@@ -51,6 +51,10 @@ def render(cfg: dict[str, int]) -> str:
     k = np.arange(half)
     cos_t = _q(np.cos(2 * np.pi * k / nfft), TWIDDLE_Q)
     sin_t = _q(np.sin(2 * np.pi * k / nfft), TWIDDLE_Q)
+    # nk_frontend.c does the butterflies with twiddle 1 (k = 0) and -i (k = nfft/4) as additions.
+    one = 1 << TWIDDLE_Q
+    if (cos_t[0], sin_t[0], cos_t[nfft // 4], sin_t[nfft // 4]) != (one, 0, 0, one):
+        raise ValueError("twiddles at k = 0 and nfft/4 must be exactly 1 and i in Q30")
     bits = int(math.log2(half))
     bitrev = [int(format(i, f"0{bits}b")[::-1], 2) for i in range(half)]
 
