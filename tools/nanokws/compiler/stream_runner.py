@@ -68,11 +68,11 @@ class StreamRunner(ProgramIO):
         while True:
             tag = self._read(1)
             if tag == b"S":
-                count = struct.unpack("<I", self._read(4))[0]
+                (count,) = self._read_u32s(1)
                 scores = np.frombuffer(self._read(self.output_len), dtype=np.int8).copy()
-                out.append(StreamScores(count, scores, struct.unpack("<I", self._read(4))[0]))
+                out.append(StreamScores(count, scores, *self._read_u32s(1)))
             elif tag == b"D":
-                done, total, most = struct.unpack("<3I", self._read(12))
+                done, total, most = self._read_u32s(3)
                 if done != n:
                     raise NanokwsError(f"stream_runner pushed {done} frames, not {n}")
                 return StreamBatch(out, n, total, most)
