@@ -43,7 +43,7 @@ class Layer:
     macs: int = 0
     weight_bytes: int = 0
     scratch: int = 0  # bytes of kernel scratch the planner reserves in the arena for this layer only
-    prefix: str = ""  # C name prefix of this layer's constants (e.g. "l3": l3_params, l3_w)
+    prefix: str = ""  # C name prefix of this layer's constants (e.g. "l3": l3_params, l3_w); set by lower()
     params: dict[str, int] = field(default_factory=dict)  # geometry/quantisation (conv, pool, mean)
 
 
@@ -298,7 +298,6 @@ def _lower_fast_conv(
         macs=macs,
         weight_bytes=w.size + 12 * oc,
         scratch=fast_scratch_bytes(v, dw),
-        prefix=p,
         params=dict(v),
     )
 
@@ -313,8 +312,10 @@ def lower(g: Graph, fast: bool = True) -> list[Layer]:
             continue  # e.g. SHAPE/STRIDED_SLICE/PACK computing a RESHAPE's (static) target shape
         if op.opcode not in SUPPORTED:
             raise _fail(op, "operator not supported (supported: " + ", ".join(SUPPORTED) + ")")
-        n = len(layers)
-        layers.append(_lower_one(g, op, f"l{n}", fast))
+        prefix = f"l{len(layers)}"
+        layer = _lower_one(g, op, prefix, fast)
+        layer.prefix = prefix
+        layers.append(layer)
     return layers
 
 
@@ -393,7 +394,6 @@ def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
             call=call,
             macs=macs,
             weight_bytes=wbytes,
-            prefix=p,
             params=dict(v),
         )
     if code == "FULLY_CONNECTED":
@@ -457,7 +457,6 @@ def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
             out.index,
             decls=[_conv_struct(f"{p}_params", v)],
             call=f"{fn}(&{p}_params, {{in0}}, {{out}});",
-            prefix=p,
             params=dict(v),
         )
     if code == "MEAN":
@@ -492,7 +491,6 @@ def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
             out.index,
             decls=[_struct("nk_mean_params_t", f"{p}_params", v)],
             call=f"nk_mean_s8(&{p}_params, {{in0}}, {{out}});",
-            prefix=p,
             params={k: int(x) for k, x in v.items()},
         )
     if code == "SOFTMAX":
