@@ -3,10 +3,7 @@ mps2-an386: INFO, a clip and a stream must give the host reference's scores bit 
 
 from __future__ import annotations
 
-import os
-import select
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +11,7 @@ from fixtures.firmware_io import (
     FW_MODEL,
     StreamConfig,
     build_fw,
+    exchange_qemu,
     expected_stream,
     fixture_model,
     read_model_config,
@@ -31,30 +29,6 @@ pytestmark = [
 ]
 
 
-def _exchange(wire: list[bytes], until_seq: int, timeout: float = 120.0) -> list[P.Message]:
-    """Boot the firmware, send `wire`, collect messages until the reply with `until_seq`."""
-    from nanokws.qemu import Qemu
-
-    elf = build_fw("qemu", FW_MODEL)
-    messages: list[P.Message] = []
-    reader = P.FrameReader()
-    with Qemu(elf, serial="stdio") as q:
-        assert q.proc.stdin is not None and q.proc.stdout is not None
-        q.proc.stdin.write(b"".join(wire))
-        q.proc.stdin.flush()
-        fd = q.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while not any(m.seq == until_seq for m in messages):
-            left = deadline - time.monotonic()
-            assert left > 0, f"no reply with seq {until_seq} from QEMU; got {messages[-3:]}"
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                assert chunk, f"QEMU exited: {q.stderr_text()}"
-                messages += [P.decode(f) for f in reader.feed(chunk)]
-    return messages
-
-
 def test_qemu_firmware_matches_host_reference() -> None:
     cfg = read_model_config(FW_MODEL)
     rng = np.random.default_rng(21)
@@ -63,7 +37,7 @@ def test_qemu_firmware_matches_host_reference() -> None:
     wire = [P.req_info(1), *P.clip_load_frames(range(2, 40), clip), P.req_clip_run(40),
             P.req_set_config(41, P.ConfigKey.STREAM_SCORES, 1), P.build_frame(0x55, 42),
             *[P.req_audio(43, stream[i : i + 400]) for i in range(0, stream.size, 400)], P.req_stats(44)]
-    msgs = _exchange(wire, until_seq=44)
+    msgs = exchange_qemu(build_fw("qemu", FW_MODEL), wire, until_seq=44, timeout=120.0)
 
     info = next(m for m in msgs if m.seq == 1)
     assert isinstance(info, P.Info)

@@ -15,17 +15,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from fixtures.firmware_io import one_reply, talk
+from fixtures.firmware_io import exchange_qemu, one_reply, talk
 from nanokws.cbuild import build_programs
 from nanokws.compiler import tflm
 from nanokws.features import compute_features
@@ -222,32 +220,9 @@ def _check_scores(
     return got
 
 
-def _exchange_qemu(elf: Path, wire: list[bytes], until_seq: int, timeout: float = 300.0) -> list[P.Message]:
-    """Boot the firmware under QEMU, send `wire`, collect messages until the reply with `until_seq`."""
-    from nanokws.qemu import Qemu
-
-    messages: list[P.Message] = []
-    reader = P.FrameReader()
-    with Qemu(elf, serial="stdio") as q:
-        assert q.proc.stdin is not None and q.proc.stdout is not None
-        q.proc.stdin.write(b"".join(wire))
-        q.proc.stdin.flush()
-        fd = q.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while not any(m.seq == until_seq and not isinstance(m, (P.Scores, P.Detection)) for m in messages):
-            left = deadline - time.monotonic()
-            assert left > 0, f"no reply with seq {until_seq} from QEMU; got {messages[-3:]}"
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                assert chunk, f"QEMU exited: {q.stderr_text()}"
-                messages += [P.decode(f) for f in reader.feed(chunk)]
-    return messages
-
-
 def _run(built: Built, target: str, wire: list[bytes], last_seq: int) -> list[P.Message]:
     if target == "qemu":
-        return _exchange_qemu(built.fw("qemu"), wire, last_seq)
+        return exchange_qemu(built.fw("qemu"), wire, last_seq, timeout=300.0)
     return talk(built.fw(target), *wire, timeout=300)
 
 
