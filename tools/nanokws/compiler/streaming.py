@@ -177,11 +177,9 @@ def _plan(g: Graph, layers: list[Layer], stride: int) -> StreamPlan:
         if layer.inputs[0] != cur:
             raise NotStreamableError(f"{what} does not read the previous layer's output (branching graph)")
         v = layer.params
-        if layer.opcode == "AVERAGE_POOL_2D" and v["k_h"] == v["in_h"] and v["out_h"] == 1 and v["in_h"] > 1:
+        pool = layer.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D")
+        if pool and v["k_h"] == v["in_h"] and v["out_h"] == 1 and v["in_h"] > 1:
             collapse = n  # pooling over the whole window: the reduction is the collapse point
-            break
-        if layer.opcode == "MAX_POOL_2D" and v["k_h"] == v["in_h"] and v["out_h"] == 1 and v["in_h"] > 1:
-            collapse = n
             break
         if v["pad_h"] != 0 or v["out_h"] != (v["in_h"] - v["k_h"]) // v["stride_h"] + 1:
             raise NotStreamableError(
