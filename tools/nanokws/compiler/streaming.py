@@ -119,7 +119,7 @@ def _uses_fast(layer: Layer) -> tuple[bool, bool]:
     return ("_fast_s8" in layer.call, layer.opcode == "DEPTHWISE_CONV_2D")
 
 
-def _rowsum_shape(g: Graph, layer: Layer, rows: int, row_bytes: int) -> tuple[int, int] | None:
+def _rowsum_shape(layer: Layer, rows: int, row_bytes: int) -> tuple[int, int] | None:
     """(inner, r2) when `layer` reduces over the whole time axis in a way partial sums per row can
     reproduce exactly: a global AVERAGE_POOL_2D (whole H x W) or a MEAN whose reduced block starts at
     the time axis. None otherwise."""
@@ -216,7 +216,7 @@ def _plan(g: Graph, layers: list[Layer], stride: int) -> StreamPlan:
         raise NotStreamableError(f"tensor '{x.name}' {list(x.shape)} has no time axis of {cur_h} rows")
     mode, tail_from, tail_input, inner, r2 = "window", collapse, cur, 0, 0
     if collapse < len(layers):
-        rs = _rowsum_shape(g, layers[collapse], cur_h, cur_row)
+        rs = _rowsum_shape(layers[collapse], cur_h, cur_row)
         if rs is not None:
             mode, tail_from, tail_input = "rowsum", collapse + 1, layers[collapse].output
             inner, r2 = rs
