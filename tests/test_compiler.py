@@ -218,6 +218,28 @@ def dw3x3_case(seed: int) -> Callable[[Any], Any]:
     return make
 
 
+def pad_case(seed: int) -> Callable[[Any], Any]:
+    """An explicit PAD (asymmetric, height and/or width) read by a VALID conv or depthwise conv: the
+    compiler folds it into the convolution's own padding (streamable models pad frequency only)."""
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(3, 10)), int(rng.integers(3, 10)), int(rng.integers(1, 9))
+    pads = tuple(tuple(int(v) for v in rng.integers(0, 3, size=2)) for _ in range(2))
+    k, s, dw = int(rng.integers(1, 4)), int(rng.integers(1, 3)), bool(seed % 2)
+    act = _act(rng)
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        x = keras.layers.ZeroPadding2D(pads)(inp)
+        conv = (
+            keras.layers.DepthwiseConv2D((k, 3), strides=s, activation=act)
+            if dw
+            else keras.layers.Conv2D(int(rng.integers(1, 12)), (k, 3), strides=s, activation=act)
+        )
+        return keras.Model(inp, conv(x))
+
+    return make
+
+
 CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
     [(f"conv{s}", lambda s=s: conv_case(s)) for s in range(6)]
     + [(f"dwconv{s}", lambda s=s: dwconv_case(100 + s)) for s in range(5)]
@@ -229,6 +251,7 @@ CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
     + [(f"add{s}", lambda s=s: add_case(700 + s)) for s in range(2)]
     + [(f"pw{s}", lambda s=s: pointwise_case(800 + s)) for s in range(3)]
     + [(f"dw3x3_{s}", lambda s=s: dw3x3_case(900 + s)) for s in range(3)]
+    + [(f"pad{s}", lambda s=s: pad_case(1000 + s)) for s in range(4)]
 )
 QEMU_SUBSET = {
     "conv0",
@@ -243,6 +266,8 @@ QEMU_SUBSET = {
     "pw1",
     "dw3x3_0",
     "dw3x3_1",
+    "pad0",
+    "pad1",
 }
 
 
@@ -407,6 +432,34 @@ def test_unsupported_op_is_one_line_exit_2(
     assert code == 2
     assert len(err) == 1
     assert "TANH" in err[0] and "op 1" in err[0]
+    assert not (tmp_path / "out" / "nk_model.c").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["pool", "two_readers"])
+def test_unfoldable_pad_is_one_line_exit_2(
+    tf: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """A PAD the compiler cannot fold into a convolution (before a pool, or read twice) is refused,
+    naming the op, instead of being compiled wrongly."""
+    from nanokws.cli import main
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((6, 6, 2), batch_size=1)
+        x = keras.layers.ZeroPadding2D(((0, 0), (1, 1)))(inp)
+        if where == "pool":
+            return keras.Model(inp, keras.layers.MaxPooling2D(2)(x))
+        a = keras.layers.Conv2D(2, 3)(x)
+        b = keras.layers.Conv2D(2, 3)(x)
+        return keras.Model(inp, keras.layers.Add()([a, b]))
+
+    model = tmp_path / "pad.tflite"
+    model.write_bytes(convert(tf, f"pad_{where}", make, seed=3))
+    code = main(["compile", "--model", str(model), "--out", str(tmp_path / "out"), "--no-tflm"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1, err
+    assert "PAD" in err[0] and "exactly one CONV_2D/DEPTHWISE_CONV_2D" in err[0], err[0]
     assert not (tmp_path / "out" / "nk_model.c").exists()
 
 

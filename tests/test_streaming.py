@@ -102,18 +102,38 @@ def _window_model(keras: Any) -> Any:
     return keras.Model(inp, keras.layers.Softmax()(_dense(keras, 6, 0.3)(x)))
 
 
-SMALL = {"avgpool": _avgpool_model, "mean_maxpool": _mean_maxpool_model, "window": _window_model}
+def _pad_freq_model(keras: Any) -> Any:
+    """Frequency-only PADs (one asymmetric) before VALID convs: SAME-like in frequency, VALID in time,
+    as ds_cnn_stream_pad. The compiler folds each PAD into the conv that reads it."""
+    inp = keras.Input((49, 10, 1), batch_size=1)
+    x = keras.layers.Rescaling(1 / 64)(inp)
+    x = keras.layers.Conv2D(5, (4, 3), strides=(2, 1), padding="valid", activation="relu")(x)
+    x = keras.layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
+    x = keras.layers.DepthwiseConv2D((3, 3), padding="valid", activation="relu")(x)
+    x = keras.layers.ZeroPadding2D(((0, 0), (0, 2)))(x)
+    x = keras.layers.Conv2D(7, (2, 3), strides=(1, 2), padding="valid", activation="relu")(x)
+    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inp, keras.layers.Softmax()(_dense(keras, 5)(x)))
 
 
-def _ds_cnn_stream() -> bytes:
-    """The ds_cnn_stream architecture with seeded untrained weights, calibrated on frontend frames of
-    synthetic audio (calibrating on uniform noise, as for a trained model's sanity check, leaves an
-    untrained model's int8 scores constant)."""
+SMALL = {
+    "avgpool": _avgpool_model,
+    "mean_maxpool": _mean_maxpool_model,
+    "window": _window_model,
+    "pad_freq": _pad_freq_model,
+}
+
+
+def _ds_cnn_stream(arch: str = "ds_cnn_stream") -> bytes:
+    """The `arch` architecture (ds_cnn_stream or ds_cnn_stream_pad) with seeded untrained weights,
+    calibrated on frontend frames of synthetic audio (calibrating on uniform noise, as for a trained
+    model's sanity check, leaves an untrained model's int8 scores constant)."""
 
     def make(keras: Any) -> Any:
         from nanokws.train.models import INPUT_SHAPE, build_model
 
-        model = build_model("ds_cnn_stream", 12)
+        model = build_model(arch, 12)
         # Untrained, the activations shrink layer after layer (~1e-5 at the pool): set each
         # BatchNormalization's statistics from sample windows so every layer's output has unit spread.
         x = calib[:16].astype(np.float32)
@@ -130,7 +150,7 @@ def _ds_cnn_stream() -> bytes:
 
     frames = _speech_frames(None, 6)
     calib = np.stack([frames[i : i + 49] for i in range(0, len(frames) - 49, 13)])[..., None]
-    return _convert("ds_cnn_stream", make, seed=0, calib=calib)
+    return _convert(arch, make, seed=0, calib=calib)
 
 
 def _build(
@@ -265,8 +285,10 @@ def _speech_frames(root: Path | None, seconds: int) -> np.ndarray:
     return compute_features(np.concatenate(clips))
 
 
-def _ds_stream_case(target: str, build_root: Path, frames: np.ndarray) -> list[int]:
-    tflite = _ds_cnn_stream()
+def _ds_stream_case(
+    target: str, build_root: Path, frames: np.ndarray, arch: str = "ds_cnn_stream"
+) -> list[int]:
+    tflite = _ds_cnn_stream(arch)
     _, progs, report = _build(tflite, target, build_root)
     st = report["streaming"]
     assert st["frame_len"] == 40 and st["window_frames"] == 49
@@ -274,10 +296,11 @@ def _ds_stream_case(target: str, build_root: Path, frames: np.ndarray) -> list[i
         return _check_stream(tflite, r, frames, 2)
 
 
-def test_ds_cnn_stream_synthetic_audio_on_asan(build_root: Path) -> None:
+@pytest.mark.parametrize("arch", ["ds_cnn_stream", "ds_cnn_stream_pad"])
+def test_ds_cnn_stream_synthetic_audio_on_asan(build_root: Path, arch: str) -> None:
     frames = _speech_frames(None, 9)
     assert len(frames) >= 440
-    _ds_stream_case("asan", build_root, frames)
+    _ds_stream_case("asan", build_root, frames, arch)
 
 
 def test_ds_cnn_stream_real_clips_on_asan(build_root: Path, shared_speech_commands: Path) -> None:
@@ -285,11 +308,13 @@ def test_ds_cnn_stream_real_clips_on_asan(build_root: Path, shared_speech_comman
 
 
 @needs_qemu
-def test_small_model_stream_bit_exact_on_qemu(build_root: Path) -> None:
-    tflite = _convert("avgpool", SMALL["avgpool"], seed=len("avgpool"))
+@pytest.mark.parametrize("name", ["avgpool", "pad_freq"])
+def test_small_model_stream_bit_exact_on_qemu(build_root: Path, name: str) -> None:
+    tflite = _convert(name, SMALL[name], seed=len(name))
     _, progs, _ = _build(tflite, "qemu", build_root)
+    width = int(np.prod(tflm.interpreter(tflite).get_input_details(0)["shape"][2:]))
     with StreamRunner(progs["stream_runner"], "qemu") as r:
-        _check_stream(tflite, r, _frames(400, 12, seed=9), 2)
+        _check_stream(tflite, r, _frames(400, width, seed=9), 2)
 
 
 @needs_qemu

@@ -24,7 +24,11 @@ SUPPORTED = (
     "SQUEEZE",
     "SOFTMAX",
     "ADD",
+    "PAD",
 )
+
+# Operators whose padding may absorb a PAD that feeds them (see _foldable_pads).
+PAD_CONSUMERS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
 class UnsupportedModelError(NanokwsError):
@@ -45,6 +49,19 @@ class Layer:
     scratch: int = 0  # bytes of kernel scratch the planner reserves in the arena for this layer only
     prefix: str = ""  # C name prefix of this layer's constants (e.g. "l3": l3_params, l3_w); set by lower()
     params: dict[str, int] = field(default_factory=dict)  # geometry/quantisation (conv, pool, mean)
+
+
+@dataclass(frozen=True)
+class FoldedPad:
+    """A PAD op absorbed by the convolution that reads it: the conv reads `source` (the PAD's input)
+    with this much zero-point padding. Exact, because a conv's own padding taps read the input zero
+    point, which is the value PAD writes (its input and output share scale and zero point)."""
+
+    source: int  # tensor index of the PAD's input
+    top: int
+    bottom: int
+    left: int
+    right: int
 
 
 def _fail(op: Operator, what: str) -> UnsupportedModelError:
@@ -111,7 +128,10 @@ def _struct(ctype: str, name: str, v: dict[str, object]) -> str:
     return f"static const {ctype} {name} = {{{', '.join(f'.{k} = {fmt(x)}' for k, x in v.items())}}};"
 
 
-def _geometry(op: Operator, inp: Tensor, out: Tensor, k_h: int, k_w: int) -> dict[str, int]:
+def _geometry(
+    op: Operator, inp: Tensor, out: Tensor, k_h: int, k_w: int, pad: FoldedPad | None = None
+) -> dict[str, int]:
+    """Kernel geometry; `pad` is a PAD folded into this VALID op (`inp` is then the PAD's input)."""
     o = op.options
     if int(getattr(o, "dilationHFactor", 1) or 1) != 1 or int(getattr(o, "dilationWFactor", 1) or 1) != 1:
         raise _fail(op, "dilation other than 1")
@@ -119,8 +139,18 @@ def _geometry(op: Operator, inp: Tensor, out: Tensor, k_h: int, k_w: int) -> dic
     sh, sw = int(o.strideH), int(o.strideW)
     ih, iw, ic = _nhwc(op, inp, "input")
     oh, ow, oc = _nhwc(op, out, "output")
-    if (quant.out_size(same, ih, k_h, sh), quant.out_size(same, iw, k_w, sw)) != (oh, ow):
-        raise _fail(op, f"output shape {list(out.shape)} does not follow from the padding/strides")
+    if pad is not None:
+        if same:
+            raise _fail(op, "reads a PAD but has SAME padding itself (only PAD + VALID is supported)")
+        valid_h = quant.out_size(False, ih + pad.top + pad.bottom, k_h, sh)
+        valid_w = quant.out_size(False, iw + pad.left + pad.right, k_w, sw)
+        if (valid_h, valid_w) != (oh, ow):
+            raise _fail(op, f"output shape {list(out.shape)} does not follow from the PAD and strides")
+        pad_h, pad_w = pad.top, pad.left
+    else:
+        if (quant.out_size(same, ih, k_h, sh), quant.out_size(same, iw, k_w, sw)) != (oh, ow):
+            raise _fail(op, f"output shape {list(out.shape)} does not follow from the padding/strides")
+        pad_h, pad_w = quant.padding(ih, k_h, sh, oh), quant.padding(iw, k_w, sw, ow)
     return {
         "in_h": ih,
         "in_w": iw,
@@ -132,8 +162,8 @@ def _geometry(op: Operator, inp: Tensor, out: Tensor, k_h: int, k_w: int) -> dic
         "k_w": k_w,
         "stride_h": sh,
         "stride_w": sw,
-        "pad_h": quant.padding(ih, k_h, sh, oh),
-        "pad_w": quant.padding(iw, k_w, sw, ow),
+        "pad_h": pad_h,
+        "pad_w": pad_w,
     }
 
 
@@ -260,6 +290,7 @@ def _lower_fast_conv(
     op: Operator,
     p: str,
     v: dict[str, int],
+    source: int,
     w: np.ndarray,
     bias: Tensor | None,
     mult: np.ndarray,
@@ -291,7 +322,7 @@ def _lower_fast_conv(
     return Layer(
         op.index,
         op.opcode,
-        [op.inputs[0]],
+        [source],
         op.outputs[0],
         decls=decls,
         call=call,
@@ -308,12 +339,16 @@ def lower(g: Graph, fast: bool = True) -> list[Layer]:
     layers: list[Layer] = []
     live = _live_ops(g)
     for op in g.operators:
+        if op.index in live and op.opcode not in SUPPORTED:
+            raise _fail(op, "operator not supported (supported: " + ", ".join(SUPPORTED) + ")")
+    pads = _foldable_pads(g, live)
+    for op in g.operators:
         if op.index not in live:
             continue  # e.g. SHAPE/STRIDED_SLICE/PACK computing a RESHAPE's (static) target shape
-        if op.opcode not in SUPPORTED:
-            raise _fail(op, "operator not supported (supported: " + ", ".join(SUPPORTED) + ")")
+        if op.opcode == "PAD":
+            continue  # folded into the convolution that reads it (_foldable_pads)
         prefix = f"l{len(layers)}"
-        layer = _lower_one(g, op, prefix, fast)
+        layer = _lower_one(g, op, prefix, fast, pads)
         layer.prefix = prefix
         layers.append(layer)
     return layers
@@ -335,10 +370,51 @@ def _live_ops(g: Graph) -> set[int]:
     return live
 
 
-def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
+def _foldable_pads(g: Graph, live: set[int]) -> dict[int, FoldedPad]:
+    """Every live PAD op, checked and keyed by its output tensor. A PAD is supported only where a
+    convolution can absorb it: int8, constant paddings on height/width only, in and out quantised
+    alike, read by exactly one CONV_2D/DEPTHWISE_CONV_2D as its data input. This is how streamable
+    models pad frequency but not time (TFLite has one padding mode for both axes)."""
+    readers: dict[int, list[Operator]] = {}
+    for op in g.operators:
+        if op.index in live:
+            for i in op.inputs:
+                readers.setdefault(i, []).append(op)
+    pads: dict[int, FoldedPad] = {}
+    for op in g.operators:
+        if op.index not in live or op.opcode != "PAD":
+            continue
+        t = g.tensors
+        inp, out = t[op.inputs[0]], t[op.outputs[0]]
+        _check_int8(op, inp, "input")
+        _check_int8(op, out, "output")
+        _nhwc(op, inp, "input")
+        paddings = t[op.inputs[1]].data if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+        if paddings is None or np.asarray(paddings).shape != (4, 2):
+            raise _fail(op, "paddings must be a constant [4, 2] tensor")
+        (b0, b1), (top, bottom), (left, right), (c0, c1) = (tuple(int(v) for v in r) for r in paddings)
+        if b0 or b1 or c0 or c1:
+            raise _fail(op, "padding the batch or channel axis is not supported (height/width only)")
+        if min(top, bottom, left, right) < 0:
+            raise _fail(op, "negative padding")
+        if (float(inp.scale), inp.zero_point) != (float(out.scale), out.zero_point):
+            raise _fail(op, "input and output are quantised differently (the pad value would change)")
+        users = readers.get(out.index, [])
+        if out.index in g.outputs or len(users) != 1 or users[0].opcode not in PAD_CONSUMERS:
+            raise _fail(op, "supported only when its output feeds exactly one CONV_2D/DEPTHWISE_CONV_2D")
+        if users[0].inputs[0] != out.index:
+            raise _fail(op, "its output is not the data input of the convolution that reads it")
+        pads[out.index] = FoldedPad(inp.index, top, bottom, left, right)
+    return pads
+
+
+def _lower_one(
+    g: Graph, op: Operator, p: str, fast: bool = True, pads: dict[int, FoldedPad] | None = None
+) -> Layer:
     t = g.tensors
     out = t[op.outputs[0]]
-    inp = t[op.inputs[0]]
+    pad = (pads or {}).get(op.inputs[0])
+    inp = t[pad.source if pad is not None else op.inputs[0]]
     _check_int8(op, inp, "input")
     _check_int8(op, out, "output")
     code = op.opcode
@@ -351,7 +427,7 @@ def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
         _const_weights(op, w)
         dw = code == "DEPTHWISE_CONV_2D"
         k_h, k_w = (w.shape[1], w.shape[2])
-        v = _geometry(op, inp, out, k_h, k_w)
+        v = _geometry(op, inp, out, k_h, k_w, pad)
         v.update(in_offset=-inp.zero_point, out_offset=out.zero_point)
         v["act_min"], v["act_max"] = quant.activation_range(_act(op), out.scale, out.zero_point)
         if dw:
@@ -370,7 +446,7 @@ def _lower_one(g: Graph, op: Operator, p: str, fast: bool = True) -> Layer:
         mult, shift = _per_channel(op, inp, w, out, v["out_c"])
         bias = _bias(op, g, v["out_c"])
         if fast and (not dw or v["depth_mult"] == 1):
-            fast_layer = _lower_fast_conv(op, p, v, w.data, bias, mult, shift, dw, macs)
+            fast_layer = _lower_fast_conv(op, p, v, inp.index, w.data, bias, mult, shift, dw, macs)
             if fast_layer is not None:
                 return fast_layer
         decls = [

@@ -15,7 +15,7 @@ INPUT_SHAPE = (49, 40, 1)  # [frames, mel channels, 1]: the frontend's int8 outp
 
 ALLOWED_OPS = frozenset({
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN",
-    "RESHAPE", "SOFTMAX", "ADD",
+    "RESHAPE", "SOFTMAX", "ADD", "PAD",
 })
 
 
