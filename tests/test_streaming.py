@@ -24,7 +24,6 @@ from nanokws.compiler import compile_model, tflm
 from nanokws.compiler.runner import ModelRunner
 from nanokws.compiler.stream_runner import StreamRunner
 from nanokws.compiler.streaming import NotStreamableError
-from nanokws.paths import FIRMWARE_DIR
 
 HAVE_QEMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
 needs_qemu = pytest.mark.skipif(not HAVE_QEMU, reason="qemu-system-arm / arm-none-eabi-gcc not installed")
@@ -341,8 +340,21 @@ def test_ds_cnn_stream_on_qemu_and_instruction_counts(build_root: Path) -> None:
 # ---- refusal and detection ----
 
 
-def test_shipped_model_is_refused_with_one_line(tmp_path: Path) -> None:
-    tflite = (FIRMWARE_DIR / "model" / "model.tflite").read_bytes()
+def _same_padded_ds_cnn() -> bytes:
+    """ds_cnn_m12 (the previous shipped default; SAME padding on both axes) with random weights."""
+
+    def make(keras: Any) -> Any:
+        from nanokws.train.models import INPUT_SHAPE, build_model
+
+        inp = keras.Input(INPUT_SHAPE, batch_size=1)  # fixed batch: Flatten stays a RESHAPE
+        return keras.Model(inp, build_model("ds_cnn_m12", 12)(inp, training=False))
+
+    calib = np.random.default_rng(4).integers(-128, 128, size=(16, 49, 40, 1)).astype(np.float32)
+    return _convert("ds_cnn_m12", make, seed=4, calib=calib)
+
+
+def test_same_padded_model_is_refused_with_one_line(tmp_path: Path) -> None:
+    tflite = _same_padded_ds_cnn()
     with pytest.raises(NotStreamableError) as err:
         compile_model(tflite, tmp_path / "c", measure_tflm=False, stream=True)
     msg = str(err.value)
@@ -358,7 +370,8 @@ def test_shipped_model_is_refused_with_one_line(tmp_path: Path) -> None:
 def test_cli_refuses_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from nanokws.cli import main
 
-    model = FIRMWARE_DIR / "model" / "model.tflite"
+    model = tmp_path / "same.tflite"
+    model.write_bytes(_same_padded_ds_cnn())
     rc = main(["compile", "--model", str(model), "--out", str(tmp_path / "c"), "--no-tflm", "--streaming"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
@@ -402,8 +415,9 @@ def test_compile_detects_streamable_models_unless_told_not_to(
     with pytest.raises(SystemExit):
         main(["compile", "--model", str(model), "--out", str(out), "--streaming", "--no-streaming"])
     # A model that cannot stream compiles without the form and says why.
-    shipped = FIRMWARE_DIR / "model" / "model.tflite"
-    assert main(["compile", "--model", str(shipped), "--out", str(tmp_path / "s"), "--no-tflm"]) == 0
+    same = tmp_path / "same.tflite"
+    same.write_bytes(_same_padded_ds_cnn())
+    assert main(["compile", "--model", str(same), "--out", str(tmp_path / "s"), "--no-tflm"]) == 0
     text = capsys.readouterr().out
     assert "not streamable (the firmware runs the full window per inference): layer 0 CONV_2D" in text
     assert not (tmp_path / "s" / "nk_model_stream.h").exists()
