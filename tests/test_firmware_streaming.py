@@ -442,11 +442,15 @@ def test_qemu_stream_and_clip_bit_exact_and_no_full_window_arena(tiny: Built) ->
 
 @needs_qemu
 def test_qemu_non_streaming_model_still_links_its_arena(tmp_path: Path) -> None:
-    """A model folder without nk_model_stream.h (the hand-written test model): the window path with
-    nk_model_invoke and its arena."""
-    fixture = Path(__file__).parent / "fixtures" / "fw_model"
-    assert not (fixture / "nk_model_stream.h").exists()
-    elf = build_programs("qemu", ["nanokws_fw"], fixture, out_dir=tmp_path / "b")["nanokws_fw"]
+    """A streamable model compiled with --no-streaming (no nk_model_stream.h): the firmware takes the
+    window path, with nk_model_invoke and its arena."""
+    from nanokws.cli import main
+
+    (tmp_path / "m.tflite").write_bytes(_model("tiny"))
+    rc = main(["compile", "--model", str(tmp_path / "m.tflite"), "--out", str(tmp_path / "c"), "--no-tflm",
+               "--no-streaming"])
+    assert rc == 0 and not (tmp_path / "c" / "nk_model_stream.h").exists()
+    elf = build_programs("qemu", ["nanokws_fw"], tmp_path / "c", out_dir=tmp_path / "b")["nanokws_fw"]
     syms = _nm(elf)
     assert "nk_arena" in syms and "nk_model_invoke" in syms
     assert "nk_model_stream_push" not in syms
