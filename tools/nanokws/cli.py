@@ -10,10 +10,11 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import NanokwsError
+from .errors import DEBUG_ENV, NanokwsError, debug_enabled, describe
 
 # (name, module, one-line help) in the order a user meets them.
 COMMANDS: list[tuple[str, str, str]] = [
@@ -96,14 +97,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "_run"):
         parser.print_help()
         return 1
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The error boundary: whatever a subcommand raises ends as one line on stderr and an exit code.
+
+    NanokwsError: its own code (2; 3 for device faults). An OSError naming a file (a disk filled up,
+    a folder removed mid-run): 2. Anything else is a bug: one line saying so, exit 1, and the
+    traceback only with NANOKWS_DEBUG=1. A subcommand that writes a report marks it `fault` itself.
+    """
+    name = f"nanokws {args.command}"
     try:
         return int(args._run(args) or 0)
     except NanokwsError as exc:
-        print(f"nanokws {args.command}: error: {exc}", file=sys.stderr)
+        if debug_enabled():
+            traceback.print_exc()
+        print(f"{name}: error: {describe(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"nanokws {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if debug_enabled():
+            traceback.print_exc()
+        print(f"{name}: error: {describe(exc)}", file=sys.stderr)
+        return NanokwsError.exit_code if exc.filename is not None else 1
+    except Exception as exc:  # the boundary: a bug must still end in one line, not a traceback
+        if debug_enabled():
+            traceback.print_exc()
+        hint = "" if debug_enabled() else f" (a bug; {DEBUG_ENV}=1 shows the traceback)"
+        print(f"{name}: internal error: {describe(exc)}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import shlex
 import time
 from pathlib import Path
 
+from .argtypes import SEED, int_in
 from .errors import NanokwsError
 
 
@@ -26,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(e.g. ../shared/data/speech_commands)",
     )
     parser.add_argument("--model", default="tiny", help="architecture to train (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the trainer's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for synthesis and training (default: 0)")
+    parser.add_argument("--epochs", type=int_in(1, 100_000), default=None,
+                        help="training epochs (default: the trainer's)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed for synthesis and training (default: 0)")
     parser.add_argument(
         "--target",
         choices=["host", "qemu"],

@@ -26,13 +26,24 @@ def tflite_schema() -> Any:
     return schema
 
 
-def read_model_bytes(path: str | os.PathLike[str]) -> bytes:
+def read_model_bytes(path: str | os.PathLike[str], check: bool = True) -> bytes:
+    """The bytes of the .tflite at `path`, validated by modelcheck.check_model (unless `check` is
+    False): every command reads its model through here, so none uses a malformed one."""
     p = Path(path)
+    if p.is_dir():
+        raise NanokwsError(f"{p}: is a folder, need a .tflite file")
     if not p.is_file():
         raise NanokwsError(f"{p}: model file not found")
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise NanokwsError(f"{p}: cannot read ({exc.strerror or exc})") from exc
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise NanokwsError(f"{p}: not a TFLite flatbuffer (missing 'TFL3' identifier)")
+    if check:
+        from .modelcheck import check_model
+
+        check_model(data, str(p))
     return data
 
 
@@ -86,17 +97,47 @@ def short_tensor_name(name: str, parts: int = 2, limit: int = 40) -> str:
 
 def read_metadata(tflite: bytes, source: str = "model") -> dict[str, Any]:
     """The nanokws metadata of a .tflite; a clear error if the model was not made by nanokws."""
+    meta = find_metadata(tflite, source)
+    if meta is None:
+        raise NanokwsError(
+            f"{source}: no nanokws metadata (labels, frontend); was it made by `nanokws train`?"
+        )
+    return meta
+
+
+def find_metadata(tflite: bytes, source: str = "model") -> dict[str, Any] | None:
+    """The nanokws metadata as a JSON object, None when absent; NanokwsError when unreadable."""
+    from .modelcheck import check_bounds
+
+    check_bounds(tflite)
     schema = tflite_schema()
-    model = schema.Model.GetRootAsModel(bytearray(tflite), 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if _name(entry.Name()) == METADATA_NAME:
-            raw = model.Buffers(entry.Buffer()).DataAsNumpy()
-            return json.loads(bytes(raw).decode())
-    raise NanokwsError(f"{source}: no nanokws metadata (labels, frontend); was it made by `nanokws train`?")
+    try:
+        model = schema.Model.GetRootAsModel(bytearray(tflite), 0)
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            if entry is None or _name(entry.Name()) != METADATA_NAME:
+                continue
+            index = entry.Buffer()
+            if not 0 <= index < model.BuffersLength():
+                raise NanokwsError(f"{source}: nanokws metadata points at missing buffer {index}")
+            raw = bytes(model.Buffers(index).DataAsNumpy())
+            break
+        else:
+            return None
+    except NanokwsError:
+        raise
+    except Exception as exc:  # a flatbuffer the bounds check passed but that is still inconsistent
+        raise NanokwsError(f"{source}: malformed metadata table ({type(exc).__name__})") from exc
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise NanokwsError(f"{source}: nanokws metadata is not valid UTF-8 JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise NanokwsError(f"{source}: nanokws metadata is not a JSON object")
+    return meta
 
 
 def _name(name: bytes | str | None) -> str:
     if isinstance(name, bytes):
-        return name.decode()
+        return name.decode("utf-8", errors="replace")
     return name or ""

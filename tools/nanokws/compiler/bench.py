@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import int_in
 from ..errors import NanokwsError
 
 EPILOG = """\
@@ -60,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="full-int8 .tflite file")
     parser.add_argument("--target", choices=("qemu",), default="qemu", help="only qemu (default)")
     parser.add_argument(
-        "--runs", type=int, default=3, help="inferences to run; the median is reported (default: 3)"
+        "--runs", type=int_in(1, 10_000), default=3,
+        help="inferences to run; the median is reported (default: 3)"
     )
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument(
@@ -70,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stride",
-        type=int,
+        type=int_in(1, 50),
         default=None,
         metavar="N",
         help="live-mode budget: one inference every N hops (default: NK_APP_DEFAULT_STRIDE from "
@@ -442,7 +444,11 @@ def format_table(r: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from .. import atomic
+    from ..errors import check_output_file
     from ..modelmeta import read_model_bytes
+
+    if args.json:
+        check_output_file(args.json, "--json")
 
     if args.stride is not None and args.stride < 1:
         raise NanokwsError("--stride must be at least 1")

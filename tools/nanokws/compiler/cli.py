@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..argtypes import int_in
+
 EPILOG = """\
 examples:
   nanokws compile --model runs/tiny/model.tflite --out runs/tiny/compiled
@@ -57,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stream-stride",
-        type=int,
+        type=int_in(1, 50),
         default=2,
         metavar="FRAMES",
         help="frames between inferences the streaming form is planned for (default: 2)",
@@ -65,10 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import check_output_dir
     from ..modelmeta import read_model_bytes
     from .compile import compile_model, format_report
 
     tflite = read_model_bytes(args.model)
+    check_output_dir(args.out, "--out")
     result = compile_model(
         tflite,
         args.out,

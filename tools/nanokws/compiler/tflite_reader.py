@@ -71,38 +71,65 @@ def read_graph(tflite: bytes) -> Graph:
 
     if len(tflite) < 8 or tflite[4:8] != b"TFL3":
         raise NanokwsError("not a TFLite flatbuffer (missing 'TFL3' identifier)")
+    from ..modelcheck import check_bounds
+
+    check_bounds(tflite)  # the flatbuffers library does not check offsets; a bad file fails here
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytearray(tflite), 0))
     if not model.subgraphs or len(model.subgraphs) != 1:
         raise NanokwsError(f"expected exactly one subgraph, found {len(model.subgraphs or [])}")
     op_names = _enum_names(schema.BuiltinOperator)
     type_names = _enum_names(schema.TensorType)
     sub = model.subgraphs[0]
+    buffers = model.buffers or []
     tensors: list[Tensor] = []
-    for i, t in enumerate(sub.tensors):
-        dtype = type_names.get(t.type, str(t.type))
+    for i, t in enumerate(sub.tensors or []):
+        dtype = type_names.get(t.type, f"TYPE_{t.type}")
         q = t.quantization
         scales = np.asarray(q.scale if q is not None and q.scale is not None else [], dtype=np.float32)
         zps = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], dtype=np.int64)
         qdim = int(q.quantizedDimension) if q is not None else 0
-        buf = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+        buf = buffers[t.buffer] if 0 <= t.buffer < len(buffers) else None
         data = None
         if buf is not None and buf.data is not None and len(buf.data) > 0:
-            raw = np.asarray(buf.data, dtype=np.uint8).tobytes()
-            data = np.frombuffer(raw, dtype=_DTYPES.get(dtype, np.uint8)).reshape(tuple(t.shape))
+            data = _constant(i, np.asarray(buf.data, dtype=np.uint8).tobytes(), dtype, shape)
         elif buf is not None and getattr(buf, "size", 0):
             raise NanokwsError(f"tensor {i}: weights stored outside the flatbuffer are not supported")
-        name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
-        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+        name = t.name.decode("utf-8", errors="replace") if isinstance(t.name, bytes) else str(t.name or "")
         tensors.append(Tensor(i, name, shape, dtype, scales, zps, qdim, data))
+    codes = model.operatorCodes or []
     ops: list[Operator] = []
-    for i, op in enumerate(sub.operators):
-        code = model.operatorCodes[op.opcodeIndex]
+    for i, op in enumerate(sub.operators or []):
+        if not 0 <= op.opcodeIndex < len(codes):
+            raise NanokwsError(f"operator {i}: opcode index {op.opcodeIndex} out of range")
+        code = codes[op.opcodeIndex]
         num = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
         name = op_names.get(num, f"BUILTIN_{num}")
         if name == "CUSTOM":
-            cname = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
+            raw_name = code.customCode
+            cname = raw_name.decode("utf-8", errors="replace") if isinstance(raw_name, bytes) else raw_name
             name = f"CUSTOM({cname})"
         ops.append(
-            Operator(i, name, [int(x) for x in op.inputs], [int(x) for x in op.outputs], op.builtinOptions)
+            Operator(i, name, _indices(op.inputs), _indices(op.outputs), op.builtinOptions)
         )
-    return Graph(tensors, ops, [int(x) for x in sub.inputs], [int(x) for x in sub.outputs], tflite)
+    return Graph(tensors, ops, _indices(sub.inputs), _indices(sub.outputs), tflite)
+
+
+def _indices(values: Any) -> list[int]:
+    return [] if values is None else [int(x) for x in values]
+
+
+def _constant(index: int, raw: bytes, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A constant tensor's data, checked against its type and shape."""
+    if dtype not in _DTYPES:
+        raise NanokwsError(f"tensor {index}: constant data of unsupported type {dtype}")
+    if any(d < 0 for d in shape):
+        raise NanokwsError(f"tensor {index}: negative dimension in shape {list(shape)}")
+    np_type = np.dtype(_DTYPES[dtype])
+    count = int(np.prod(shape)) if shape else 1
+    if len(raw) != count * np_type.itemsize:
+        raise NanokwsError(
+            f"tensor {index}: {len(raw)} bytes of constant data for shape {list(shape)} of {dtype} "
+            f"({count * np_type.itemsize} expected)"
+        )
+    return np.frombuffer(raw, dtype=np_type).reshape(shape)

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..argtypes import SEED, int_in
+
 EPILOG = """\
 examples:
   nanokws verify --model runs/tiny/model.tflite                 # host build, 20 inputs
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="host",
         help="where the compiled model runs (default: host)",
     )
-    parser.add_argument("--n", type=int, default=20, help="number of inputs (default: 20)")
+    parser.add_argument("--n", type=int_in(1, 100_000), default=20, help="number of inputs (default: 20)")
     parser.add_argument(
         "--data",
         type=Path,
@@ -41,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Speech Commands folder for real features (default: the shared data if present)",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
-    parser.add_argument("--seed", type=int, default=0, help="random input seed (default: 0)")
+    parser.add_argument("--seed", type=SEED, default=0, help="random input seed (default: 0)")
     parser.add_argument(
         "--build-dir",
         type=Path,
@@ -172,6 +174,10 @@ def verify(
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import check_output_file
+
+    if args.json:
+        check_output_file(args.json, "--json")
     from .. import atomic
     from ..errors import NanokwsError
     from ..modelmeta import read_model_bytes

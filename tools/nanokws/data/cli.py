@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..argtypes import SEED, float_in, int_in
 from ..errors import NanokwsError
 from . import fetch as fetch_mod
 from . import synth as synth_mod
@@ -35,13 +36,13 @@ def _add_dataset_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--unknown-share",
-        type=float,
+        type=float_in(0.0, 100.0),
         default=1.0,
         help="unknown examples per split as a multiple of the mean keyword count (default: 1.0)",
     )
     p.add_argument(
         "--silence-share",
-        type=float,
+        type=float_in(0.0, 100.0),
         default=1.0,
         help="silence examples per split as a multiple of the mean keyword count (default: 1.0)",
     )
@@ -52,7 +53,7 @@ def _add_dataset_options(p: argparse.ArgumentParser) -> None:
         help="auto: list files if present, else the speaker-hash rule; speaker: a second "
         "speaker hash spreading speakers 80/10/10 (default: auto)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for balancing and silence cuts (default: 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed for balancing and silence cuts (default: 0)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     s.add_argument(
         "--per-word",
-        type=int,
+        type=int_in(1, 1_000_000),
         default=synth_mod.DEFAULT_PER_WORD,
         help="clips per keyword (default: %(default)s)",
     )
@@ -92,24 +93,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     s.add_argument(
         "--unknown-per-word",
-        type=int,
+        type=int_in(0, 1_000_000),
         default=synth_mod.DEFAULT_UNKNOWN_PER_WORD,
         help="clips per unknown word (default: %(default)s)",
     )
     s.add_argument(
         "--speakers",
-        type=int,
+        type=int_in(1, 10_000),
         default=synth_mod.DEFAULT_SPEAKERS,
         help="distinct synthetic voices (default: %(default)s)",
     )
     s.add_argument(
         "--noise-files",
-        type=int,
+        type=int_in(0, 1000),
         default=synth_mod.DEFAULT_NOISE_FILES,
         help=f"{synth_mod.NOISE_FILE_SECONDS} s recordings in _background_noise_/ (default: %(default)s)",
     )
-    s.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default: 0)")
-    s.add_argument("--jobs", type=int, default=2, help="worker processes (default: 2)")
+    s.add_argument("--seed", type=SEED, default=0, help="same seed, same bytes (default: 0)")
+    s.add_argument("--jobs", type=int_in(1, 256), default=2, help="worker processes (default: 2)")
     s.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
     f = sub.add_parser(

@@ -48,36 +48,60 @@ def read_wav(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def parse_wav(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.ndarray:
-    """Like read_wav, for bytes already in memory (`path` only names them in errors)."""
+    """Like read_wav, for bytes already in memory (`path` only names them in errors).
+
+    Our own chunk walk rather than the standard library's `wave`, which raises RuntimeError,
+    EOFError or struct.error on some corrupt files: here every malformed file is a WavFormatError.
+    Chunks other than `fmt ` and `data` (LIST, fact, ...) are skipped; the RIFF size is ignored, as
+    many writers get it wrong.
+    """
     if len(data) == 0:
         raise WavFormatError(path, "empty file")
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise WavFormatError(path, "not a WAV file (no RIFF/WAVE header)")
-    try:
-        with wave.open(io.BytesIO(data), "rb") as w:
-            channels, width, rate, frames = (
-                w.getnchannels(),
-                w.getsampwidth(),
-                w.getframerate(),
-                w.getnframes(),
-            )
-            _check_params(path, channels, width, rate)
-            raw = w.readframes(frames)
-    except wave.Error as exc:
-        if str(exc) == f"unknown format: {_FORMAT_EXTENSIBLE}":
-            # Python < 3.12's wave module rejects EXTENSIBLE; parse the chunks ourselves.
-            return _parse_extensible(data, path)
-        if str(exc).startswith("unknown format: "):
-            tag = str(exc).rsplit(" ", 1)[1]
-            raise WavFormatError(
-                path, f"unsupported encoding (format tag {tag}), expected 16-bit PCM"
-            ) from None
-        raise WavFormatError(path, f"not a valid WAV file ({exc})") from None
-    except (EOFError, struct.error):
-        raise WavFormatError(path, "truncated WAV header") from None
-    if len(raw) != frames * 2:
-        raise WavFormatError(path, f"truncated: header says {frames} samples, file holds {len(raw) // 2}")
-    return np.frombuffer(raw, dtype="<i2").astype(np.int16)
+    fmt: tuple[int, int] | None = None
+    pos = 12
+    while True:
+        if pos + 8 > len(data):
+            if pos == len(data) and fmt is not None:
+                raise WavFormatError(path, "not a valid WAV file (no data chunk)")
+            raise WavFormatError(path, "truncated WAV header")
+        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        if not all(32 <= c < 127 for c in cid):
+            raise WavFormatError(path, f"not a valid WAV file (corrupt chunk id {cid!r} at byte {pos})")
+        start = pos + 8
+        if cid == b"fmt ":
+            if start + size > len(data) or size < 16:
+                raise WavFormatError(path, "truncated WAV header")
+            fmt = (start, size)
+        elif cid == b"data":
+            if fmt is None:
+                raise WavFormatError(path, "not a valid WAV file (data chunk before the fmt chunk)")
+            _check_fmt(data, fmt, path)
+            raw = data[start : start + size]
+            if len(raw) < size:
+                raise WavFormatError(
+                    path, f"truncated: header says {size // 2} samples, file holds {len(raw) // 2}"
+                )
+            raw = raw[: len(raw) - len(raw) % 2]
+            return np.frombuffer(raw, dtype="<i2").astype(np.int16)
+        pos = start + size + (size & 1)  # chunks are word aligned
+
+
+def _check_fmt(data: bytes, fmt: tuple[int, int], path: str | os.PathLike[str]) -> None:
+    start, size = fmt
+    tag, channels, rate, _byte_rate, align, bits = struct.unpack_from("<HHIIHH", data, start)
+    if tag == _FORMAT_EXTENSIBLE:
+        if size < 40:
+            raise WavFormatError(path, f"not a valid WAV file (EXTENSIBLE fmt chunk of {size} bytes)")
+        subformat = data[start + 24 : start + 40]
+        if struct.unpack_from("<H", subformat)[0] != _FORMAT_PCM or subformat[2:] != _PCM_SUBFORMAT_TAIL:
+            raise WavFormatError(path, "unsupported encoding (EXTENSIBLE but not PCM), expected 16-bit PCM")
+    elif tag != _FORMAT_PCM:
+        raise WavFormatError(path, f"unsupported encoding (format tag {tag}), expected 16-bit PCM")
+    _check_params(path, channels, (bits + 7) // 8, rate)
+    if align != 2:
+        raise WavFormatError(path, f"not a valid WAV file (block align {align}, expected 2)")
 
 
 def _check_params(path: str | os.PathLike[str], channels: int, width: int, rate: int) -> None:
@@ -87,36 +111,6 @@ def _check_params(path: str | os.PathLike[str], channels: int, width: int, rate:
         raise WavFormatError(path, f"{8 * width}-bit samples, expected 16-bit PCM")
     if rate != SAMPLE_RATE:
         raise WavFormatError(path, f"sample rate {rate} Hz, expected {SAMPLE_RATE} Hz")
-
-
-def _chunks(data: bytes) -> dict[bytes, tuple[int, int]]:
-    """Map chunk id -> (start, declared size) for the chunks after the RIFF/WAVE header."""
-    chunks: dict[bytes, tuple[int, int]] = {}
-    pos = 12
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
-        chunks.setdefault(cid, (pos + 8, size))
-        pos += 8 + size + (size & 1)  # chunks are word aligned
-    return chunks
-
-
-def _parse_extensible(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
-    chunks = _chunks(data)
-    if b"fmt " not in chunks or b"data" not in chunks:
-        raise WavFormatError(path, "not a valid WAV file (fmt or data chunk missing)")
-    fmt_start, fmt_size = chunks[b"fmt "]
-    if fmt_size < 40 or fmt_start + 40 > len(data):
-        raise WavFormatError(path, "truncated WAV header")
-    _tag, channels, rate, _byte_rate, _align, bits = struct.unpack_from("<HHIIHH", data, fmt_start)
-    subformat = data[fmt_start + 24 : fmt_start + 40]
-    if struct.unpack_from("<H", subformat)[0] != _FORMAT_PCM or subformat[2:] != _PCM_SUBFORMAT_TAIL:
-        raise WavFormatError(path, "unsupported encoding (EXTENSIBLE but not PCM), expected 16-bit PCM")
-    _check_params(path, channels, (bits + 7) // 8, rate)
-    start, size = chunks[b"data"]
-    raw = data[start : start + size]
-    if len(raw) != size or size % 2:
-        raise WavFormatError(path, f"truncated: header says {size // 2} samples, file holds {len(raw) // 2}")
-    return np.frombuffer(raw, dtype="<i2").astype(np.int16)
 
 
 def wav_bytes(audio: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:

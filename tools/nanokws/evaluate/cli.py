@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..argtypes import int_in
+
 EPILOG = """\
 examples:
   nanokws eval --model runs/tiny/model.tflite --data runs/synth
@@ -27,11 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which clips (default: %(default)s)")
     parser.add_argument("--json", default=None, metavar="OUT.json", help="write the full report here")
     parser.add_argument("--plot", default=None, metavar="OUT.png", help="write a confusion-matrix image here")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
+    parser.add_argument("--limit", type=int_in(1), default=None, metavar="N",
                         help="evaluate a seeded random subset of N clips (default: all)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import check_output_file
+
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        if path:
+            check_output_file(path, flag)
     from .evaluate import evaluate_model
 
     evaluate_model(args.model, args.data, split=args.split, limit=args.limit, json_path=args.json,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..argtypes import int_in
 from ..atomic import atomic_path, write_json
 from ..errors import NanokwsError
 from ..paths import SHARED_GSC_LOGMEL, SHARED_SPEECH_COMMANDS
@@ -63,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cmp_.add_argument(
         "--keywords", nargs="+", default=KEYWORDS, help="word folders to use (default: 10 keywords)"
     )
-    cmp_.add_argument("--limit", type=int, default=None, help="at most N clips per word (default: all)")
+    cmp_.add_argument("--limit", type=int_in(1), default=None, help="at most N clips per word (default: all)")
     cmp_.add_argument("--json", type=Path, help="write all numbers as JSON")
     cmp_.add_argument("--plot", type=Path, help="write per-channel means, ours vs the npz (.png)")
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import SEED, float_in, int_in
 from ..errors import NanokwsError
 from ..paths import FIRMWARE_MODEL_DIR
 
@@ -65,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--limit",
-        type=int,
+        type=int_in(1),
         default=None,
         metavar="N",
         help="use N clips drawn evenly at random (seeded) instead of all",
@@ -75,26 +76,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--junit", type=Path, metavar="OUT.xml", help="also write JUnit XML (one case per clip/check)"
     )
-    parser.add_argument("--min-accuracy", type=float, metavar="X", help="fail below this accuracy (0..1)")
-    parser.add_argument("--min-bit-exact", type=float, metavar="X", help="fail below this bit-exact fraction")
-    parser.add_argument("--max-latency-ms", type=float, metavar="X", help="fail above this p95 latency")
+    parser.add_argument("--min-accuracy", type=float_in(0.0, 1.0), metavar="X",
+                        help="fail below this accuracy (0..1)")
+    parser.add_argument("--min-bit-exact", type=float_in(0.0, 1.0), metavar="X",
+                        help="fail below this bit-exact fraction")
+    parser.add_argument("--max-latency-ms", type=float_in(0.0, lo_open=True), metavar="X",
+                        help="fail above this p95 latency")
     parser.add_argument(
         "--duration",
-        type=float,
+        type=float_in(0.0, 86_400.0, lo_open=True),
         default=None,
         metavar="S",
         help="stream/bench audio length in seconds (default: 60 stream, 20 bench)",
     )
     parser.add_argument(
         "--speed",
-        type=float,
+        type=float_in(0.0, 1000.0),
         default=1.0,
         metavar="X",
         help="stream pace as a multiple of real time; 0 = as fast as possible (default: 1)",
     )
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=float_in(0.0, 60.0),
         default=1.0,
         metavar="S",
         help="stream: a detection counts within [clip start, clip end + S] (default: 1.0, as a word "
@@ -102,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threshold",
-        type=int,
+        type=int_in(0, 255),
         default=None,
         metavar="0..255",
         help="stream: set every keyword's detection threshold (smoothed probability x 255) first "
@@ -110,7 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--noise-gain",
-        type=float,
+        type=float_in(0.0, 1000.0),
         default=1.0,
         metavar="G",
         help="stream/bench: gain on the dataset's background noise under the keywords (default: 1)",
@@ -122,12 +126,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stream timeline / bench histogram PNG (default: beside the report)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="clip selection and stream layout seed (default: 0)"
+        "--seed", type=SEED, default=0, help="clip selection and stream layout seed (default: 0)"
     )
     parser.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds to wait for a reply (default: 10)"
+        "--timeout", type=float_in(0.0, 3600.0, lo_open=True), default=10.0,
+        help="seconds to wait for a reply (default: 10)"
     )
-    parser.add_argument("--baud", type=int, default=115200, help="serial baud rate (default: 115200)")
+    parser.add_argument("--baud", type=int_in(1, 100_000_000), default=115200,
+                        help="serial baud rate (default: 115200)")
     parser.add_argument(
         "--build-dir", type=Path, default=None, help="where --host/--emulate build (default: build/hil)"
     )
@@ -136,6 +142,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import atomic
+    from ..errors import check_output_file
+
+    # Every output is checked before the run: a report that cannot be written after a long run is
+    # a lost run. These failures happen before a report exists, so they leave none behind.
+    check_output_file(args.report, "--report")
+    if args.junit:
+        check_output_file(args.junit, "--junit")
+    if args.png:
+        check_output_file(args.png, "--png")
 
     report: dict[str, Any] = {
         "mode": args.mode,
@@ -147,9 +162,10 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.monotonic()
     try:
         return _run(args, report)
-    except (NanokwsError, KeyboardInterrupt) as exc:
+    except BaseException as exc:  # every way a run ends that is not its own verdict: `fault`
         report["status"] = "fault"
-        report["fault"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        report["fault"] = _fault_reason(exc)
+        report["fault_kind"] = _fault_kind(exc)
         raise
     finally:
         report["wall_seconds"] = round(time.monotonic() - t_start, 3)
@@ -162,6 +178,27 @@ def run(args: argparse.Namespace) -> int:
             if report["status"] == "fault":  # the fault itself is a failing case, so CI shows it
                 cases.append({"name": "device", "classname": "hil.run", "error": report.get("fault")})
             write_junit(args.junit, f"nanokws hil {args.mode}", cases)
+
+
+def _fault_reason(exc: BaseException) -> str:
+    from ..errors import describe
+
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, (NanokwsError, OSError)):
+        return describe(exc)
+    return f"internal error: {describe(exc)}"
+
+
+def _fault_kind(exc: BaseException) -> str:
+    """device (exit 3), input (exit 2), interrupted, internal (a bug, exit 1)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, NanokwsError):
+        return "device" if exc.exit_code == 3 else "input"
+    if isinstance(exc, OSError):
+        return "input" if exc.filename is not None else "internal"
+    return "internal"
 
 
 def _run(args: argparse.Namespace, report: dict[str, Any]) -> int:

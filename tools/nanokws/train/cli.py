@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from ..argtypes import SEED, float_in, int_in
 from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE
 
 EPILOG = """\
@@ -32,35 +33,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="architecture (default: %(default)s)")
     parser.add_argument("--out", required=True, help="output folder for model.keras, model.tflite, "
                         "metrics.json, training_curves.png")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+    parser.add_argument("--epochs", type=int_in(1, 100_000), default=DEFAULT_EPOCHS,
                         help="maximum epochs (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for splits, augmentation, weights "
+    parser.add_argument("--seed", type=SEED, default=0, help="random seed for splits, augmentation, weights "
                         "(default: %(default)s)")
     parser.add_argument("--keywords", nargs="+", default=None, metavar="WORD",
                         help="keywords to recognise (default: yes no up down left right on off stop go)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="default: %(default)s")
-    parser.add_argument("--lr", type=float, default=DEFAULT_LR,
+    parser.add_argument("--batch-size", type=int_in(1, 1 << 20), default=DEFAULT_BATCH_SIZE,
+                        help="default: %(default)s")
+    parser.add_argument("--lr", type=float_in(0.0, 100.0, lo_open=True), default=DEFAULT_LR,
                         help="peak learning rate, cosine-decayed over the epochs (default: %(default)s)")
     parser.add_argument("--specaugment", action="store_true",
                         help="also apply SpecAugment time/frequency masks to feature-form examples")
     parser.add_argument("--speed-pitch", action="store_true",
                         help="speed perturbation: audio resampled x0.9-1.1, feature-form frames "
                         "time-stretched x0.9-1.1 and mel channels shifted by up to one")
-    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+    parser.add_argument("--label-smoothing", type=float_in(0.0, 0.999), default=0.0, metavar="EPS",
                         help="label smoothing: EPS of each target spread over all classes (e.g. 0.1; "
                         "default: %(default)s)")
-    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+    parser.add_argument("--mixup", type=float_in(0.0, 1000.0), default=0.0, metavar="ALPHA",
                         help="mixup: blend each example with another, weight ~ Beta(ALPHA, ALPHA) (e.g. 0.2; "
                         "default: %(default)s = off)")
-    parser.add_argument("--weight-decay", type=float, default=0.0,
+    parser.add_argument("--weight-decay", type=float_in(0.0, 1.0), default=0.0,
                         help="AdamW decoupled weight decay (e.g. 1e-4; default: %(default)s = plain Adam)")
-    parser.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
+    parser.add_argument("--patience", type=int_in(1, 100_000), default=DEFAULT_PATIENCE,
                         help="stop after this many epochs without a better validation accuracy; the best "
                         "weights are kept (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import check_output_dir
     from .trainer import train_model
+
+    check_output_dir(args.out, "--out")  # before the training run, not after it
 
     train_model(args.data, args.model, args.out, epochs=args.epochs, seed=args.seed, keywords=args.keywords,
                 batch_size=args.batch_size, lr=args.lr, specaugment=args.specaugment,
