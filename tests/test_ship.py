@@ -104,7 +104,19 @@ def test_installed_files_all_come_from_the_model(shipped: tuple[Path, Path, Path
     assert on_disk == {k: v for k, v in card.items() if k != "files"}
     assert (out / "nk_model.c").exists(), "the compiler is in this checkout, so ship must compile"
     assert card["reproduce"] == ["nanokws train --test", "nanokws ship --test"]
-    assert card["architecture"]["params"] > 0 and card["labels"][2:] == KEYWORDS
+    assert card["labels"][2:] == KEYWORDS
+    # Deployed parameters, counted with TensorFlow's own reader: the constant inputs (weights, biases)
+    # of the compute ops; Keras counts BatchNormalization statistics too (folded away at conversion).
+    import tensorflow as tf
+
+    interp = tf.lite.Interpreter(model_content=model.read_bytes())
+    interp.allocate_tensors()
+    consts = {i for op in interp._get_ops_details()
+              if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+              for i in list(op["inputs"])[1:] if i >= 0}
+    want = sum(int(np.prod(interp.get_tensor(i).shape)) for i in consts)
+    assert card["architecture"]["params"] == want > 0
+    assert card["architecture"]["keras_params"] >= want  # equal for `tiny`: it has no BatchNorm
 
 
 def test_card_accuracy_matches_an_independent_evaluation(shipped: tuple[Path, Path, Path, dict]) -> None:
@@ -128,6 +140,11 @@ def test_card_accuracy_matches_an_independent_evaluation(shipped: tuple[Path, Pa
     acc = card["accuracy"]
     assert acc["float_minus_int8"] == pytest.approx(acc["float"] - acc["int8"])
     assert acc["int8_tflm"] == pytest.approx(np.mean(np.argmax(micro, axis=1) == y))
+    # The compiled C ran on every clip (ship refuses a model whose C differs from TFLite Micro), so
+    # its accuracy is TFLite Micro's.
+    c = acc["compiled_c"]
+    assert c["clips"] == len(y) and c["equal_to_tflm"] is True
+    assert c["accuracy"] == pytest.approx(np.mean(np.argmax(micro, axis=1) == y))
     # Which LiteRT build the card used (ai_edge_litert or TensorFlow's) decides a rare rounding tie.
     from nanokws.evaluate.runtime import run_litert
 
@@ -246,11 +263,11 @@ def test_card_counts_the_streaming_ram_not_the_unlinked_arena() -> None:
     report = {"accuracy": 0.9, "float": None, "labels": ["a", "b"], "tflm_accuracy": 0.9, "n": 10,
               "split": "test", "data": ["d"], "tflm_agrees": True, "tflm_mismatches": 0,
               "per_class": {}, "confusion": [[1, 0], [0, 1]]}
-    card = _card(b"x" * 100, {"model": "m"}, report, compiled, 10, {}, [])
+    card = _card(b"x" * 100, {"model": "m"}, report, compiled, (10, None), {}, [])
     assert card["size"]["model_ram_bytes"] == 8_900 and card["size"]["streaming"] is True
     assert card["targets"]["met"]["arena_bytes"] is (8_900 <= TARGETS["arena_bytes"])
     md = render_card_md(card)
     assert "8900 B" in md and "not linked when the firmware streams" in md
     compiled["streaming"] = {"generated": False, "total_ram_bytes": 8_900}
-    card = _card(b"x" * 100, {"model": "m"}, report, compiled, 10, {}, [])
+    card = _card(b"x" * 100, {"model": "m"}, report, compiled, (10, None), {}, [])
     assert card["size"]["model_ram_bytes"] == 21_952 and card["targets"]["met"]["arena_bytes"] is False

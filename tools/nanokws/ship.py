@@ -124,11 +124,54 @@ def _float_predictions(keras_path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def _param_count(keras_path: Path) -> int | None:
+    """Keras' count: trainable weights plus BatchNormalization statistics (not deployed)."""
     if not keras_path.is_file():
         return None
     import keras
 
     return int(keras.models.load_model(keras_path, compile=False).count_params())
+
+
+def deployed_params(tflite: bytes) -> int:
+    """Parameters the int8 model deploys: the constant weight and bias elements its convolutions and
+    fully connected layers read (BatchNormalization is folded into them at conversion)."""
+    from .compiler.tflite_reader import read_graph
+
+    g = read_graph(tflite)
+    consts = {i for op in g.operators if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+              for i in op.inputs[1:] if i >= 0 and g.tensors[i].data is not None}
+    return sum(int(g.tensors[i].size) for i in consts)
+
+
+def _compiled_c_scores(model_dir: Path, streaming: bool, x: np.ndarray, progress: Any) -> np.ndarray:
+    """The compiled C's int8 scores for every clip in `x`, built for the host from `model_dir`, along
+    the path the firmware takes: with a streaming form reset + 49 frame pushes per clip (as the
+    firmware's clip mode), else nk_model_invoke on the whole window."""
+    import tempfile
+
+    from .cbuild import build_programs
+    from .compiler.runner import ModelRunner
+    from .compiler.stream_runner import StreamRunner
+
+    name = "stream_runner" if streaming else "model_runner"
+    with tempfile.TemporaryDirectory(prefix="nanokws-ship-") as tmp:
+        program = build_programs("host", [name], model_dir, out_dir=tmp)[name]
+        rows = []
+        if streaming:
+            with StreamRunner(program, "host") as sr:
+                for clip in x:
+                    sr.reset()
+                    scores = sr.push(np.asarray(clip, np.int8).reshape(sr.window_frames, -1)).scores
+                    if len(scores) != 1:
+                        raise NanokwsError(f"the streaming form gave {len(scores)} inferences for one clip")
+                    rows.append(scores[0].scores)
+                    progress(1)
+        else:
+            with ModelRunner(program, "host") as mr:
+                for clip in x:
+                    rows.append(mr.infer(clip).output)
+                    progress(1)
+    return np.stack(rows)
 
 
 def _train_metrics(model_path: Path) -> dict[str, Any]:
@@ -205,6 +248,21 @@ def ship_model(
                 compile_model = None
             if compile_model is not None:
                 compile_report = compile_model(tflite, stage, source="model.tflite").report
+        if compile_report is not None:
+            # The accuracy of what the firmware runs: the compiled C on every clip, element by
+            # element against TFLite Micro (a model whose C disagrees is not shipped).
+            streaming = bool((compile_report.get("streaming") or {}).get("generated"))
+            with tqdm(total=len(y), desc="compiled C (host)", unit="clip", disable=not verbose,
+                      leave=False) as bar:
+                c_scores = _compiled_c_scores(stage, streaming, x, bar.update)
+            c_bad = int(np.count_nonzero(np.any(c_scores != tflm, axis=1)))
+            if c_bad:
+                raise NanokwsError(f"the compiled C's scores differ from TFLite Micro's on {c_bad} of "
+                                   f"{len(y)} clips; not shipping (report it: the compiler must be exact)")
+            report["compiled_c"] = {
+                "path": "streaming form, reset + 49 frames per clip" if streaming else "full window",
+                "accuracy": float(np.mean(np.argmax(c_scores, axis=1) == y)),
+                "equal_to_tflm": True, "clips": len(y)}
         where = ", ".join(Path(d).name for d in data)
         plot_confusion(np.array(report["confusion"]), labels, stage / "confusion.png",
                        f"{meta.get('model', 'model')} int8, {split} of {where}: "
@@ -213,7 +271,8 @@ def ship_model(
                        "tflm_mismatches": int(np.count_nonzero(np.any(litert != tflm, axis=1))),
                        "tflm_accuracy": float(np.mean(np.argmax(tflm, axis=1) == y)),
                        "split": split, "data": [str(d) for d in data]})
-        card = _card(tflite, meta, report, compile_report, _param_count(keras_path), train,
+        params = (deployed_params(tflite), _param_count(keras_path))
+        card = _card(tflite, meta, report, compile_report, params, train,
                      [c for c in (train_command or train.get("command"), ship_command) if c])
         if bench is True:
             from .compiler.bench import bench as run_bench
@@ -270,8 +329,9 @@ def refresh_bench(out_dir: str | os.PathLike[str], bench: dict[str, Any]) -> dic
 
 
 def _card(tflite: bytes, meta: dict[str, Any], report: dict[str, Any], compiled: dict[str, Any] | None,
-          params: int | None, train: dict[str, Any], reproduce: list[str]) -> dict[str, Any]:
-    """The card's JSON: `report` is the int8 summary plus float, tflm_agrees/mismatches, split, data."""
+          params: tuple[int, int | None], train: dict[str, Any], reproduce: list[str]) -> dict[str, Any]:
+    """The card's JSON: `report` is the int8 summary plus float, tflm_agrees/mismatches, split, data
+    (and compiled_c when compiled); `params` is (deployed, Keras' count incl. BatchNorm statistics)."""
     int8, float_acc = float(report["accuracy"]), report["float"]
     layers = [[r["op"], r["output_shape"]] for r in compiled["layers"]] if compiled else None
     train_keys = ("data", "num_train", "num_validation", "epochs_run", "best_epoch", "float_val_accuracy",
@@ -289,7 +349,7 @@ def _card(tflite: bytes, meta: dict[str, Any], report: dict[str, Any], compiled:
         "labels": report["labels"],
         "sha256": hashlib.sha256(tflite).hexdigest(),
         "model_hash": hashlib.sha256(tflite).hexdigest()[:16],
-        "architecture": {"name": meta.get("model"), "params": params,
+        "architecture": {"name": meta.get("model"), "params": params[0], "keras_params": params[1],
                          "macs": compiled["total_macs"] if compiled else None,
                          "layers": layers},
         "size": {"int8_model_bytes": len(tflite),
@@ -303,7 +363,8 @@ def _card(tflite: bytes, meta: dict[str, Any], report: dict[str, Any], compiled:
                      "float_minus_int8": gap, "n": report["n"],
                      "split": report["split"], "data": report["data"],
                      "tflm_agrees_with_litert": report["tflm_agrees"],
-                     "tflm_mismatches": report["tflm_mismatches"]},
+                     "tflm_mismatches": report["tflm_mismatches"],
+                     "compiled_c": report.get("compiled_c")},
         "per_class": report["per_class"],
         "confusion": report["confusion"],
         "targets": {**TARGETS, "met": {
@@ -327,6 +388,14 @@ def _model_ram_md(size: dict[str, Any], target: int, verdict: str) -> list[str]:
                 f"| full-window arena (nk_model.c; not linked when the firmware streams) | "
                 f"{size['arena_compiled_bytes']} B | |"]
     return [f"| compiled arena (nk_model.c) | {size['arena_compiled_bytes']} B | <= {target} B ({verdict}) |"]
+
+
+def _compiled_c_md(c: dict[str, Any] | None) -> list[str]:
+    if not c:
+        return ["| int8 accuracy of the compiled C | not measured (no compiled C) | |"]
+    return [f"| int8 accuracy of the compiled C the firmware runs ({c['path']}; host build) | "
+            f"{_pct(c['accuracy'])}; scores equal to TFLite Micro's on all {c['clips']} clips, "
+            "element by element | |"]
 
 
 def _interval(p: float, n: int) -> float:
@@ -353,8 +422,8 @@ def render_card_md(card: dict[str, Any]) -> str:
         f"| int8 accuracy ({acc['n']} clips, split `{acc['split']}`) | {_pct(acc['int8'])} "
         f"(95% interval +-{_interval(acc['int8'], acc['n']):.1%}) | "
         f">= {card['targets']['int8_accuracy']:.0%} ({yes[met['int8_accuracy']]}) |",
-        f"| int8 accuracy in TFLite Micro (the reference the compiled C matches bit for bit) | "
-        f"{_pct(acc['int8_tflm'])} | |",
+        f"| int8 accuracy in TFLite Micro (the bit-exactness reference) | {_pct(acc['int8_tflm'])} | |",
+        *_compiled_c_md(acc.get("compiled_c")),
         f"| float accuracy (same clips) | {_pct(acc['float'])} | |",
         f"| float - int8 | {_pct(acc['float_minus_int8'])} | "
         f"within +-{card['targets']['float_int8_gap']:.1%} ({yes[met['float_int8_gap']]}) |",
@@ -365,7 +434,9 @@ def render_card_md(card: dict[str, Any]) -> str:
         f"<= {card['targets']['int8_model_bytes']} B ({yes[met['int8_model_bytes']]}) |",
         *_model_ram_md(size, card["targets"]["arena_bytes"], yes[met["arena_bytes"]]),
         f"| TFLite Micro arena (host measurement) | {size['arena_tflm_bytes']} B | |",
-        f"| parameters | {arch['params']} | |",
+        f"| parameters deployed (int8 weights + int32 biases) | {arch['params']} | |",
+        *([f"| parameters in Keras (incl. BatchNorm statistics, folded away at conversion) | "
+           f"{arch['keras_params']} | |"] if arch.get("keras_params") else []),
         f"| MACs per inference | {arch['macs']} | |",
         f"| clips where TFLite Micro's int8 outputs differ from LiteRT's | {acc['tflm_mismatches']} | |",
         "",
