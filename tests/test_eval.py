@@ -106,3 +106,16 @@ def test_per_class_metrics_by_hand() -> None:
     assert s["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
     assert s["per_class"]["b"]["f1"] == pytest.approx(0.8)
     assert s["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+
+
+def test_litert_input_requantisation_rounds_like_the_firmware() -> None:
+    """One rule for frontend frames -> model input (the firmware's lroundf table: half away from
+    zero), not numpy's half-to-even: at scale 2 the frames 1, 3, -1, -3 sit exactly on ties."""
+    from nanokws.evaluate.runtime import _to_model_input
+    from nanokws.harness.reference import requantize_input
+
+    x = np.array([[1, 3, -1, -3, 5, 127, -128]], dtype=np.int8)
+    got = _to_model_input(x, np.int8, 2.0, 0)
+    assert got.tolist() == [[1, 2, -1, -2, 3, 64, -64]]
+    assert np.array_equal(got, requantize_input(x, 2.0, 0))
+    assert np.array_equal(_to_model_input(x, np.int8, 1.0, 0), x)

@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--command", dest="train_command", default=None, metavar="TEXT",
                         help="the training command to record in the card (default: from metrics.json)")
     parser.add_argument("--no-compile", action="store_true",
-                        help="skip the compiled C (default: compile when nanokws.compiler is available)")
+                        help="do not compile the model to C (default: compile it and check its scores "
+                             "against TFLite Micro's on every clip)")
     parser.add_argument("--bench", type=Path, default=None, metavar="JSON",
                         help="the card's speed section from this `nanokws bench --json` file (same model) "
                         "instead of running the bench")
@@ -242,12 +243,9 @@ def ship_model(
         export_model(stage_model, stage)  # model_data.cc/.h + model_config.h
         compile_report: dict[str, Any] | None = None
         if compile_c:
-            try:
-                from .compiler import compile_model
-            except ImportError:  # compiler not in this checkout: ship the TFLM array only
-                compile_model = None
-            if compile_model is not None:
-                compile_report = compile_model(tflite, stage, source="model.tflite").report
+            from .compiler import compile_model
+
+            compile_report = compile_model(tflite, stage, source="model.tflite").report
         if compile_report is not None:
             # The accuracy of what the firmware runs: the compiled C on every clip, element by
             # element against TFLite Micro (a model whose C disagrees is not shipped).
@@ -287,7 +285,7 @@ def ship_model(
         written = sorted(p.name for p in stage.iterdir() if p.is_file())
         card["files"] = written
         (stage / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    for name in GENERATED:  # e.g. nk_model.c from an earlier ship when this one could not compile
+    for name in GENERATED:  # e.g. nk_model.c from an earlier ship when this one ran with --no-compile
         if name not in written and (out / name).is_file():
             (out / name).unlink()
     return card

@@ -13,14 +13,15 @@ ProgressFn = Callable[[int], None]
 
 
 def _to_model_input(features: np.ndarray, dtype: Any, scale: float, zero_point: int) -> np.ndarray:
-    """Frontend int8 frames -> the model's input tensor (identity when scale 1 / zero point 0)."""
-    x = features.astype(np.float64)
-    if dtype == np.int8 and scale == 1.0 and zero_point == 0:
-        return features.astype(np.int8)
-    if dtype in (np.int8, np.uint8):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(x / scale + zero_point), info.min, info.max).astype(dtype)
-    return x.astype(dtype)
+    """Frontend int8 frames -> the model's input tensor (identity when scale 1 / zero point 0): for
+    int8 the firmware's own rule (harness.reference.requantize_input, half away from zero)."""
+    if dtype == np.int8:
+        from ..harness.reference import requantize_input
+
+        return requantize_input(features, scale, zero_point)
+    if dtype == np.uint8:
+        raise NanokwsError("uint8 model inputs are not supported (the frontend writes int8 frames)")
+    return features.astype(np.float64).astype(dtype)
 
 
 def _litert(tflite: bytes) -> Any:
