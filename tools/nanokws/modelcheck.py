@@ -133,8 +133,19 @@ class _Bounds:
         return None if p is None else self.table(p, what)
 
 
+_last_verified: list[bytes] = []  # the last bytes object that passed (immutable, so safe to reuse)
+
+
 def check_bounds(tflite: bytes) -> None:
     """Raise ModelError unless every part of `tflite` the reader unpacks lies inside the file."""
+    if _last_verified and _last_verified[0] is tflite:
+        return
+    _check_bounds(tflite)
+    if isinstance(tflite, bytes):
+        _last_verified[:] = [tflite]
+
+
+def _check_bounds(tflite: bytes) -> None:
     if len(tflite) < 8 or tflite[4:8] != b"TFL3":
         raise ModelError("not a TFLite flatbuffer (missing 'TFL3' identifier)")
     fb = _Bounds(tflite)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..argtypes import int_in
+from ..errors import NanokwsError
 
 EPILOG = """\
 examples:
@@ -73,14 +74,21 @@ def run(args: argparse.Namespace) -> int:
 
     tflite = read_model_bytes(args.model)
     check_output_dir(args.out, "--out")
-    result = compile_model(
-        tflite,
-        args.out,
-        source=args.model.name,
-        measure_tflm=not args.no_tflm,
-        stream=args.streaming,
-        stream_stride=args.stream_stride,
-    )
+    try:
+        result = compile_model(
+            tflite,
+            args.out,
+            source=args.model.name,
+            measure_tflm=not args.no_tflm,
+            stream=args.streaming,
+            stream_stride=args.stream_stride,
+        )
+    except NanokwsError as exc:  # the compiler's refusals name the op; the line also names the file
+        if str(exc).startswith(str(args.model)):
+            raise
+        named = NanokwsError(f"{args.model}: {exc}")
+        named.exit_code = exc.exit_code
+        raise named from exc
     print(format_report(result.report))
     if not result.report["model_config_h"]:
         print(f"note: model_config.h not written: {result.report.get('model_config_note')}")
