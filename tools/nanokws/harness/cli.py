@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args, report)
     except BaseException as exc:  # every way a run ends that is not its own verdict: `fault`
+        report["fault_phase"] = report["status"]  # starting, building, connecting or running
         report["status"] = "fault"
         report["fault"] = _fault_reason(exc)
         report["fault_kind"] = _fault_kind(exc)
@@ -204,7 +205,7 @@ def _fault_kind(exc: BaseException) -> str:
 def _run(args: argparse.Namespace, report: dict[str, Any]) -> int:
     from .. import modelmeta
     from .launch import build_firmware, host_device, qemu_device, serial_device
-    from .reference import Reference, model_hash
+    from .reference import model_hash
 
     if args.limit is not None and args.limit < 1:
         raise NanokwsError("--limit must be at least 1")
@@ -225,20 +226,38 @@ def _run(args: argparse.Namespace, report: dict[str, Any]) -> int:
         ctx = host_device(build_firmware(args.model, "host", args.build_dir), args.timeout)
     else:
         ctx = qemu_device(build_firmware(args.model, "qemu", args.build_dir), args.timeout)
-    progress = not args.no_progress and sys.stderr.isatty()
     with ctx as device:
-        report["status"] = "connecting"
-        info = device.connect()
-        report["device"] = info.data
-        if info.model_hash != digest:
-            raise NanokwsError(
-                f"device runs model {info.model_hash or '(none)'}, not {args.model} ({digest}); "
-                "flash/compile the same model or pass the right --model"
-            )
-        if info.labels and info.labels != labels:
-            raise NanokwsError(f"device labels {info.labels} differ from the model's {labels}")
-        report["status"] = "running"
-        checks = _run_mode(args, device, examples, dataset, labels, report, progress, Reference, model_bytes)
+        try:
+            return _run_device(args, report, device, model_bytes, digest, labels, examples, dataset)
+        finally:
+            report["link"] = device.link_stats()
+
+
+def _run_device(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    device: Any,
+    model_bytes: bytes,
+    digest: str,
+    labels: list[str],
+    examples: list[Any],
+    dataset: Any,
+) -> int:
+    from .reference import Reference
+
+    progress = not args.no_progress and sys.stderr.isatty()
+    report["status"] = "connecting"
+    info = device.connect()
+    report["device"] = info.data
+    if info.model_hash != digest:
+        raise NanokwsError(
+            f"device runs model {info.model_hash or '(none)'}, not {args.model} ({digest}); "
+            "flash/compile the same model or pass the right --model"
+        )
+    if info.labels and info.labels != labels:
+        raise NanokwsError(f"device labels {info.labels} differ from the model's {labels}")
+    report["status"] = "running"
+    checks = _run_mode(args, device, examples, dataset, labels, report, progress, Reference, model_bytes)
     report["device_bad_frames"] = device.bad_frames
     failed = [c for c in checks if not c.passed]
     report["checks"] = [c.as_dict() for c in checks]
