@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   make demo   set up everything, then synthesize -> train tiny -> export -> eval (a few minutes)
 #   make test   set up everything, then run the linters and the whole test suite
+#   make fuzz   libFuzzer on the protocol receiver, app dispatch and frontend (ASan+UBSan), each for
+#               FUZZ_SECONDS (default 300) under nice; corpora kept in build/fuzz (firmware/fuzz/Makefile)
 # `make setup` alone installs system packages (apt-get) and the Python virtualenv in .venv.
 
 SHELL   := /bin/bash
@@ -12,7 +14,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages venv demo test lint clean
+.PHONY: setup system-packages venv demo test lint clean fuzz
 
 setup: system-packages venv
 
@@ -39,6 +41,10 @@ lint: venv
 
 test: setup lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	$(MAKE) -C firmware/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS) PYTHON=$(abspath $(PY))
 
 clean:
 	rm -rf build runs firmware/build

@@ -150,3 +150,55 @@ def test_random_garbage_interleaved_with_valid_requests(fw: Path) -> None:
 def test_stream_ending_mid_frame_exits_cleanly(fw: Path) -> None:
     msgs = talk(fw, P.req_info(1), P.req_stats(2)[:-3])
     assert len(msgs) == 1 and isinstance(msgs[0], P.Info)
+
+
+# --- libFuzzer (firmware/fuzz, `make fuzz` for long runs): a short smoke run of each target -------
+
+# Executions per target in the smoke run: a few seconds each (the app runs the model per AUDIO).
+SMOKE_RUNS = {"fuzz_protocol": 30000, "fuzz_app": 150, "fuzz_frontend": 3000}
+
+
+@pytest.fixture(scope="module")
+def fuzzers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+    import subprocess
+
+    from nanokws.paths import FIRMWARE_DIR
+
+    if shutil.which("clang") is None:
+        pytest.skip("clang not installed (make setup installs it)")
+    out = tmp_path_factory.mktemp("fuzz")
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(FIRMWARE_DIR / "fuzz"), f"OUT={out}"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+@pytest.mark.parametrize("target", sorted(SMOKE_RUNS))
+def test_libfuzzer_smoke_run(fuzzers: Path, tmp_path: Path, target: str) -> None:
+    """Each target, from the seeds, for a fixed number of executions (seconds): no crash, no leak,
+    no sanitizer report; the run really executed its inputs."""
+    import re
+    import subprocess
+    import sys
+
+    from nanokws.paths import FIRMWARE_DIR
+
+    runs = SMOKE_RUNS[target]
+    corpus = tmp_path / "corpus"
+    seeds = subprocess.run(
+        [sys.executable, str(FIRMWARE_DIR / "fuzz" / "seeds.py"), str(corpus), target], capture_output=True
+    )
+    assert seeds.returncode == 0 and len(list(corpus.iterdir())) >= 2
+    proc = subprocess.run(
+        [str(fuzzers / target), f"-runs={runs}", "-seed=12", "-max_total_time=60", "-print_final_stats=1",
+         f"-artifact_prefix={tmp_path}/", str(corpus)],
+        capture_output=True, text=True, timeout=180,
+    )
+    log = proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert "ERROR: AddressSanitizer" not in log and "runtime error" not in log
+    done = re.search(r"stat::number_of_executed_units: (\d+)", log)
+    assert done and int(done.group(1)) >= runs, log[-2000:]
+    assert not list(tmp_path.glob("crash-*"))
