@@ -150,7 +150,7 @@ def test_device_scores_equal_reference(hil_model: Path, hil_data: Path, host_fw:
 def test_threshold_failure_exit_code(hil_model: Path, hil_data: Path, host_fw: Path, tmp_path: Path) -> None:
     report = tmp_path / "r.json"
     code, out, _ = _hil(
-        f"--host --build-dir {host_fw.parents[2]} --limit 3 --min-accuracy 1.01 --max-latency-ms 100000",
+        f"--host --build-dir {host_fw.parents[2]} --limit 3 --min-accuracy 1 --max-latency-ms 100000",
         hil_model,
         hil_data,
         report,
