@@ -135,6 +135,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action in ("synth", "fetch") and args.out.exists() and not args.out.is_dir():
+        raise NanokwsError(f"--out {args.out}: exists and is not a folder")
+    if args.action in ("synth", "fetch"):
+        from ..errors import check_output_dir
+
+        check_output_dir(args.out.absolute().parent, "--out")  # where OUT goes must be writable, now
     if args.action == "synth":
         out = synth_mod.synthesize(
             args.out,
