@@ -111,7 +111,29 @@ def _bad_models() -> dict[str, tuple[Callable[[], bytes], str]]:
             lambda: _edit(_meta_with(frontend={"NK_FE_NUM_CHANNELS": 32})), "different frontend parameters"
         ),
         "unsupported_op": (lambda: _edit(_first_op_to(28)), "op 0 TANH: operator not supported"),
+        # Found by the mutation campaign: a NaN softmax beta reached compiler/quant.py.
+        "softmax_beta_nan": (lambda: _edit(_softmax_beta(math.nan)), "SOFTMAX: beta nan (must be finite"),
     }
+
+
+def _softmax_beta(value: float) -> Callable[[Any], None]:
+    def mutate(model: Any) -> None:
+        sg = model.subgraphs[0]
+        (op,) = [o for o in sg.operators if type(o.builtinOptions).__name__ == "SoftmaxOptionsT"]
+        op.builtinOptions.beta = value
+
+    return mutate
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0])
+def test_quant_refuses_non_finite_multipliers(value: float) -> None:
+    from nanokws.compiler import quant
+
+    with pytest.raises(NanokwsError, match="not finite"):
+        quant.quantize_multiplier(value)
+    if value != math.inf:  # softmax_params clamps an infinite beta to the largest multiplier, as TFLite does
+        with pytest.raises(NanokwsError, match="not finite"):
+            quant.softmax_params(value, 1.0 / 256)
 
 
 BAD_MODELS = sorted(_bad_models())

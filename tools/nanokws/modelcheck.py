@@ -328,8 +328,18 @@ def _check_ops(g: Any, source: str) -> None:
         for k in _CONST_INPUTS.get(op.opcode, ()):
             if g.tensors[op.inputs[k]].data is None:
                 raise ModelError(f"{what}: input {k} must be constant")
+        for i in (*op.inputs, *op.outputs):
+            t = g.tensors[i] if i >= 0 else None
+            if t is not None and t.data is None and any(d < 1 for d in t.shape):
+                raise ModelError(f"{what}: tensor {i} has an empty dimension in shape {list(t.shape)}")
         data_in = g.tensors[op.inputs[0]]
         out = g.tensors[op.outputs[0]]
+        if op.opcode == "SOFTMAX" and not (math.isfinite(op.options.beta) and op.options.beta > 0):
+            raise ModelError(f"{what}: beta {op.options.beta} (must be finite and positive)")
+        if op.opcode == "FULLY_CONNECTED":
+            w = g.tensors[op.inputs[1]]
+            if len(w.shape) != 2 or min(w.shape) < 1 or w.dtype != "INT8" or not w.scales.size:
+                raise ModelError(f"{what}: weights must be 2-D quantised int8, not {w.dtype} {list(w.shape)}")
         for t in (data_in, out):
             if t.dtype != "INT8" or not t.scales.size:
                 raise ModelError(f"{what}: tensor {t.index} is {t.dtype}, not quantised int8")

@@ -6,16 +6,23 @@ import math
 
 import numpy as np
 
+from ..errors import NanokwsError
+
+_OUT_OF_RANGE = "a scale or option of the model is out of range"
 ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
 
 
 def round_half_away(x: float) -> int:
     """std::round: halves away from zero (Python's round() is banker's rounding)."""
+    if not math.isfinite(x):
+        raise NanokwsError(f"quantisation parameter {x} is not finite ({_OUT_OF_RANGE})")
     return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLite QuantizeMultiplier: real = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31)."""
+    if not math.isfinite(real) or real < 0.0:
+        raise NanokwsError(f"quantisation multiplier {real} is not finite and >= 0 ({_OUT_OF_RANGE})")
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)
@@ -84,6 +91,8 @@ def add_params(s1: float, s2: float, so: float) -> dict[str, int]:
 
 def mean_multiplier(in_scale: float, out_scale: float, n: int) -> tuple[int, int]:
     """QuantizedMeanOrSum: QuantizeMultiplier(in/out) with 1/n folded in by integer division."""
+    if n < 1:
+        raise NanokwsError(f"MEAN over {n} elements")
     mult, shift = quantize_multiplier(float(np.float32(in_scale)) / float(np.float32(out_scale)))
     s = min(n.bit_length() - 1, 32, 31 + shift)
     return int(np.int32((mult << s) // n)), shift - s
