@@ -396,7 +396,7 @@ def test_live_hears_real_keywords(shared_speech_commands: Path, tmp_path: Path) 
         ref.output_zero_point,
         StreamConfig(thresholds=[180] * len(labels)),
     )
-    assert run.heard() == printed(dets, labels)
+    assert run.heard() == printed(dets, labels), run.stdout
     # And they are the words being played: each detection names the word around its time.
     heard_words = set()
     for hop, label, _ in dets:

@@ -4,7 +4,8 @@
 # own TARGET_NAME and -funsigned-char are defined too, so a clash with them fails here first.
 ifneq ($(TARGET),qemu)
 ARDUINO_HOST_SRCS := $(sort $(wildcard $(FIRMWARE_DIR)/src/*.cpp)) \
-                     $(sort $(wildcard $(FIRMWARE_DIR)/targets/arduino_host/*.cpp)) lib/app/nk_app.c
+                     $(sort $(wildcard $(FIRMWARE_DIR)/targets/arduino_host/*.cpp)) lib/app/nk_app.c \
+                     lib/kws/nk_kws.c
 ARDUINO_HOST_FLAGS := -I$(FIRMWARE_DIR)/targets/arduino_host -funsigned-char \
                       -DTARGET_NAME=ARDUINO_NANO33BLE -DNK_TARGET_NAME='"arduino_host"'
 ALL_PROGRAMS += arduino_fw arduino_live_fw

@@ -3,12 +3,12 @@
  * (The Nano 33 BLE has its own entry point in firmware/src/main.cpp.)
  *
  * Host only: with NANOKWS_FW_LIVE=1 in the environment the input is raw 16 kHz mono int16
- * little-endian PCM instead of protocol frames, streamed through nk_app_push_audio() as the
- * board's live mode does, and each detection is printed as a text line:
+ * little-endian PCM instead of protocol frames, pushed into the app's keyword spotter with
+ * nk_kws_push() (nk_kws.h) as the board's live mode does, and each detection is printed as a text line:
  *     sox speech.wav -t raw -r 16000 -c 1 -b 16 -e signed - | NANOKWS_FW_LIVE=1 ./nanokws_fw
  * For tests of live mode: NANOKWS_FW_LIVE_SCORES=1 also prints each inference's scores
  * ("scores hop=H s0 s1 ..."), NANOKWS_FW_LIVE_BEHIND=LO:HI reports a backlog of four hops
- * (behind real time, nk_app_set_live_backlog) for the pieces starting at samples LO..HI-1; with
+ * (behind real time, nk_kws_set_backlog) for the pieces starting at samples LO..HI-1; with
  * either, the end of input prints "stats inferences=N skipped=M". */
 #include "nk_app.h"
 #include "nk_platform.h"
@@ -24,11 +24,11 @@
 static nk_app_t g_app;
 
 #ifdef NK_FW_HOST_LIVE
-static void print_detection(void *ctx, const nk_detection_t *det, const char *label) {
+static void print_detection(void *ctx, const nk_kws_detection_t *det) {
     (void)ctx;
     char line[128];
     int n = snprintf(line, sizeof line, "detection hop=%lu label=%u name=%s score=%u\n", (unsigned long)det->hop,
-                     (unsigned)det->label, label, (unsigned)det->score);
+                     (unsigned)det->label_index, det->label, (unsigned)det->score);
     if (n > 0) {
         nk_platform_write((const uint8_t *)line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1u);
     }
@@ -50,6 +50,7 @@ static void print_scores(void *ctx, uint32_t hop, const int8_t *scores, size_t n
 /* Feed PCM in odd-sized pieces (157 samples) so hop boundaries fall inside pieces, as they do for
  * the microphone's DMA blocks. */
 static void run_live(void) {
+    nk_kws_t *kws = nk_app_kws(&g_app);
     int16_t piece[157];
     size_t n = 0;
     unsigned long behind_lo = 0, behind_hi = 0, pushed = 0;
@@ -58,9 +59,11 @@ static void run_live(void) {
         behind_lo = behind_hi = 0;
     }
     const char *scores = getenv("NANOKWS_FW_LIVE_SCORES");
-    if (scores != NULL && strcmp(scores, "1") == 0) {
-        nk_app_set_scores_hook(&g_app, print_scores, NULL);
+    int print_all = scores != NULL && strcmp(scores, "1") == 0;
+    if (print_all) {
+        (void)nk_kws_on_scores(kws, print_scores, NULL);
     }
+    (void)nk_kws_on_detection(kws, print_detection, NULL);
     for (;;) {
         int lo = nk_platform_read_byte();
         int hi = lo < 0 ? -1 : nk_platform_read_byte();
@@ -70,19 +73,19 @@ static void run_live(void) {
         piece[n++] = (int16_t)(uint16_t)((unsigned)lo | ((unsigned)hi << 8));
         if (n == sizeof piece / sizeof piece[0]) {
             int late = pushed >= behind_lo && pushed < behind_hi;
-            nk_app_set_live_backlog(&g_app, late ? 4u * NK_FE_HOP_SAMPLES : 0u);
-            nk_app_push_audio(&g_app, piece, n, print_detection, NULL);
+            (void)nk_kws_set_backlog(kws, late ? 4u * NK_FE_HOP_SAMPLES : 0u);
+            (void)nk_kws_push(kws, piece, n);
             pushed += n;
             n = 0;
         }
     }
-    nk_app_set_live_backlog(&g_app, 0u);
-    nk_app_push_audio(&g_app, piece, n, print_detection, NULL);
-    if (behind == NULL && g_app.on_scores == NULL) {
+    (void)nk_kws_set_backlog(kws, 0u);
+    (void)nk_kws_push(kws, piece, n);
+    if (behind == NULL && !print_all) {
         nk_platform_exit(0);
     }
     char line[96];
-    const nk_app_stats_t *st = nk_app_stats(&g_app);
+    const nk_kws_stats_t *st = nk_kws_stats(kws);
     int len = snprintf(line, sizeof line, "stats inferences=%lu skipped=%lu\n", (unsigned long)st->inferences,
                        (unsigned long)st->skipped_inferences);
     if (len > 0 && (size_t)len < sizeof line) {

@@ -10,19 +10,21 @@
 // Arduino API for the tests (tests/test_arduino_layer.py).
 #include <Arduino.h>
 
-#include "nk_app.h"
 #include "nk_platform.h"
 
 #if defined(NK_LIVE_MODE) && NK_LIVE_MODE
+#include "NanoKws.h"
 #include "live_audio.h"
 #include "nk_mic_check.h"
+#else
+#include "nk_app.h"
 #endif
 
 namespace {
 
-nk_app_t g_app;  // static: the app holds the clip buffer and all frame buffers (no heap)
-
 #if defined(NK_LIVE_MODE) && NK_LIVE_MODE
+
+NanoKws g_kws;  // static: the public API's state (the library's LiveKeywords example uses it too)
 
 constexpr uint32_t kLedOnMs = 500;
 constexpr uint32_t kNoMicBlinkMs = 100;      // fast blink: no microphone
@@ -54,13 +56,12 @@ bool report_due(ReportedCount &r, uint32_t value, uint32_t now) {
     return true;
 }
 
-void on_detection(void *ctx, const nk_detection_t *det, const char *label) {
-    (void)ctx;
-    const uint32_t ms = (uint32_t)((uint64_t)det->hop * NK_FE_HOP_SAMPLES * 1000u / NK_FE_SAMPLE_RATE);
+void on_detection(const NanoKws::Detection &det) {
+    const uint32_t ms = det.time_ms;
     Serial.print("heard \"");
-    Serial.print(label);
+    Serial.print(det.label);
     Serial.print("\"  score ");
-    Serial.print(det->score);
+    Serial.print(det.score);
     Serial.print("/255  at ");
     Serial.print(ms / 1000u);
     Serial.print('.');
@@ -79,10 +80,10 @@ void print_no_mic(nk_mic_verdict_t verdict) {
 
 void print_banner() {
     Serial.println("nanokws live mode: listening. Keywords:");
-    for (size_t i = 0; i < nk_app_num_labels(); i++) {
-        if (nk_app_label(i)[0] != '_') {
+    for (size_t i = 0; i < NanoKws::numLabels(); i++) {
+        if (NanoKws::label(i)[0] != '_') {
             Serial.print("  ");
-            Serial.println(nk_app_label(i));
+            Serial.println(NanoKws::label(i));
         }
     }
     if (g_mic_failed) {
@@ -106,6 +107,12 @@ void poll_port(uint32_t now) {
 }
 
 void live_setup() {
+    if (g_kws.begin() != NK_KWS_OK) {
+        for (;;) {
+            delay(1000);  // the model does not fit the limits; nothing sensible to do
+        }
+    }
+    g_kws.onDetection(on_detection);
     pinMode(LED_BUILTIN, OUTPUT);
     digitalWrite(LED_BUILTIN, LOW);
     // PDM.begin() succeeds with or without a microphone (the core never probes one): the data
@@ -137,8 +144,8 @@ void live_loop() {
     }
     if (n > 0) {
         // Behind real time, the app skips inferences (not audio) until the ring has drained.
-        nk_app_set_live_backlog(&g_app, nk_live_audio_available());
-        nk_app_push_audio(&g_app, g_chunk, n, on_detection, nullptr);
+        g_kws.setBacklog(nk_live_audio_available());
+        g_kws.push(g_chunk, n);
     }
     if (g_led_on && (int32_t)(millis() - g_led_off_at) >= 0) {
         digitalWrite(LED_BUILTIN, LOW);
@@ -150,16 +157,20 @@ void live_loop() {
         Serial.print(overruns);
         Serial.println(" samples dropped (more than 0.5 s behind real time)");
     }
-    const nk_app_stats_t *stats = nk_app_stats(&g_app);
-    const uint32_t skips = stats->skipped_inferences;
+    const NanoKws::Stats &stats = g_kws.stats();
+    const uint32_t skips = stats.skipped_inferences;
     if (report_due(g_skip_report, skips, now)) {
         Serial.print("warning: behind real time, ");
         Serial.print(skips);
         Serial.print(" of ");
-        Serial.print(skips + stats->inferences);
+        Serial.print(skips + stats.inferences);
         Serial.println(" inferences skipped so far (audio kept)");
     }
 }
+
+#else
+
+nk_app_t g_app;  // static: the app holds the clip buffer and all frame buffers (no heap)
 
 #endif  // NK_LIVE_MODE
 
@@ -167,13 +178,14 @@ void live_loop() {
 
 void setup() {
     nk_platform_init();
+#if defined(NK_LIVE_MODE) && NK_LIVE_MODE
+    live_setup();
+#else
     if (nk_app_init(&g_app) != 0) {
         for (;;) {
             delay(1000);  // the model does not fit the app's limits; nothing sensible to do
         }
     }
-#if defined(NK_LIVE_MODE) && NK_LIVE_MODE
-    live_setup();
 #endif
 }
 

@@ -1,5 +1,6 @@
 // nk_platform.h for the Arduino Nano 33 BLE (nRF52840, Arduino mbed core): protocol bytes over
-// the USB CDC `Serial`, cycle counts from the Cortex-M4 DWT counter at the 64 MHz core clock.
+// the USB CDC `Serial`, cycle counts from the Cortex-M4 DWT counter at the 64 MHz core clock
+// (micros() on boards without a DWT).
 #include <Arduino.h>
 
 #include "nk_platform.h"
@@ -9,10 +10,7 @@ void nk_platform_init(void) {
     // No wait for the host: a board on a charger must still start (live mode). Nothing is lost in
     // protocol mode either: the core only receives while the port is open, and every reply
     // answers a request, so the first reply cannot precede an open port.
-    // Enable the DWT cycle counter (debug trace must be on for DWT to count).
-    CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
-    DWT->CYCCNT = 0;
-    DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+    (void)nk_platform_cycles();  // starts the cycle counter
 }
 
 int nk_platform_read_byte(void) {
@@ -39,15 +37,34 @@ void nk_platform_write(const uint8_t *data, size_t len) {
     }
 }
 
-uint32_t nk_platform_cycles(void) { return DWT->CYCCNT; }
+#if defined(DWT) && defined(CoreDebug)
+// The DWT cycle counter (Cortex-M3/M4/M7). Started on first use, so a sketch that never calls
+// nk_platform_init() (the library's NanoKws) still gets cycle counts.
+uint32_t nk_platform_cycles(void) {
+    if ((DWT->CTRL & DWT_CTRL_CYCCNTENA_Msk) == 0 || (CoreDebug->DEMCR & CoreDebug_DEMCR_TRCENA_Msk) == 0) {
+        CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;  // debug trace must be on for DWT to count
+        DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
+    }
+    return DWT->CYCCNT;
+}
 
 const char *nk_platform_cycle_unit(void) { return "cpu_cycles"; }
 
 uint32_t nk_platform_cycle_hz(void) { return SystemCoreClock; }  // 64 MHz on the nRF52840
+#else
+// A board without a DWT (not a Cortex-M3/M4/M7): microseconds instead of cycles.
+uint32_t nk_platform_cycles(void) { return (uint32_t)micros(); }
+
+const char *nk_platform_cycle_unit(void) { return "micros"; }
+
+uint32_t nk_platform_cycle_hz(void) { return 1000000u; }
+#endif
 
 void nk_platform_exit(int code) {
     (void)code;
+#if defined(__CORTEX_M)
     NVIC_SystemReset();  // a board has nowhere to exit to: start again
+#endif
     for (;;) {
     }
 }

@@ -14,40 +14,25 @@ typedef int nk_app_unused_t; /* ISO C wants at least one declaration */
 
 #include "nk_app.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "nk_platform.h"
 
-#define FE_FRAME_BYTES ((size_t)NK_FE_NUM_CHANNELS)
 #define FE_CLIP_BYTES ((size_t)NK_FE_CLIP_FRAMES * NK_FE_NUM_CHANNELS)
 
-_Static_assert(NK_MODEL_INPUT_LEN == FE_CLIP_BYTES, "model input must be one clip of frontend frames");
-_Static_assert(NK_MODEL_OUTPUT_LEN == NK_MODEL_NUM_LABELS, "model output must have one score per label");
-_Static_assert(NK_MODEL_NUM_LABELS <= NK_REC_MAX_LABELS, "too many labels for the recognizer");
+_Static_assert(NK_APP_DEFAULT_STRIDE == NK_KWS_DEFAULT_STRIDE && NK_APP_MAX_STRIDE == NK_KWS_MAX_STRIDE,
+               "nk_app.h's stride values must be nk_kws.h's");
 _Static_assert(NK_MODEL_NUM_LABELS + 13u <= NK_PROTO_MAX_BODY, "SCORES must fit one frame");
-#if NK_APP_STREAMING
-_Static_assert(NK_MODEL_STREAM_FRAME_LEN == NK_FE_NUM_CHANNELS, "a stream frame must be one frontend frame");
-_Static_assert(NK_MODEL_STREAM_WINDOW_FRAMES == NK_FE_CLIP_FRAMES, "the stream's window must be one clip");
-_Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN, "stream and clip model give the same scores");
-_Static_assert(NK_MODEL_STREAM_ALIGN >= 1 && NK_MODEL_STREAM_ALIGN <= NK_APP_MAX_STRIDE,
-               "the model's stride alignment must allow a stride of at most 50");
-_Static_assert(NK_MODEL_STREAM_STRIDE % NK_MODEL_STREAM_ALIGN == 0 && NK_MODEL_STREAM_STRIDE <= NK_APP_MAX_STRIDE,
-               "the streaming form's default stride must be a valid INFERENCE_STRIDE");
-/* The default stride, unless the model's time strides need another (then the one it was compiled for). */
-#define NK_APP_INITIAL_STRIDE \
-    (NK_APP_DEFAULT_STRIDE % NK_MODEL_STREAM_ALIGN == 0 ? NK_APP_DEFAULT_STRIDE : NK_MODEL_STREAM_STRIDE)
-#define NK_APP_STREAM_ALIGN NK_MODEL_STREAM_ALIGN
+#if NK_KWS_STREAMING
 #define NK_APP_STREAM_RAM_BYTES NK_MODEL_STREAM_RAM_BYTES
+#define NK_APP_STRIDE_ALIGN_MESSAGE \
+    "INFERENCE_STRIDE must be a multiple of " NK_APP_STR(NK_MODEL_STREAM_ALIGN) " for this streaming model"
 #else
-#define NK_APP_INITIAL_STRIDE NK_APP_DEFAULT_STRIDE
-#define NK_APP_STREAM_ALIGN 1
 #define NK_APP_STREAM_RAM_BYTES 0
+#define NK_APP_STRIDE_ALIGN_MESSAGE "INFERENCE_STRIDE must be 1..50"
 #endif
 #define NK_APP_STR_(x) #x
 #define NK_APP_STR(x) NK_APP_STR_(x)
-
-static const char *const k_labels[NK_MODEL_NUM_LABELS] = NK_MODEL_LABELS;
 
 /* Our own name: the Arduino mbed core already defines TARGET_NAME (=ARDUINO_NANO33BLE). */
 #if defined(NK_TARGET_NAME)
@@ -60,49 +45,11 @@ static const char *const k_labels[NK_MODEL_NUM_LABELS] = NK_MODEL_LABELS;
 #define NK_TARGET_NAME_STR "host"
 #endif
 
-size_t nk_app_num_labels(void) { return NK_MODEL_NUM_LABELS; }
-
-const char *nk_app_label(size_t index) { return index < NK_MODEL_NUM_LABELS ? k_labels[index] : ""; }
-
-static int requant_is_identity(void) {
-    return (NK_MODEL_INPUT_SCALE) == 1.0f && (NK_MODEL_INPUT_ZERO_POINT) == 0;
-}
-
-/* Frontend int8 levels are the model's real-valued input; quantise them with its parameters:
- * q = clamp(round(x / scale) + zero_point). Done once here, a table lookup per value later. */
-static void build_requant_table(int8_t table[256]) {
-    for (int x = -128; x <= 127; x++) {
-        long q = lroundf((float)x / (NK_MODEL_INPUT_SCALE)) + (NK_MODEL_INPUT_ZERO_POINT);
-        table[(uint8_t)(int8_t)x] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
-    }
-}
-
-/* Frontend levels -> the model's input quantisation (dst may be src: in place). */
-static void to_model_input(const nk_app_t *app_c, int8_t *dst, const int8_t *src, size_t n) {
-    if (requant_is_identity()) {
-        if (dst != src) {
-            memcpy(dst, src, n);
-        }
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        dst[i] = app_c->requant[(uint8_t)src[i]];
-    }
-}
-
 int nk_app_init(nk_app_t *app) {
     memset(app, 0, sizeof *app);
-    if (nk_recognizer_init(&app->rec, k_labels, NK_MODEL_NUM_LABELS, NK_REC_SCALE_Q16(NK_MODEL_OUTPUT_SCALE),
-                           NK_MODEL_OUTPUT_ZERO_POINT, NK_FE_HOP_SAMPLES, NK_FE_SAMPLE_RATE) != 0) {
+    if (nk_kws_begin(&app->kws, nk_kws_model()) != NK_KWS_OK) {
         return -1;
     }
-    build_requant_table(app->requant);
-    app->stride = NK_APP_INITIAL_STRIDE;
-#if NK_APP_STREAMING
-    if (nk_model_stream_set_stride(app->stride) != 0) {
-        return -1;
-    }
-#endif
     app->stream_scores = 0;
     nk_rx_init(&app->rx);
     nk_app_reset(app);
@@ -110,25 +57,26 @@ int nk_app_init(nk_app_t *app) {
 }
 
 void nk_app_reset(nk_app_t *app) {
-    nk_frontend_init(&app->fe);
-    nk_recognizer_reset(&app->rec);
-    memset(app->hop, 0, sizeof app->hop);
-    app->hop_fill = 0;
-    app->hops_total = 0;
-#if NK_APP_STREAMING
-    nk_model_stream_reset();
-    memset(app->frame, 0, sizeof app->frame);
-    app->model_cycles = 0;
-#else
-    memset(app->window, 0, sizeof app->window);
-    app->window_next = 0;
-    app->window_count = 0;
-    app->frames_since_inference = 0;
-#endif
-    app->last_frontend_cycles = 0;
-    app->live_backlog = 0;
+    (void)nk_kws_reset(&app->kws); /* started by nk_app_init */
+    app->rx_errors = 0;
     memset(app->clip, 0, sizeof app->clip);
-    memset(&app->stats, 0, sizeof app->stats);
+}
+
+nk_kws_t *nk_app_kws(nk_app_t *app) { return &app->kws; }
+
+const nk_app_stats_t *nk_app_stats(nk_app_t *app) {
+    const nk_kws_stats_t *k = nk_kws_stats(&app->kws);
+    nk_app_stats_t *s = &app->stats;
+    s->samples = k->samples;
+    s->frames = k->frames;
+    s->inferences = k->inferences;
+    s->detections = k->detections;
+    s->rx_errors = app->rx_errors;
+    s->frontend_cycles_max = k->frontend_cycles_max;
+    s->inference_cycles_max = k->inference_cycles_max;
+    s->inference_cycles_last = k->inference_cycles_last;
+    s->skipped_inferences = k->skipped_inferences;
+    return s;
 }
 
 /* ---- output ---------------------------------------------------------------------------------- */
@@ -149,196 +97,33 @@ static void send_error(nk_app_t *app, uint8_t code, uint8_t request_type, uint8_
     body[0] = code;
     body[1] = request_type;
     memcpy(body + 2, message, len);
-    app->stats.rx_errors++;
+    app->rx_errors++;
     send(app, NK_MSG_ERROR, seq, 2u + len);
 }
 
-/* ---- streaming ------------------------------------------------------------------------------- */
+/* ---- events of AUDIO: the spotter's callbacks, while the app holds them ---------------------- */
 
-static void update_max(uint32_t *max, uint32_t value) {
-    if (value > *max) {
-        *max = value;
-    }
-}
-
-static void model_failed(nk_app_t *app, const char *message) {
-    if (app->events_to_protocol) {
-        send_error(app, NK_ERR_INTERNAL, app->request_type, app->request_seq, message);
-    }
-}
-
-static void count_model_cycles(nk_app_t *app, uint32_t cycles) {
-    app->stats.inference_cycles_last = cycles;
-    update_max(&app->stats.inference_cycles_max, cycles);
-}
-
-/* One inference's scores are in app->output: count it, send SCORES, feed the recognizer. */
-static void report_inference(nk_app_t *app, uint32_t cycles) {
-    app->stats.inferences++;
-    uint32_t hop = app->hops_total - 1u;
-    if (app->events_to_protocol && app->stream_scores) {
-        uint8_t *body = nk_tx_body(&app->tx);
-        nk_put_u32(body, hop);
-        nk_put_u32(body + 4, app->last_frontend_cycles);
-        nk_put_u32(body + 8, cycles);
-        memcpy(body + 12, app->output, NK_MODEL_NUM_LABELS);
-        send(app, NK_MSG_SCORES, 0, 12u + NK_MODEL_NUM_LABELS);
-    } else if (!app->events_to_protocol && app->on_scores != NULL) {
-        app->on_scores(app->on_scores_ctx, hop, app->output, NK_MODEL_NUM_LABELS);
-    }
-    nk_detection_t det;
-    if (nk_recognizer_process(&app->rec, app->output, hop, &det)) {
-        app->stats.detections++;
-        if (app->events_to_protocol) {
-            uint8_t *body = nk_tx_body(&app->tx);
-            nk_put_u32(body, det.hop);
-            body[4] = det.label;
-            body[5] = det.score;
-            send(app, NK_MSG_DETECTION, 0, 6u);
-        } else if (app->on_detection != NULL) {
-            app->on_detection(app->on_detection_ctx, &det, nk_app_label(det.label));
-        }
-    }
-}
-
-/* Live audio is waiting behind real time: inferences that fall due are skipped (never on AUDIO). */
-static int behind_real_time(const nk_app_t *app) {
-    return !app->events_to_protocol && app->live_backlog > NK_APP_SKIP_BACKLOG_SAMPLES;
-}
-
-#if NK_APP_STREAMING
-
-/* Streaming model: every frame goes through the model's row layers, so its state stays exact; the
- * model says when a window is complete (the first 49 frames after a reset, then every `stride`
- * frames: the same hops as the window path). The cycles of an inference are those of all pushes
- * since the previous one (their new rows plus the head), i.e. its real cost at this stride.
- *
- * Behind real time (live mode), "skipping" an inference can only skip its head (the global pool and
- * the dense layers) and the recognizer: the rows must be computed for every frame or every later
- * window would be wrong. The skipped counter still counts inferences that fell due and gave no
- * scores. The head is a small part of a streaming inference (ds_cnn_stream: the rows of 2 frames
- * are most of ~0.3 M QEMU instructions, a full window is ~4.3 M), so a streaming model rarely falls
- * behind; if even the rows cannot keep up, the caller's sample ring overflows (audio overrun), as
- * when the frontend cannot. */
-static void process_frame(nk_app_t *app) {
-    to_model_input(app, app->frame, app->frame, sizeof app->frame);
-    int skip = behind_real_time(app);
-    uint32_t t0 = nk_platform_cycles();
-    int rc = nk_model_stream_push(app->frame, skip ? NULL : app->output);
-    app->model_cycles += nk_platform_cycles() - t0;
-    if (rc < 0) {
-        model_failed(app, "model stream push failed");
+static void on_scores(void *ctx, uint32_t hop, const int8_t *scores, size_t n) {
+    nk_app_t *app = (nk_app_t *)ctx;
+    if (!app->stream_scores) {
         return;
     }
-    if (rc == 0) {
-        return;
-    }
-    uint32_t cycles = app->model_cycles;
-    app->model_cycles = 0;
-    if (skip) {
-        app->stats.skipped_inferences++; /* behind real time: keep the audio and the rows, drop the head */
-        return;
-    }
-    count_model_cycles(app, cycles);
-    report_inference(app, cycles);
+    uint8_t *body = nk_tx_body(&app->tx);
+    const nk_kws_stats_t *k = nk_kws_stats(&app->kws);
+    nk_put_u32(body, hop);
+    nk_put_u32(body + 4, k->frontend_cycles_last);
+    nk_put_u32(body + 8, k->inference_cycles_last);
+    memcpy(body + 12, scores, n);
+    send(app, NK_MSG_SCORES, 0, 12u + n);
 }
 
-static int8_t *frame_slot(nk_app_t *app) { return app->frame; }
-
-#else
-
-/* Runs the model on app->input; returns the cycles taken, or reports failure and returns -1. */
-static int invoke_model(nk_app_t *app, uint32_t *cycles) {
-    uint32_t t0 = nk_platform_cycles();
-    int rc = nk_model_invoke(app->input, app->output);
-    *cycles = nk_platform_cycles() - t0;
-    if (rc != 0) {
-        model_failed(app, "model invoke failed");
-        return -1;
-    }
-    count_model_cycles(app, *cycles);
-    return 0;
-}
-
-static void run_inference(nk_app_t *app) {
-    /* Oldest frame first: the ring's next slot is the oldest once the window is full. */
-    size_t first = NK_FE_CLIP_FRAMES - app->window_next;
-    to_model_input(app, app->input, app->window[app->window_next], first * FE_FRAME_BYTES);
-    to_model_input(app, app->input + first * FE_FRAME_BYTES, app->window[0], app->window_next * FE_FRAME_BYTES);
-    uint32_t cycles = 0;
-    if (invoke_model(app, &cycles) != 0) {
-        return;
-    }
-    report_inference(app, cycles);
-}
-
-static void process_frame(nk_app_t *app) {
-    app->window_next = (app->window_next + 1u) % NK_FE_CLIP_FRAMES;
-    if (app->window_count < NK_FE_CLIP_FRAMES) {
-        app->window_count++;
-    }
-    app->frames_since_inference++;
-    /* The first inference as soon as the window is full, then one every `stride` frames. */
-    if (app->window_count == NK_FE_CLIP_FRAMES &&
-        (app->stats.inferences == 0 || app->frames_since_inference >= app->stride)) {
-        app->frames_since_inference = 0;
-        if (behind_real_time(app)) {
-            app->stats.skipped_inferences++; /* behind real time: keep the audio, drop the inference */
-        } else {
-            run_inference(app);
-        }
-    }
-}
-
-static int8_t *frame_slot(nk_app_t *app) { return app->window[app->window_next]; }
-
-#endif
-
-static void process_hop(nk_app_t *app) {
-    int8_t *slot = frame_slot(app);
-    uint32_t t0 = nk_platform_cycles();
-    int got = nk_frontend_push_hop(&app->fe, app->hop, slot);
-    app->last_frontend_cycles = nk_platform_cycles() - t0;
-    update_max(&app->stats.frontend_cycles_max, app->last_frontend_cycles);
-    app->hops_total++;
-    if (!got) {
-        return;
-    }
-    app->stats.frames++;
-    process_frame(app);
-}
-
-static void stream(nk_app_t *app, const int16_t *samples, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        app->hop[app->hop_fill++] = samples[i];
-        app->stats.samples++;
-        if (app->hop_fill == NK_FE_HOP_SAMPLES) {
-            app->hop_fill = 0;
-            process_hop(app);
-        }
-    }
-}
-
-void nk_app_set_live_backlog(nk_app_t *app, size_t samples_waiting) {
-    app->live_backlog = samples_waiting;
-}
-
-const nk_app_stats_t *nk_app_stats(const nk_app_t *app) { return &app->stats; }
-
-void nk_app_set_scores_hook(nk_app_t *app, nk_app_scores_fn fn, void *ctx) {
-    app->on_scores = fn;
-    app->on_scores_ctx = ctx;
-}
-
-size_t nk_app_push_audio(nk_app_t *app, const int16_t *samples, size_t n, nk_app_detection_fn cb, void *ctx) {
-    uint32_t before = app->stats.detections;
-    app->events_to_protocol = 0;
-    app->on_detection = cb;
-    app->on_detection_ctx = ctx;
-    stream(app, samples, n);
-    app->on_detection = NULL;
-    app->on_detection_ctx = NULL;
-    return (size_t)(app->stats.detections - before);
+static void on_detection(void *ctx, const nk_kws_detection_t *det) {
+    nk_app_t *app = (nk_app_t *)ctx;
+    uint8_t *body = nk_tx_body(&app->tx);
+    nk_put_u32(body, det->hop);
+    body[4] = det->label_index;
+    body[5] = det->score;
+    send(app, NK_MSG_DETECTION, 0, 6u);
 }
 
 /* ---- requests -------------------------------------------------------------------------------- */
@@ -356,12 +141,30 @@ static void handle_audio(nk_app_t *app, const nk_frame_t *f) {
         return;
     }
     decode_samples(app->samples, f->body, count);
-    app->events_to_protocol = 1;
-    stream(app, app->samples, count);
+    /* The host paces AUDIO: never behind real time. Borrow the callbacks, give them back after. */
+    nk_kws_t *kws = &app->kws;
+    nk_kws_detection_fn user_det = kws->on_detection;
+    void *user_det_ctx = kws->on_detection_ctx;
+    nk_kws_scores_fn user_scores = kws->on_scores;
+    void *user_scores_ctx = kws->on_scores_ctx;
+    (void)nk_kws_set_backlog(kws, 0);
+    (void)nk_kws_on_detection(kws, on_detection, app);
+    (void)nk_kws_on_scores(kws, on_scores, app);
+    nk_kws_status_t st = nk_kws_push(kws, app->samples, count);
+    (void)nk_kws_on_detection(kws, user_det, user_det_ctx);
+    (void)nk_kws_on_scores(kws, user_scores, user_scores_ctx);
+    nk_kws_detection_t sent;
+    while (nk_kws_poll(kws, &sent)) {
+        /* sent as DETECTION frames already: nobody polls in protocol mode */
+    }
+    if (st != NK_KWS_OK) {
+        send_error(app, NK_ERR_INTERNAL, f->type, f->seq, st == NK_KWS_ERR_MODEL ? "model failed" : "push failed");
+    }
+    const nk_kws_stats_t *k = nk_kws_stats(kws);
     uint8_t *body = nk_tx_body(&app->tx);
-    nk_put_u32(body, app->stats.samples);
-    nk_put_u32(body + 4, app->stats.frames);
-    nk_put_u32(body + 8, app->stats.inferences);
+    nk_put_u32(body, k->samples);
+    nk_put_u32(body + 4, k->frames);
+    nk_put_u32(body + 8, k->inferences);
     send(app, NK_MSG_AUDIO_ACK, f->seq, 12u);
 }
 
@@ -380,40 +183,6 @@ static void handle_clip_load(nk_app_t *app, const nk_frame_t *f) {
     send(app, NK_MSG_OK, f->seq, 0);
 }
 
-#if NK_APP_STREAMING
-/* Clip mode on a streaming model: reset + the clip's 49 frames, one push each; the last push gives
- * nk_model_invoke()'s scores for the clip by construction, and the full-window arena is never linked.
- * The model's stream state is one static instance, so the AUDIO stream restarts afterwards: its
- * model state is reset (frames streamed before the clip are forgotten; the frontend, hop count,
- * recognizer and stats go on), and the next inference comes after 49 new frames. */
-static int run_clip_model(nk_app_t *app, uint32_t *cycles) {
-    to_model_input(app, app->clip_features, app->clip_features, FE_CLIP_BYTES);
-    nk_model_stream_reset();
-    int rc = 0;
-    uint32_t t0 = nk_platform_cycles();
-    for (size_t i = 0; i < NK_FE_CLIP_FRAMES && rc == 0; i++) {
-        rc = nk_model_stream_push(app->clip_features + i * FE_FRAME_BYTES, app->output);
-        if (rc == 1 && i + 1u != NK_FE_CLIP_FRAMES) {
-            rc = -1; /* a window before the 49th frame: the stream and the app disagree */
-        }
-    }
-    *cycles = nk_platform_cycles() - t0;
-    nk_model_stream_reset();
-    app->model_cycles = 0;
-    if (rc != 1) {
-        model_failed(app, "model stream gave no scores for the clip");
-        return -1;
-    }
-    count_model_cycles(app, *cycles);
-    return 0;
-}
-#else
-static int run_clip_model(nk_app_t *app, uint32_t *cycles) {
-    to_model_input(app, app->input, app->clip_features, FE_CLIP_BYTES);
-    return invoke_model(app, cycles);
-}
-#endif
-
 static void handle_clip_run(nk_app_t *app, const nk_frame_t *f) {
     uint32_t t0 = nk_platform_cycles();
     size_t frames = nk_frontend_compute_clip(app->clip, NK_FE_CLIP_SAMPLES, app->clip_features, NK_FE_CLIP_FRAMES);
@@ -423,13 +192,15 @@ static void handle_clip_run(nk_app_t *app, const nk_frame_t *f) {
         return;
     }
     uint32_t cycles = 0;
-    app->events_to_protocol = 1;
-    if (run_clip_model(app, &cycles) != 0) {
+    int8_t scores[NK_MODEL_NUM_LABELS];
+    nk_kws_status_t st = nk_kws_classify_features(&app->kws, app->clip_features, scores, &cycles);
+    if (st != NK_KWS_OK) {
+        send_error(app, NK_ERR_INTERNAL, f->type, f->seq, "model gave no scores for the clip");
         return;
     }
     size_t top = 0;
     for (size_t i = 1; i < NK_MODEL_NUM_LABELS; i++) {
-        if (app->output[i] > app->output[top]) {
+        if (scores[i] > scores[top]) {
             top = i;
         }
     }
@@ -437,7 +208,7 @@ static void handle_clip_run(nk_app_t *app, const nk_frame_t *f) {
     body[0] = (uint8_t)top;
     nk_put_u32(body + 1, fe_cycles);
     nk_put_u32(body + 5, cycles);
-    memcpy(body + 9, app->output, NK_MODEL_NUM_LABELS);
+    memcpy(body + 9, scores, NK_MODEL_NUM_LABELS);
     send(app, NK_MSG_RESULT, f->seq, 9u + NK_MODEL_NUM_LABELS);
 }
 
@@ -461,20 +232,14 @@ static const char *apply_config(nk_app_t *app, const uint8_t *b, size_t len, uin
         if (b[1] < 1 || b[1] > NK_APP_MAX_STRIDE) {
             return "INFERENCE_STRIDE must be 1..50";
         }
-#if NK_APP_STREAMING
-        /* The streaming model's windows must stay aligned with the rows its time strides compute. */
-        if (nk_model_stream_set_stride(b[1]) != 0) { /* refuses strides that are not multiples */
-            return "INFERENCE_STRIDE must be a multiple of " NK_APP_STR(NK_MODEL_STREAM_ALIGN) " for this streaming model";
-        }
-#endif
-        app->stride = b[1];
-        return NULL;
+        /* A streaming model's windows must stay aligned with the rows its time strides compute. */
+        return nk_kws_set_stride(&app->kws, b[1]) == NK_KWS_OK ? NULL : NK_APP_STRIDE_ALIGN_MESSAGE;
     case NK_CFG_SMOOTHING:
-        return nk_recognizer_set_window(&app->rec, b[1]) == 0 ? NULL : "SMOOTHING must be 1..32";
+        return nk_kws_set_smoothing(&app->kws, b[1]) == NK_KWS_OK ? NULL : "SMOOTHING must be 1..32";
     case NK_CFG_THRESHOLD:
-        return nk_recognizer_set_threshold(&app->rec, b[1], b[2]) == 0 ? NULL : "THRESHOLD label out of range";
+        return nk_kws_set_threshold(&app->kws, b[1], b[2]) == NK_KWS_OK ? NULL : "THRESHOLD label out of range";
     case NK_CFG_SUPPRESSION:
-        nk_recognizer_set_suppression_ms(&app->rec, nk_get_u16(b + 1));
+        (void)nk_kws_set_suppression_ms(&app->kws, nk_get_u16(b + 1));
         return NULL;
     default: /* NK_CFG_STREAM_SCORES */
         if (b[1] > 1) {
@@ -561,7 +326,7 @@ static size_t build_info(nk_app_t *app, char *buf, size_t cap) {
     js_raw(&j, ",\"labels\":[");
     for (size_t i = 0; i < NK_MODEL_NUM_LABELS; i++) {
         js_raw(&j, i ? "," : "");
-        js_str(&j, k_labels[i]);
+        js_str(&j, nk_kws_model()->labels[i]);
     }
     js_raw(&j, "],\"frontend\":{");
     js_key_uint(&j, "sample_rate", NK_FE_SAMPLE_RATE, 1);
@@ -573,29 +338,29 @@ static size_t build_info(nk_app_t *app, char *buf, size_t cap) {
     js_key_uint(&j, "arena_bytes", (uint32_t)NK_MODEL_ARENA_BYTES, 1);
     js_raw(&j, NK_APP_STREAMING ? "\"streaming\":true," : "\"streaming\":false,");
     js_key_uint(&j, "stream_ram_bytes", (uint32_t)NK_APP_STREAM_RAM_BYTES, 1);
-    js_key_uint(&j, "stride_align", (uint32_t)NK_APP_STREAM_ALIGN, 1);
+    js_key_uint(&j, "stride_align", (uint32_t)nk_kws_model()->stride_align, 1);
     js_str(&j, "cycle_unit");
     js_raw(&j, ":");
     js_str(&j, nk_platform_cycle_unit());
     js_raw(&j, ",");
     js_key_uint(&j, "cycle_hz", nk_platform_cycle_hz(), 1);
     js_raw(&j, "\"config\":{");
-    js_key_uint(&j, "inference_stride", app->stride, 1);
-    js_key_uint(&j, "smoothing", app->rec.window, 1);
+    js_key_uint(&j, "inference_stride", nk_kws_stride(&app->kws), 1);
+    js_key_uint(&j, "smoothing", nk_kws_smoothing(&app->kws), 1);
     js_raw(&j, "\"thresholds\":[");
     for (size_t i = 0; i < NK_MODEL_NUM_LABELS; i++) {
         js_raw(&j, i ? "," : "");
-        js_uint(&j, app->rec.threshold[i]);
+        js_uint(&j, nk_kws_threshold(&app->kws, i));
     }
     js_raw(&j, "],");
-    js_key_uint(&j, "suppression_ms", app->rec.suppression_ms, 1);
+    js_key_uint(&j, "suppression_ms", nk_kws_suppression_ms(&app->kws), 1);
     js_key_uint(&j, "stream_scores", app->stream_scores, 0);
     js_raw(&j, "}}");
     return j.full ? 0 : j.len;
 }
 
 static void handle_stats(nk_app_t *app, const nk_frame_t *f) {
-    const nk_app_stats_t *s = &app->stats;
+    const nk_app_stats_t *s = nk_app_stats(app);
     const uint32_t values[] = {s->samples,     s->frames,
                                s->inferences,  s->detections,
                                s->rx_errors,   s->frontend_cycles_max,

@@ -109,6 +109,8 @@ extern NkaCoreDebug nka_core_debug;
 #define DWT_CTRL_CYCCNTENA_Msk (1UL << 0)
 #define CoreDebug_DEMCR_TRCENA_Msk (1UL << 24)
 
+#define __CORTEX_M 4U  // as CMSIS's core_cm4.h says
+
 // Logs the reset and ends the process (exit code 3): the double cannot start the sketch again.
 [[noreturn]] void NVIC_SystemReset(void);
 

@@ -25,6 +25,7 @@ double g_speed = 1.0;         // NKA_SPEED: virtual time = wall time x speed
 long long g_stop_at_ms = -1;  // NKA_STOP_AT_MS: stop at this virtual time (-1: at stdin EOF)
 long long g_open_at_ms = 0;   // NKA_PORT_OPEN_AT_MS: the host opens the port then (-1: never)
 long long g_close_at_ms = -1; // NKA_PORT_CLOSE_AT_MS: and closes it then (-1: never)
+long long g_stop_after_loops = -1;  // NKA_STOP_AFTER_LOOPS: stop after this many loop()s (-1: no)
 
 enum PdmSource { kPdmZeros, kPdmConstant, kPdmNone, kPdmWav };
 PdmSource g_pdm_source = kPdmZeros;  // NKA_PDM: zeros | constant:<v> | none | wav:<path>
@@ -173,6 +174,7 @@ void configure() {
     g_stop_at_ms = env_ll("NKA_STOP_AT_MS", -1);
     g_open_at_ms = env_ll("NKA_PORT_OPEN_AT_MS", 0);
     g_close_at_ms = env_ll("NKA_PORT_CLOSE_AT_MS", -1);
+    g_stop_after_loops = env_ll("NKA_STOP_AFTER_LOOPS", -1);
     const char *pdm = getenv("NKA_PDM");
     if (pdm == nullptr || *pdm == '\0' || strcmp(pdm, "zeros") == 0) {
         g_pdm_source = kPdmZeros;
@@ -594,6 +596,9 @@ int main(void) {
         loop();
         g_in_sketch = false;
         g_loops++;
+        if (g_stop_after_loops >= 0 && g_loops >= (unsigned long long)g_stop_after_loops) {
+            finish(0, "NKA_STOP_AFTER_LOOPS reached");  // a sketch that does its work in setup()
+        }
         tick();
         // The board spins here; the double naps a little so idle sketches do not eat a core.
         struct timespec ts = {0, 50000};
