@@ -1,0 +1,355 @@
+"""`nanokws export --arduino-library`: the zip is a valid Arduino library, and its own sources, built
+for the host (ASan/UBSan) and for QEMU's Cortex-M4, run the FromBuffer example's logic with the
+detections and scores the host reference (the C frontend via nanokws.features, TFLite Micro, the
+recognizer rules of PROTOCOL.md) predicts for the same audio.
+
+The model is the one shipped in firmware/model (whatever it is, streaming or not); the audio is
+real keywords from ../shared/data when present, else noise bursts.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures.firmware_io import CLIP_FRAMES, HOP, StreamConfig
+from nanokws.cli import main as cli_main
+from nanokws.data import read_wav, wav_bytes
+from nanokws.features import compute_features
+from nanokws.paths import FIRMWARE_DIR, SHARED_SPEECH_COMMANDS
+from test_arduino_layer import predict
+
+SHIPPED_TFLITE = FIRMWARE_DIR / "model" / "model.tflite"
+HAVE_CXX = bool(shutil.which("gcc") and shutil.which("g++"))
+HAVE_ARM = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
+# Arduino library specification (1.5 format): library.properties fields and categories.
+REQUIRED_FIELDS = ("name", "version", "author", "maintainer", "sentence", "paragraph", "category", "url",
+                   "architectures")
+CATEGORIES = {"Display", "Communication", "Signal Input/Output", "Sensors", "Device Control", "Timing",
+              "Data Storage", "Data Processing", "Other"}
+ARDUINO_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]*$")
+CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wstrict-prototypes",
+          "-Wno-unused-parameter", "-ffp-contract=off"]
+SAN = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+DETECTION_RE = re.compile(r"^heard (\S+) score (\d+) at_ms (\d+)$")
+
+
+@dataclass(frozen=True)
+class Exported:
+    zip_path: Path
+    root: Path  # the unzipped library folder
+    name: str
+    audio: np.ndarray
+    tflite: bytes
+
+
+def _example_audio() -> np.ndarray:
+    rng = np.random.default_rng(7)
+
+    def quiet(seconds: float) -> np.ndarray:
+        return np.clip(rng.normal(0, 3, int(seconds * 16000)), -32768, 32767).astype(np.int16)
+
+    parts = [quiet(0.4)]
+    if SHARED_SPEECH_COMMANDS.is_dir():
+        for word in ("yes", "no", "stop"):
+            parts += [read_wav(sorted((SHARED_SPEECH_COMMANDS / word).glob("*.wav"))[3]), quiet(0.6)]
+    else:
+        for level in (6000, 9000):
+            parts += [np.clip(rng.normal(0, level, 12000), -32768, 32767).astype(np.int16), quiet(0.8)]
+    return np.concatenate(parts)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    if not SHIPPED_TFLITE.is_file():
+        pytest.skip("no firmware/model/model.tflite")
+    tmp = tmp_path_factory.mktemp("arduino_lib")
+    tflite = SHIPPED_TFLITE.read_bytes()  # read once: another run may replace the shipped model
+    (tmp / "model.tflite").write_bytes(tflite)
+    audio = _example_audio()
+    (tmp / "example.wav").write_bytes(wav_bytes(audio))
+    out = tmp / "lib.zip"
+    rc = cli_main(["export", "--model", str(tmp / "model.tflite"), "--arduino-library", str(out),
+                   "--library-version", "2.3.4", "--example-wav", str(tmp / "example.wav")])
+    assert rc == 0 and out.is_file()
+    with zipfile.ZipFile(out) as zf:
+        tops = {n.split("/")[0] for n in zf.namelist()}
+        assert len(tops) == 1, tops
+        zf.extractall(tmp / "unzipped")
+    name = tops.pop()
+    return Exported(out, tmp / "unzipped" / name, name, audio, tflite)
+
+
+# --- the layout, against the Arduino library specification ------------------------------------
+
+
+def _properties(root: Path) -> dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string("[lib]\n" + (root / "library.properties").read_text(encoding="utf-8"))
+    return dict(parser["lib"])
+
+
+def test_library_properties_has_the_required_fields(exported: Exported) -> None:
+    props = _properties(exported.root)
+    for key in REQUIRED_FIELDS:
+        assert props.get(key, "").strip(), f"library.properties lacks {key}"
+    assert props["name"] == exported.name and ARDUINO_NAME.match(props["name"])
+    # The model's name (from its metadata), so two models install side by side.
+    from nanokws.modelmeta import read_metadata
+
+    assert props["name"] == re.sub(r"[^A-Za-z0-9_.-]", "_", str(read_metadata(exported.tflite)["model"]))
+    assert props["version"] == "2.3.4"
+    assert props["category"] in CATEGORIES
+    assert props["precompiled"] == "false"
+    archs = [a.strip() for a in props["architectures"].split(",")]
+    assert archs and all(a == "*" or re.match(r"^[a-z0-9_]+$", a) for a in archs)
+    assert props["includes"] == f"{exported.name}.h"
+    assert (exported.root / "src" / props["includes"]).is_file()
+
+
+def test_library_json_agrees_with_library_properties(exported: Exported) -> None:
+    props = _properties(exported.root)
+    doc = json.loads((exported.root / "library.json").read_text())
+    assert doc["name"] == props["name"] and doc["version"] == props["version"]
+    assert doc["frameworks"] == "arduino" and doc["headers"] == f"{exported.name}.h"
+    for example in doc["examples"]:
+        assert (exported.root / example["base"] / example["files"][0]).is_file()
+
+
+def test_src_layout_is_flat_and_self_contained(exported: Exported) -> None:
+    src = exported.root / "src"
+    assert not (exported.root / "utility").exists()  # the 1.5 format: src/ only
+    names = {p.name for p in src.iterdir()}
+    # Flat: the core's headers include each other by name, and the IDE puts only src/ on the path.
+    assert all(p.is_file() for p in src.iterdir())
+    # The header of the library's name, the public API, the compiled model and the kernels.
+    assert {f"{exported.name}.h", "NanoKws.h", "nk_kws.h", "nk_kws.c", "nk_model.c", "nk_model.h",
+            "model_config.h", "nk_simd.h", "platform_arduino.cpp"} <= names
+    for f in src.iterdir():
+        for inc in re.findall(r'^\s*#\s*include\s+"([^"]+)"', f.read_text(), re.MULTILINE):
+            assert inc in names or inc == "nk_model_stream.h", f"{f.name} includes missing {inc}"
+    # The Cortex-M4 DSP path and its GCC 7 fallback (no <arm_acle.h> intrinsics) went along.
+    simd = (src / "nk_simd.h").read_text()
+    assert "smlad" in simd.lower() and "arm_acle.h" not in re.sub(r"/\*.*?\*/|//[^\n]*", "", simd, flags=re.S)
+    # And the model is the one exported.
+    import hashlib
+
+    assert hashlib.sha256(exported.tflite).hexdigest()[:16] in (src / "model_config.h").read_text()
+
+
+def test_examples_folders_match_their_ino(exported: Exported) -> None:
+    examples = exported.root / "examples"
+    found = sorted(p.name for p in examples.iterdir())
+    assert found == ["FromBuffer", "LiveKeywords", "SerialHarness"]
+    for folder in examples.iterdir():
+        inos = [p.name for p in folder.glob("*.ino")]
+        assert inos == [f"{folder.name}.ino"], (folder.name, inos)
+        text = (folder / f"{folder.name}.ino").read_text()
+        assert f"#include <{exported.name}.h>" in text and "@LIBRARY_HEADER@" not in text
+
+
+def test_zip_is_reproducible(exported: Exported, tmp_path: Path) -> None:
+    from nanokws.export import export_arduino_library
+
+    # Same file names (they are quoted in comments), another folder and another run.
+    again = tmp_path / "again.zip"
+    (tmp_path / "model.tflite").write_bytes(exported.tflite)
+    (tmp_path / "example.wav").write_bytes(wav_bytes(exported.audio))
+    export_arduino_library(
+        tmp_path / "model.tflite", again, version="2.3.4", example_wav=tmp_path / "example.wav"
+    )
+    assert again.read_bytes() == exported.zip_path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--library-version", "1.0"], "MAJOR.MINOR.PATCH"),
+        (["--library-name", "9lives"], "must start with a letter"),
+        (["--library-name", "nk_kws"], "clashes with the core's nk_kws.h"),
+    ],
+)
+def test_export_refuses_bad_names_in_one_line(
+    exported: Exported, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    (tmp_path / "m.tflite").write_bytes(exported.tflite)
+    out = tmp_path / "x.zip"
+    rc = cli_main(["export", "--model", str(tmp_path / "m.tflite"), "--arduino-library", str(out), *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+# --- FromBuffer's logic on the exported sources vs the host reference ---------------------------
+
+
+def reference(exported: Exported) -> tuple[list[tuple[str, int, int]], list[int], int]:
+    """(detections as (label, score, time_ms), the last inference's scores, inferences)."""
+    from nanokws.harness.reference import Reference
+    from nanokws.modelmeta import read_metadata
+
+    ref = Reference(exported.tflite)
+    labels = [str(x) for x in read_metadata(exported.tflite)["labels"]]
+    features = compute_features(exported.audio[: exported.audio.size // HOP * HOP])
+    sc = StreamConfig(thresholds=[180] * len(labels))
+    dets = predict(features, ref.scores_from_features, labels, ref.output_scale, ref.output_zero_point, sc)
+    last = CLIP_FRAMES - 1 + (len(features) - CLIP_FRAMES) // sc.stride * sc.stride
+    scores = ref.scores_from_features(features[last - CLIP_FRAMES + 1 : last + 1])
+    inferences = (len(features) - CLIP_FRAMES) // sc.stride + 1
+    heard = [(labels[k], s, hop * HOP * 1000 // 16000) for hop, k, s in dets]
+    return heard, [int(x) for x in scores], inferences
+
+
+def parse(stdout: str) -> tuple[list[tuple[str, int, int]], list[int], int]:
+    lines = stdout.replace("\r\n", "\n").split("\n")
+    dets = [(m[1], int(m[2]), int(m[3])) for m in map(DETECTION_RE.match, lines) if m]
+    scores = [line for line in lines if line.startswith("scores")]
+    inf = [line for line in lines if line.startswith("inferences ")]
+    assert len(scores) == 1 and len(inf) == 1, stdout[-2000:]
+    return dets, [int(x) for x in scores[0].split()[1:]], int(inf[0].split()[1])
+
+
+# The FromBuffer sketch's steps through the C API, for targets without the Arduino API (QEMU).
+FROM_BUFFER_C = r"""
+#include <stdio.h>
+#include <string.h>
+#include "nk_kws.h"
+#include "nk_platform.h"
+#include "audio.h"
+
+static nk_kws_t kws;
+
+static void put(const char *s) { nk_platform_write((const uint8_t *)s, strlen(s)); }
+
+static void heard(void *ctx, const nk_kws_detection_t *d) {
+    char line[96];
+    (void)ctx;
+    snprintf(line, sizeof line, "heard %s score %u at_ms %lu\n", d->label, (unsigned)d->score,
+             (unsigned long)d->time_ms);
+    put(line);
+}
+
+int main(void) {
+    char line[400];
+    nk_platform_init();
+    if (nk_kws_begin(&kws, nk_kws_model()) != NK_KWS_OK ||
+        nk_kws_on_detection(&kws, heard, NULL) != NK_KWS_OK) {
+        put("begin failed\n");
+        nk_platform_exit(1);
+    }
+    for (size_t i = 0; i < kAudioSamples; i += 160) {
+        size_t n = kAudioSamples - i < 160 ? kAudioSamples - i : 160;
+        if (nk_kws_push(&kws, kAudio + i, n) != NK_KWS_OK) {
+            put("push failed\n");
+            nk_platform_exit(1);
+        }
+    }
+    int8_t scores[32];
+    size_t count = nk_kws_last_scores(&kws, scores, sizeof scores, NULL);
+    int len = snprintf(line, sizeof line, "scores");
+    for (size_t i = 0; i < count; i++) {
+        len += snprintf(line + len, sizeof line - (size_t)len, " %d", (int)scores[i]);
+    }
+    snprintf(line + len, sizeof line - (size_t)len, "\ninferences %lu\n",
+             (unsigned long)nk_kws_stats(&kws)->inferences);
+    put(line);
+    nk_platform_exit(0);
+}
+"""
+
+
+def _run(cmd: list[str], **kw: object) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    assert proc.returncode == 0, " ".join(cmd[:3]) + "...\n" + (proc.stdout + proc.stderr)[-3000:]
+
+
+def _compile_c(cc: str, flags: list[str], sources: list[Path], out: Path, includes: list[Path]) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    objs = []
+    for s in sources:
+        obj = out / (s.stem + ".o")
+        _run([cc, *flags, *[f"-I{i}" for i in includes], "-c", str(s), "-o", str(obj)])
+        objs.append(obj)
+    return objs
+
+
+@pytest.mark.skipif(not HAVE_CXX, reason="gcc/g++ not installed")
+def test_from_buffer_sketch_on_the_arduino_double_matches_the_reference(
+    exported: Exported, tmp_path: Path
+) -> None:
+    # FromBuffer.ino itself, with the library's src/ (C and C++), against the Arduino API double.
+    src, example = exported.root / "src", exported.root / "examples" / "FromBuffer"
+    double = FIRMWARE_DIR / "targets" / "arduino_host"
+    core = ["-funsigned-char", "-DTARGET_NAME=ARDUINO_NANO33BLE", "-O1", "-g", *SAN]
+    objs = _compile_c("gcc", [*CFLAGS, *core], sorted(src.glob("*.c")), tmp_path / "c", [src])
+    cxx = ["-std=gnu++14", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Werror",
+           "-Wno-unused-parameter", "-ffp-contract=off", *core]
+    inc = [f"-I{p}" for p in (double, src, example)]
+    for s in [*sorted(src.glob("*.cpp")), *sorted(double.glob("*.cpp"))]:
+        obj = tmp_path / (s.stem + ".oxx")
+        _run(["g++", *cxx, *inc, "-c", str(s), "-o", str(obj)])
+        objs.append(obj)
+    sketch = tmp_path / "FromBuffer.o"  # as the IDE does: Arduino.h first, the .ino as C++
+    _run(["g++", *cxx, *inc, "-include", "Arduino.h", "-x", "c++", "-c", str(example / "FromBuffer.ino"),
+          "-o", str(sketch)])
+    exe = tmp_path / "from_buffer"
+    _run(["g++", *SAN, *map(str, objs), str(sketch), "-lm", "-o", str(exe)])
+    proc = subprocess.run([str(exe)], stdin=subprocess.DEVNULL, capture_output=True, timeout=300,
+                          env={**os.environ, "NKA_STOP_AFTER_LOOPS": "1"})
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = proc.stdout.decode()
+    got = parse(out)
+    want = reference(exported)
+    assert want[0] or not SHARED_SPEECH_COMMANDS.is_dir(), "real keywords should be heard"
+    assert got == want
+    assert re.search(r"cycles_per_inference [1-9]\d* ram_bytes [1-9]\d*", out), out[-500:]
+
+
+@pytest.mark.parametrize("target", ["asan", "qemu"])
+def test_from_buffer_logic_on_exported_sources_matches_the_reference(
+    exported: Exported, tmp_path: Path, target: str
+) -> None:
+    src, example = exported.root / "src", exported.root / "examples" / "FromBuffer"
+    main = tmp_path / "from_buffer_main.c"
+    main.write_text(FROM_BUFFER_C)
+    sources = [*sorted(src.glob("*.c")), main]
+    if target == "asan":
+        if not HAVE_CXX:
+            pytest.skip("gcc not installed")
+        platform = sorted((FIRMWARE_DIR / "targets" / "host").glob("*.c"))
+        objs = _compile_c("gcc", [*CFLAGS, "-O1", "-g", *SAN], [*sources, *platform], tmp_path / "o",
+                          [src, example])
+        exe = tmp_path / "from_buffer"
+        _run(["gcc", *SAN, *map(str, objs), "-lm", "-o", str(exe)])
+        proc = subprocess.run([str(exe)], stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+        out = proc.stdout.decode()
+    else:
+        if not HAVE_ARM:
+            pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+        from nanokws.qemu import Qemu
+
+        qemu_dir = FIRMWARE_DIR / "targets" / "qemu"
+        arch = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"]
+        flags = [*CFLAGS, "-O2", *arch, "-ffunction-sections", "-fdata-sections", "-DNK_TARGET_QEMU=1"]
+        objs = _compile_c("arm-none-eabi-gcc", flags, [*sources, *sorted(qemu_dir.glob("*.c"))],
+                          tmp_path / "o", [src, example, qemu_dir])
+        elf = tmp_path / "from_buffer.elf"
+        _run(["arm-none-eabi-gcc", *arch, "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+              "-Wl,--gc-sections", f"-T{qemu_dir / 'mps2_an386.ld'}", *map(str, objs), "-lm", "-o", str(elf)])
+        with Qemu(elf) as q:
+            assert q.proc.stdout is not None
+            data = q.proc.stdout.read()
+            assert q.wait(300) == 0, q.stderr_text()
+        out = data.decode()
+    assert parse(out) == reference(exported)
