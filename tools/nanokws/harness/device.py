@@ -372,7 +372,10 @@ class Device:
                 self.retried += 1
                 self.transport.write(b"\x00" + frame)  # 0x00 first: end any half-received frame
             try:
-                msg = self._wait_once(seq, limit, last_try=attempt + 1 == tries)
+                # Give up early on damage + silence unless this is an idempotent request's last
+                # try; AUDIO (not resent here) then asks STATS at once (audio()).
+                early = attempt + 1 < tries or not resend
+                msg = self._wait_once(seq, limit, early)
             except _Lost as exc:
                 last = exc
                 continue
@@ -384,9 +387,9 @@ class Device:
             f"({last}; {limit:.1f} s each)"
         )
 
-    def _wait_once(self, seq: int, limit: float, last_try: bool) -> P.Message:
-        """One attempt's wait. _Lost when the reply is overdue or (not on the last try) when
-        something was damaged since and nothing has arrived for a moment."""
+    def _wait_once(self, seq: int, limit: float, early: bool) -> P.Message:
+        """One attempt's wait. _Lost when the reply is overdue or (`early`) when something was
+        damaged since and nothing has arrived for a moment."""
         start = time.monotonic()
         deadline = start + limit
         damage_at_start = self._damage
@@ -397,7 +400,7 @@ class Device:
                 if msg.seq == seq:
                     del self._pending[i]
                     if (
-                        not last_try
+                        early
                         and isinstance(msg, P.Error)
                         and msg.code in _DAMAGED_REQUEST
                         and self._frames.get(seq, (b"", False))[1]
@@ -407,7 +410,7 @@ class Device:
             now = time.monotonic()
             if now >= deadline:
                 raise _Lost(f"no reply within {limit:.1f} s")
-            if not last_try and self._damage != damage_at_start and now - quiet_since >= grace:
+            if early and self._damage != damage_at_start and now - quiet_since >= grace:
                 raise _Lost("a damaged frame and then silence")
             if self._pump(min(deadline - now, grace)):
                 quiet_since = time.monotonic()
