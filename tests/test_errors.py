@@ -434,3 +434,40 @@ def test_describe_and_one_line() -> None:
         "m.tflite: No such file or directory"
     )
     assert describe(ValueError()) == "ValueError"
+
+
+def test_hil_lists_a_corrupt_wav_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A corrupt WAV in hil's dataset is skipped and listed in the report, not fatal."""
+    import contextlib
+
+    import nanokws.harness.cli as hil_cli
+    import nanokws.harness.launch as launch
+    from nanokws.modelmeta import read_metadata
+
+    labels = read_metadata(GOOD_MODEL.read_bytes())["labels"]
+    root = tmp_path / "ds"
+    for word in [*labels[2:], "cat"]:
+        (root / word).mkdir(parents=True)
+        (root / word / "spk1_nohash_0.wav").write_bytes(_wav())
+    bad = root / "yes" / "spk2_nohash_0.wav"
+    bad.write_bytes(_bad_wavs()["corrupt_fmt_id"])
+    (root / "_background_noise_").mkdir()
+    (root / "_background_noise_" / "n.wav").write_bytes(_wav(32000))
+
+    class _Dummy:
+        def link_stats(self) -> dict[str, int]:
+            return {"retried_requests": 0}
+
+    monkeypatch.setattr(launch, "build_firmware", lambda *a: tmp_path)
+    monkeypatch.setattr(launch, "host_device", lambda *a: contextlib.nullcontext(_Dummy()))
+    monkeypatch.setattr(hil_cli, "_run_device", lambda args, report, *rest: 0)
+    report = tmp_path / "h.json"
+    rc = main(["hil", "--host", "--data", str(root), "--split", "all", "--report", str(report)])
+    assert rc == 0
+    assert f"note: skipped 1 files of {root} (first: {bad}: not a valid WAV file" in capsys.readouterr().out
+    rep = json.loads(report.read_text())
+    assert rep["skipped_files"] == [{"path": str(bad), "reason": rep["skipped_files"][0]["reason"]}]
+    assert "corrupt chunk id" in rep["skipped_files"][0]["reason"]
+    assert rep["link"] == {"retried_requests": 0}

@@ -218,6 +218,7 @@ def _run(args: argparse.Namespace, report: dict[str, Any]) -> int:
     report["model_hash"] = digest
     report["labels"] = labels
     examples, dataset = _examples(args, labels)
+    report["skipped_files"] = [{"path": str(path), "reason": reason} for path, reason in dataset.skipped]
     report["status"] = "building" if not args.port else "connecting"
 
     if args.port:
@@ -283,6 +284,9 @@ def _examples(args: argparse.Namespace, labels: list[str]) -> tuple[list[Any], A
     if labels_for(keywords) != labels:
         raise NanokwsError(f"model labels {labels} are not [{SILENCE}, {UNKNOWN}, keywords...]")
     dataset = load_dataset(args.data, keywords, seed=args.seed)
+    if dataset.skipped:  # unreadable or malformed files: skipped, listed in the report
+        print(f"note: skipped {len(dataset.skipped)} files of {args.data} (first: {dataset.skipped[0][0]}: "
+              f"{dataset.skipped[0][1]}); all are listed in the report")
     examples = dataset.examples(args.split)
     if not examples:
         raise NanokwsError(f"{args.data}: no clips in split '{args.split}' (try --split all)")
