@@ -3,8 +3,9 @@ for the host (ASan/UBSan) and for QEMU's Cortex-M4, run the FromBuffer example's
 detections and scores the host reference (the C frontend via nanokws.features, TFLite Micro, the
 recognizer rules of PROTOCOL.md) predicts for the same audio.
 
-The model is the one shipped in firmware/model (whatever it is, streaming or not); the audio is
-real keywords from ../shared/data when present, else noise bursts.
+Two models: the one shipped in firmware/model (whatever it is), and a small streamable one (the
+library then carries its streaming form). The audio is real keywords from ../shared/data when
+present, else noise bursts.
 """
 
 from __future__ import annotations
@@ -68,12 +69,17 @@ def _example_audio() -> np.ndarray:
     return np.concatenate(parts)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
-    if not SHIPPED_TFLITE.is_file():
-        pytest.skip("no firmware/model/model.tflite")
+@pytest.fixture(scope="module", params=["shipped", "streaming"])
+def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    if request.param == "shipped":
+        if not SHIPPED_TFLITE.is_file():
+            pytest.skip("no firmware/model/model.tflite")
+        tflite = SHIPPED_TFLITE.read_bytes()  # read once: another run may replace the shipped model
+    else:
+        from test_firmware_streaming import _model as streamable_model
+
+        tflite = streamable_model("tiny")
     tmp = tmp_path_factory.mktemp("arduino_lib")
-    tflite = SHIPPED_TFLITE.read_bytes()  # read once: another run may replace the shipped model
     (tmp / "model.tflite").write_bytes(tflite)
     audio = _example_audio()
     (tmp / "example.wav").write_bytes(wav_bytes(audio))
@@ -82,6 +88,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
                    "--library-version", "2.3.4", "--example-wav", str(tmp / "example.wav")])
     assert rc == 0 and out.is_file()
     with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        assert any(n.endswith("/src/nk_model_stream.h") for n in names) == (request.param == "streaming")
         tops = {n.split("/")[0] for n in zf.namelist()}
         assert len(tops) == 1, tops
         zf.extractall(tmp / "unzipped")
@@ -193,6 +201,22 @@ def test_export_refuses_bad_names_in_one_line(
 # --- FromBuffer's logic on the exported sources vs the host reference ---------------------------
 
 
+def _initial_stride(src: Path) -> int:
+    """nk_kws.c's first stride: NK_KWS_DEFAULT_STRIDE, unless a streaming model's alignment needs
+    the one it was compiled for (read from the exported headers, not retyped)."""
+
+    def define(header: str, name: str) -> int:
+        m = re.search(rf"#define {name} (\d+)", (src / header).read_text())
+        assert m, name
+        return int(m[1])
+
+    default = define("nk_kws.h", "NK_KWS_DEFAULT_STRIDE")
+    if not (src / "nk_model_stream.h").is_file():
+        return default
+    aligned = default % define("nk_model_stream.h", "NK_MODEL_STREAM_ALIGN") == 0
+    return default if aligned else define("nk_model_stream.h", "NK_MODEL_STREAM_STRIDE")
+
+
 def reference(exported: Exported) -> tuple[list[tuple[str, int, int]], list[int], int]:
     """(detections as (label, score, time_ms), the last inference's scores, inferences)."""
     from nanokws.harness.reference import Reference
@@ -201,7 +225,7 @@ def reference(exported: Exported) -> tuple[list[tuple[str, int, int]], list[int]
     ref = Reference(exported.tflite)
     labels = [str(x) for x in read_metadata(exported.tflite)["labels"]]
     features = compute_features(exported.audio[: exported.audio.size // HOP * HOP])
-    sc = StreamConfig(thresholds=[180] * len(labels))
+    sc = StreamConfig(stride=_initial_stride(exported.root / "src"), thresholds=[180] * len(labels))
     dets = predict(features, ref.scores_from_features, labels, ref.output_scale, ref.output_zero_point, sc)
     last = CLIP_FRAMES - 1 + (len(features) - CLIP_FRAMES) // sc.stride * sc.stride
     scores = ref.scores_from_features(features[last - CLIP_FRAMES + 1 : last + 1])
@@ -353,3 +377,96 @@ def test_from_buffer_logic_on_exported_sources_matches_the_reference(
             assert q.wait(300) == 0, q.stderr_text()
         out = data.decode()
     assert parse(out) == reference(exported)
+
+
+# --- the C API's contract (firmware/lib/kws, with the fixture model) -----------------------------
+
+API_CHECK_C = r"""
+#include <stdio.h>
+#include <string.h>
+#include "nk_kws.h"
+
+#define CHECK(x) do { if (!(x)) { printf("FAILED line %d: %s\n", __LINE__, #x); return 1; } } while (0)
+
+static nk_kws_t a, b;
+static _Alignas(16) unsigned char block[NK_KWS_MEMORY_BYTES + 16];
+static int calls;
+static void count(void *ctx, const nk_kws_detection_t *d) { (void)d; (*(int *)ctx)++; }
+
+int main(void) {
+    const nk_kws_model_t *m = nk_kws_model();
+    nk_kws_t *in_block = NULL;
+    int8_t scores[8];
+    CHECK(m->num_labels == NK_MODEL_NUM_LABELS && strcmp(m->labels[2], "yes") == 0);
+    CHECK(strcmp(nk_kws_status_name(NK_KWS_ERR_IN_USE), "NK_KWS_ERR_IN_USE") == 0);
+    /* Not started: every call says so, and nothing is read. */
+    CHECK(nk_kws_push(&a, NULL, 0) == NK_KWS_ERR_NOT_STARTED);
+    CHECK(nk_kws_set_threshold(&a, 0, 1) == NK_KWS_ERR_NOT_STARTED);
+    CHECK(nk_kws_begin(NULL, m) == NK_KWS_ERR_ARGUMENT && nk_kws_begin(&a, NULL) == NK_KWS_ERR_ARGUMENT);
+    /* A memory block: too small, misaligned, then right. */
+    CHECK(nk_kws_begin_in(block, NK_KWS_MEMORY_BYTES - 1u, m, &in_block) == NK_KWS_ERR_MEMORY);
+    CHECK(nk_kws_begin_in(block + 1, NK_KWS_MEMORY_BYTES, m, &in_block) == NK_KWS_ERR_MEMORY);
+    CHECK(in_block == NULL);
+    CHECK(nk_kws_begin_in(block, sizeof block, m, &in_block) == NK_KWS_OK && in_block == (nk_kws_t *)block);
+    /* One started state per model: the model's arena is one static instance. */
+    CHECK(nk_kws_begin(&a, m) == NK_KWS_ERR_IN_USE);
+    CHECK(nk_kws_end(in_block) == NK_KWS_OK && nk_kws_begin(&a, m) == NK_KWS_OK);
+    CHECK(nk_kws_begin(&b, m) == NK_KWS_ERR_IN_USE && nk_kws_push(&b, NULL, 0) == NK_KWS_ERR_NOT_STARTED);
+    /* Settings: range checks change nothing on failure. */
+    CHECK(nk_kws_set_threshold(&a, NK_MODEL_NUM_LABELS, 10) == NK_KWS_ERR_ARGUMENT);
+    CHECK(nk_kws_set_threshold(&a, 3, 77) == NK_KWS_OK && nk_kws_threshold(&a, 3) == 77);
+    CHECK(nk_kws_set_smoothing(&a, 0) == NK_KWS_ERR_ARGUMENT && nk_kws_smoothing(&a) == 4);
+    CHECK(nk_kws_set_stride(&a, 0) == NK_KWS_ERR_STRIDE && nk_kws_set_stride(&a, 51) == NK_KWS_ERR_STRIDE);
+    CHECK(nk_kws_stride(&a) == NK_KWS_DEFAULT_STRIDE && nk_kws_set_stride(&a, 5) == NK_KWS_OK);
+    CHECK(nk_kws_stride(&a) == 5 && nk_kws_set_stride(&a, NK_KWS_DEFAULT_STRIDE) == NK_KWS_OK);
+    CHECK(nk_kws_push(&a, NULL, 3) == NK_KWS_ERR_ARGUMENT);
+    /* Loud noise: the fixture model says "yes"/"no" to it. Poll and callback see the same. */
+    CHECK(nk_kws_set_all_thresholds(&a, 1) == NK_KWS_OK && nk_kws_threshold(&a, 0) == 1);
+    CHECK(nk_kws_on_detection(&a, count, &calls) == NK_KWS_OK);
+    CHECK(nk_kws_last_scores(&a, scores, sizeof scores, NULL) == 0);
+    unsigned seed = 1;
+    for (int i = 0; i < 16000 * 6; i++) {
+        int16_t s;
+        seed = seed * 1103515245u + 12345u;
+        s = (int16_t)((int)((seed >> 16) & 0x7FFF) - 16384);
+        CHECK(nk_kws_push(&a, &s, 1) == NK_KWS_OK);
+    }
+    const nk_kws_stats_t *st = nk_kws_stats(&a);
+    CHECK(st->samples == 16000u * 6u && st->inferences > 0 && st->detections > NK_KWS_QUEUE_LEN);
+    CHECK((int)st->detections == calls);
+    uint32_t hop = 0;
+    CHECK(nk_kws_last_scores(&a, scores, 2, &hop) == 2 && hop > 0);
+    nk_kws_detection_t d, prev = {0};
+    int polled = 0;
+    while (nk_kws_poll(&a, &d)) {
+        CHECK(d.label_index < NK_MODEL_NUM_LABELS && d.label == m->labels[d.label_index]);
+        CHECK(d.time_ms == d.hop * 20u && (polled == 0 || d.hop > prev.hop));
+        prev = d;
+        polled++;
+    }
+    CHECK(polled == (int)NK_KWS_QUEUE_LEN); /* the newest ones; older unpolled ones dropped */
+    CHECK(nk_kws_reset(&a) == NK_KWS_OK && nk_kws_stats(&a)->samples == 0 && !nk_kws_poll(&a, &d));
+    CHECK(nk_kws_threshold(&a, 3) == 1); /* reset keeps the configuration */
+    CHECK(nk_kws_end(&a) == NK_KWS_OK && nk_kws_end(&a) == NK_KWS_ERR_NOT_STARTED);
+    printf("ok\n");
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(not HAVE_CXX, reason="gcc not installed")
+def test_c_api_contract_with_the_fixture_model(tmp_path: Path) -> None:
+    from fixtures.firmware_io import FW_MODEL
+
+    lib = FIRMWARE_DIR / "lib"
+    main = tmp_path / "api_check.c"
+    main.write_text(API_CHECK_C)
+    sources = [main, lib / "kws" / "nk_kws.c", *sorted((lib / "frontend").glob("*.c")),
+               lib / "recognizer" / "nk_recognizer.c", FW_MODEL / "nk_model.c",
+               *sorted((FIRMWARE_DIR / "targets" / "host").glob("*.c"))]
+    includes = [*sorted(p for p in lib.iterdir() if p.is_dir()), FW_MODEL]
+    objs = _compile_c("gcc", [*CFLAGS, "-O1", "-g", *SAN], sources, tmp_path / "o", includes)
+    exe = tmp_path / "api_check"
+    _run(["gcc", *SAN, *map(str, objs), "-lm", "-o", str(exe)])
+    proc = subprocess.run([str(exe)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
