@@ -11,6 +11,7 @@ present, else noise bursts.
 from __future__ import annotations
 
 import configparser
+import hashlib
 import json
 import os
 import re
@@ -150,8 +151,6 @@ def test_src_layout_is_flat_and_self_contained(exported: Exported) -> None:
     simd = (src / "nk_simd.h").read_text()
     assert "smlad" in simd.lower() and "arm_acle.h" not in re.sub(r"/\*.*?\*/|//[^\n]*", "", simd, flags=re.S)
     # And the model is the one exported.
-    import hashlib
-
     assert hashlib.sha256(exported.tflite).hexdigest()[:16] in (src / "model_config.h").read_text()
 
 
@@ -307,27 +306,33 @@ def _compile_c(cc: str, flags: list[str], sources: list[Path], out: Path, includ
     return objs
 
 
+def build_on_double(exported: Exported, example: str, out: Path) -> Path:
+    """examples/EXAMPLE/EXAMPLE.ino with the library's src/ (C and C++) against the Arduino API
+    double (ASan/UBSan), compiled as the IDE does: Arduino.h first, the .ino as C++."""
+    src, folder = exported.root / "src", exported.root / "examples" / example
+    double = FIRMWARE_DIR / "targets" / "arduino_host"
+    core = ["-funsigned-char", "-DTARGET_NAME=ARDUINO_NANO33BLE", "-O1", "-g", *SAN]
+    objs = _compile_c("gcc", [*CFLAGS, *core], sorted(src.glob("*.c")), out / "c", [src])
+    cxx = ["-std=gnu++14", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Werror",
+           "-Wno-unused-parameter", "-ffp-contract=off", *core]
+    inc = [f"-I{p}" for p in (double, src, folder)]
+    for s in [*sorted(src.glob("*.cpp")), *sorted(double.glob("*.cpp"))]:
+        obj = out / (s.stem + ".oxx")
+        _run(["g++", *cxx, *inc, "-c", str(s), "-o", str(obj)])
+        objs.append(obj)
+    sketch = out / f"{example}.o"
+    _run(["g++", *cxx, *inc, "-include", "Arduino.h", "-x", "c++", "-c", str(folder / f"{example}.ino"),
+          "-o", str(sketch)])
+    exe = out / example
+    _run(["g++", *SAN, *map(str, objs), str(sketch), "-lm", "-o", str(exe)])
+    return exe
+
+
 @pytest.mark.skipif(not HAVE_CXX, reason="gcc/g++ not installed")
 def test_from_buffer_sketch_on_the_arduino_double_matches_the_reference(
     exported: Exported, tmp_path: Path
 ) -> None:
-    # FromBuffer.ino itself, with the library's src/ (C and C++), against the Arduino API double.
-    src, example = exported.root / "src", exported.root / "examples" / "FromBuffer"
-    double = FIRMWARE_DIR / "targets" / "arduino_host"
-    core = ["-funsigned-char", "-DTARGET_NAME=ARDUINO_NANO33BLE", "-O1", "-g", *SAN]
-    objs = _compile_c("gcc", [*CFLAGS, *core], sorted(src.glob("*.c")), tmp_path / "c", [src])
-    cxx = ["-std=gnu++14", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Werror",
-           "-Wno-unused-parameter", "-ffp-contract=off", *core]
-    inc = [f"-I{p}" for p in (double, src, example)]
-    for s in [*sorted(src.glob("*.cpp")), *sorted(double.glob("*.cpp"))]:
-        obj = tmp_path / (s.stem + ".oxx")
-        _run(["g++", *cxx, *inc, "-c", str(s), "-o", str(obj)])
-        objs.append(obj)
-    sketch = tmp_path / "FromBuffer.o"  # as the IDE does: Arduino.h first, the .ino as C++
-    _run(["g++", *cxx, *inc, "-include", "Arduino.h", "-x", "c++", "-c", str(example / "FromBuffer.ino"),
-          "-o", str(sketch)])
-    exe = tmp_path / "from_buffer"
-    _run(["g++", *SAN, *map(str, objs), str(sketch), "-lm", "-o", str(exe)])
+    exe = build_on_double(exported, "FromBuffer", tmp_path)
     proc = subprocess.run([str(exe)], stdin=subprocess.DEVNULL, capture_output=True, timeout=300,
                           env={**os.environ, "NKA_STOP_AFTER_LOOPS": "1"})
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
@@ -337,6 +342,27 @@ def test_from_buffer_sketch_on_the_arduino_double_matches_the_reference(
     assert want[0] or not SHARED_SPEECH_COMMANDS.is_dir(), "real keywords should be heard"
     assert got == want
     assert re.search(r"cycles_per_inference [1-9]\d* ram_bytes [1-9]\d*", out), out[-500:]
+
+
+@pytest.mark.skipif(not HAVE_CXX, reason="gcc/g++ not installed")
+def test_serial_harness_sketch_answers_the_harness_bit_exact(exported: Exported, tmp_path: Path) -> None:
+    # SerialHarness.ino on the double, driven as `nanokws hil` drives a board: clip mode's int8
+    # scores equal TFLite Micro's on the same frontend features, and INFO names this model.
+    from nanokws.harness.device import Device, ProcessTransport
+    from nanokws.harness.reference import Reference
+
+    exe = build_on_double(exported, "SerialHarness", tmp_path)
+    ref = Reference(exported.tflite)
+    audio = exported.audio
+    clips = [audio[i : i + 16000] for i in range(0, audio.size - 16000, 12000)][:4]
+    with Device(ProcessTransport([str(exe)], env=dict(os.environ)), timeout=60.0) as dev:
+        info = dev.connect().data
+        assert info["model_hash"] == hashlib.sha256(exported.tflite).hexdigest()[:16]
+        for clip in clips:
+            result = dev.classify(clip)
+            want = ref.scores_from_features(compute_features(clip))
+            assert np.array_equal(result.scores, want), (result.scores, want)
+        assert dev.stats().rx_errors == 0
 
 
 @pytest.mark.parametrize("target", ["asan", "qemu"])
