@@ -1,4 +1,5 @@
-/* The firmware core: protocol dispatch, streaming recognition, clip mode, timing.
+/* The protocol firmware (PROTOCOL.md) on top of the public API (nk_kws.h): request dispatch, AUDIO
+ * streamed into the keyword spotter, clip mode, stats, INFO, timing.
  * Portable C11, no heap: every buffer lives in nk_app_t (one static instance per program).
  * Needs the compiled model's nk_model.h and model_config.h on the include path (MODEL_DIR). */
 #ifndef NK_APP_H
@@ -11,7 +12,7 @@
 #include "nk_kws.h"
 #include "nk_protocol.h"
 
-/* The streaming form (nk_model_stream.h) is nk_kws's business; the name stays for INFO. */
+/* Whether the model has a streaming form (nk_model_stream.h; nk_kws.h decides). */
 #define NK_APP_STREAMING NK_KWS_STREAMING
 
 #ifdef __cplusplus
