@@ -34,7 +34,7 @@ COMMANDS: list[tuple[str, str, str]] = [
         "nanokws.train.cli",
         "train a Keras model and write model.keras, full-int8 model.tflite, metrics",
     ),
-    ("export", "nanokws.export.cli", "write the TFLite Micro C array and the firmware's model header"),
+    ("export", "nanokws.export.cli", "write the TFLite Micro C array and header, or an Arduino library"),
     (
         "eval",
         "nanokws.evaluate.cli",

@@ -149,7 +149,7 @@ typedef struct {
 
 /* Start on caller storage (static, global or a member): defaults (stride 2 or the streaming
  * model's, smoothing 4, thresholds 180/255, suppression 750 ms), no callbacks. `model` must be
- * nk_kws_model(). Starting a started nk_kws_t again resets it. */
+ * nk_kws_model(). Starting a started nk_kws_t again starts it afresh (defaults, no callbacks). */
 nk_kws_status_t nk_kws_begin(nk_kws_t *kws, const nk_kws_model_t *model);
 
 /* Start on a memory block of `bytes` (>= NK_KWS_MEMORY_BYTES, aligned to NK_KWS_MEMORY_ALIGN);
