@@ -18,8 +18,6 @@ typedef int nk_app_unused_t; /* ISO C wants at least one declaration */
 
 #include "nk_platform.h"
 
-#define FE_CLIP_BYTES ((size_t)NK_FE_CLIP_FRAMES * NK_FE_NUM_CHANNELS)
-
 _Static_assert(NK_APP_DEFAULT_STRIDE == NK_KWS_DEFAULT_STRIDE && NK_APP_MAX_STRIDE == NK_KWS_MAX_STRIDE,
                "nk_app.h's stride values must be nk_kws.h's");
 _Static_assert(NK_MODEL_NUM_LABELS + 13u <= NK_PROTO_MAX_BODY, "SCORES must fit one frame");
