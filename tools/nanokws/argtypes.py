@@ -12,13 +12,17 @@ import math
 from collections.abc import Callable
 
 
+def _num(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def _bounds(lo: float | None, hi: float | None) -> str:
     if lo is not None and hi is not None:
-        return f"{lo:g}..{hi:g}"
+        return f"{_num(lo)}..{_num(hi)}"
     if lo is not None:
-        return f">= {lo:g}"
+        return f">= {_num(lo)}"
     if hi is not None:
-        return f"<= {hi:g}"
+        return f"<= {_num(hi)}"
     return "any"
 
 
