@@ -259,3 +259,59 @@ def test_hil_report_records_link_and_end_state(tmp_path: Path, monkeypatch: pyte
     rep = json.loads(report.read_text())
     assert rep["status"] == "fault" and rep["fault_kind"] == "device" and rep["fault_phase"] == "running"
     assert "RESULT with 11 scores" in rep["fault"]
+
+
+def test_mutated_device_replies_give_only_harness_errors() -> None:
+    """Seeded mutations of the replies the harness reads (INFO, STATS, RESULT, AUDIO_ACK and its
+    events), re-framed with a valid CRC so they reach the message parser (and sometimes not):
+    only NanokwsError subclasses escape (device faults exit 3), never a traceback."""
+    from nanokws.errors import NanokwsError
+    from test_fuzz_inputs import mutate
+
+    targets = [P.MsgType.INFO, P.MsgType.STATS, P.MsgType.CLIP_RUN, P.MsgType.AUDIO]
+    faults: dict[str, int] = {}
+    for index in range(200):
+        rng = random.Random(4000 + index)
+        target = rng.choice(targets)
+
+        def reply(frame: P.Frame, rng: random.Random = rng, target: int = target) -> bytes:
+            if frame.type == P.MsgType.STATS:
+                good = [P.encode_message(P.StatsReply(frame.seq, *range(9)))]
+            elif frame.type == P.MsgType.AUDIO:
+                good = [P.encode_message(P.Scores(0, 49, 1, 2, np.zeros(3, np.int8))),
+                        P.encode_message(P.Detection(0, 49, 2, 200)),
+                        P.encode_message(P.AudioAck(frame.seq, 512, 1, 1))]
+            else:
+                good = [_answer(frame)]
+            if frame.type != target:
+                return b"".join(good)
+            k = rng.randrange(len(good))
+            parsed = P.parse_frame(good[k][:-1])
+            if rng.random() < 0.85:  # a well-framed reply with a mutated body (or type, or seq)
+                body = mutate(rng, parsed.body) if rng.random() < 0.8 else parsed.body
+                ftype = parsed.type if rng.random() < 0.9 else rng.randrange(256)
+                seq = parsed.seq if rng.random() < 0.9 else rng.randrange(256)
+                good[k] = P.build_frame(ftype, seq, body[: P.MAX_BODY])
+            else:  # damaged on the wire
+                good[k] = mutate(rng, good[k][:-1]).replace(b"\x00", b"\x01") + b"\x00"
+            return b"".join(good)
+
+        dev = Device(_Scripted(reply), timeout=0.05)  # type: ignore[arg-type]
+        dev.retries = 1
+        try:
+            if target == P.MsgType.INFO:
+                dev.connect(attempts=1)
+            else:
+                dev.info = check_info(P.Info(1, dict(GOOD_INFO)))
+            dev.stats()
+            dev.classify(np.zeros(1024, np.int16))
+            dev.audio(np.zeros(512, np.int16))
+            faults["none"] = faults.get("none", 0) + 1
+        except NanokwsError as exc:
+            assert "\n" not in str(exc)
+            faults[type(exc).__name__] = faults.get(type(exc).__name__, 0) + 1
+        except Exception as exc:  # noqa: BLE001 - the point of the test
+            pytest.fail(f"case {index}: {type(exc).__name__} escaped: {exc}")
+    # The mutations reached both kinds of fault, and some runs survived them (retry, tolerated noise).
+    assert faults.get("DeviceMalformed", 0) > 20 and faults.get("DeviceTimeout", 0) > 3, faults
+    assert faults.get("none", 0) > 5, faults
