@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from ..argtypes import SEED, float_in, int_in
+from ..errors import NanokwsError
 from .trainer import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE
 
 EPILOG = """\
@@ -65,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import check_output_dir
     from .trainer import train_model
 
+    for data in args.data:  # the cheap input check first, so a typo leaves no empty --out behind
+        if not Path(data).exists():
+            raise NanokwsError(f"--data {data}: not found (a dataset folder or a feature-form .npz file)")
     check_output_dir(args.out, "--out")  # before the training run, not after it
 
     train_model(args.data, args.model, args.out, epochs=args.epochs, seed=args.seed, keywords=args.keywords,
