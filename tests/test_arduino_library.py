@@ -127,6 +127,15 @@ def test_library_properties_has_the_required_fields(exported: Exported) -> None:
     assert (exported.root / "src" / props["includes"]).is_file()
 
 
+def test_keywords_txt_names_public_methods(exported: Exported) -> None:
+    api = (exported.root / "src" / "NanoKws.h").read_text()
+    for line in (exported.root / "keywords.txt").read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        word, kind = line.split("\t")  # the format: one tab between word and kind
+        assert kind in ("KEYWORD1", "KEYWORD2", "LITERAL1") and re.search(rf"\b{word}\b", api), line
+
+
 def test_library_json_agrees_with_library_properties(exported: Exported) -> None:
     props = _properties(exported.root)
     doc = json.loads((exported.root / "library.json").read_text())
@@ -145,9 +154,13 @@ def test_src_layout_is_flat_and_self_contained(exported: Exported) -> None:
     # The header of the library's name, the public API, the compiled model and the kernels.
     assert {f"{exported.name}.h", "NanoKws.h", "nk_kws.h", "nk_kws.c", "nk_model.c", "nk_model.h",
             "model_config.h", "nk_simd.h", "platform_arduino.cpp"} <= names
+    # Every quoted include, conditional or not, is a file of src/: PlatformIO's dependency finder
+    # reads #include lines without evaluating #if, and would pull in another installed library
+    # that has the header (two exported models installed side by side).
     for f in src.iterdir():
         for inc in re.findall(r'^\s*#\s*include\s+"([^"]+)"', f.read_text(), re.MULTILINE):
-            assert inc in names or inc == "nk_model_stream.h", f"{f.name} includes missing {inc}"
+            assert inc in names, f"{f.name} includes {inc}, which src/ does not have"
+    assert ("nk_model_stream.h" in names) == (exported.kind == "streaming")
     # The Cortex-M4 DSP path and its GCC 7 fallback (no <arm_acle.h> intrinsics) went along.
     simd = (src / "nk_simd.h").read_text()
     assert "smlad" in simd.lower() and "arm_acle.h" not in re.sub(r"/\*.*?\*/|//[^\n]*", "", simd, flags=re.S)
@@ -377,14 +390,19 @@ def test_live_keywords_sketch_prints_the_reference_detections(exported: Exported
 
     exe = build_on_double(exported, "LiveKeywords", tmp_path, sanitize=False)
     pdm = write_wav(tmp_path / "words.wav", exported.audio)
-    run = run_steady(exe, pdm, stop_ms=duration_ms(exported.audio) + 200, speed=1.0)
-    assert run.rc == 0, run.stderr[-2000:]
     ref = Reference(exported.tflite)
     labels = [str(x) for x in read_metadata(exported.tflite)["labels"]]
     sc = StreamConfig(stride=_initial_stride(exported.root / "src"), thresholds=[180] * len(labels))
     dets = predict(compute_features(stream_audio(exported.audio)), ref.scores_from_features, labels,
                    ref.output_scale, ref.output_zero_point, sc)
     assert dets or not SHARED_SPEECH_COMMANDS.is_dir() or exported.kind == "streaming", "words unheard"
+    # A stalled test machine makes the sketch fall behind real time, and then it rightly skips
+    # inferences (which changes the detections): once more at half speed before judging.
+    for speed in (1.0, 0.5):
+        run = run_steady(exe, pdm, stop_ms=duration_ms(exported.audio) + 200, speed=speed)
+        assert run.rc == 0, run.stderr[-2000:]
+        if run.heard() == printed(dets, labels):
+            break
     assert run.heard() == printed(dets, labels), run.stdout[-2000:]
     assert len([1 for _, on in run.led() if on]) == len(dets)
 

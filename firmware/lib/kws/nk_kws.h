@@ -24,18 +24,7 @@
 #include "nk_model.h"
 #include "nk_recognizer.h"
 
-/* A model folder with the streaming form (nk_model_stream.h from `nanokws compile`) is pushed one
- * frame at a time (only the new time rows are computed); otherwise a 49-frame window is kept and
- * nk_model_invoke() runs on it. Same scores, bit for bit, at the same hops. */
-#if defined(__has_include)
-#if __has_include("nk_model_stream.h")
-#include "nk_model_stream.h"
-#define NK_KWS_STREAMING 1
-#endif
-#endif
-#ifndef NK_KWS_STREAMING
-#define NK_KWS_STREAMING 0
-#endif
+#include "nk_kws_form.h" /* NK_KWS_STREAMING: the streaming form or the whole window */
 
 #ifdef __cplusplus
 extern "C" {
