@@ -164,6 +164,11 @@ def test_src_layout_is_flat_and_self_contained(exported: Exported) -> None:
     # The Cortex-M4 DSP path and its GCC 7 fallback (no <arm_acle.h> intrinsics) went along.
     simd = (src / "nk_simd.h").read_text()
     assert "smlad" in simd.lower() and "arm_acle.h" not in re.sub(r"/\*.*?\*/|//[^\n]*", "", simd, flags=re.S)
+    # The README's model RAM is what the compiled model's header says it links.
+    header, name = ("nk_model_stream.h", "NK_MODEL_STREAM_RAM_BYTES") if exported.kind == "streaming" else (
+        "nk_model.h", "NK_MODEL_ARENA_BYTES")
+    m = re.search(rf"#define {name} (\d+)", (src / header).read_text())
+    assert m and f"its own static RAM is {m[1]} bytes" in (exported.root / "README.md").read_text()
     # And the model is the one exported.
     assert hashlib.sha256(exported.tflite).hexdigest()[:16] in (src / "model_config.h").read_text()
 

@@ -47,6 +47,7 @@ class LibraryInfo:
     labels: list[str]
     model_hash: str
     streaming: bool
+    model_ram_bytes: int  # the model's own static RAM (arena, or streaming state and work)
     files: list[str]  # paths inside the zip
 
 
@@ -218,7 +219,17 @@ def default_example_audio() -> np.ndarray:
     return np.clip(rng.normal(0, 20, 16000), -32768, 32767).astype(np.int16)
 
 
-def render_readme(name: str, version: str, labels: list[str], digest: str, streaming: bool) -> str:
+def model_costs(compiled: Path) -> tuple[int, int]:
+    """(weights in flash, the model's static RAM) from the compiler's report."""
+    report = json.loads((compiled / "compile_report.json").read_text())
+    stream = report.get("streaming") or {}
+    ram = stream["total_ram_bytes"] if stream.get("generated") else report["arena_bytes"]
+    return int(report["weights_flash_bytes"]), int(ram)
+
+
+def render_readme(
+    name: str, version: str, labels: list[str], digest: str, streaming: bool, costs: tuple[int, int]
+) -> str:
     keywords = ", ".join(f"`{x}`" for x in labels if not x.startswith("_"))
     form = ("streaming form: each inference computes only the new time rows" if streaming
             else "the whole 49-frame window per inference")
@@ -226,7 +237,8 @@ def render_readme(name: str, version: str, labels: list[str], digest: str, strea
 
 Keyword spotting for Arduino, exported by `nanokws export --arduino-library` from the model
 `{name}` (sha256[:16] `{digest}`; {form}). It hears {keywords}; labels starting with `_` never
-fire.
+fire. The model's weights take {costs[0]} bytes of flash and its own static RAM is {costs[1]} bytes
+(`extras/compile_report.json` has the per-layer details).
 
 ## Install
 
@@ -316,7 +328,9 @@ def library_files(
     files: dict[str, bytes] = {f"{name}/src/{k}": v for k, v in src.items()}
     files[f"{name}/library.properties"] = render_properties(name, version, labels, digest, url).encode()
     files[f"{name}/library.json"] = render_library_json(name, version, labels, digest, url).encode()
-    files[f"{name}/README.md"] = render_readme(name, version, labels, digest, streaming).encode()
+    costs = model_costs(compiled)
+    files[f"{name}/README.md"] = render_readme(name, version, labels, digest, streaming, costs).encode()
+    files[f"{name}/extras/compile_report.json"] = (compiled / "compile_report.json").read_bytes()
     files[f"{name}/keywords.txt"] = render_keywords().encode()
     for example in EXAMPLES:
         for fname, data in _read_example(example).items():
@@ -364,6 +378,7 @@ def export_arduino_library(
         compile_model(tflite, compiled, source=Path(tflite_path).name, measure_tflm=False)
         streaming = (compiled / "nk_model_stream.h").is_file()
         files = library_files(lib, version, tflite, compiled, labels, url, audio, source)
+        model_ram = model_costs(compiled)[1]
     with atomic_path(out_zip) as tmp_zip:
         with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(files):
@@ -371,4 +386,4 @@ def export_arduino_library(
                 info.external_attr = 0o644 << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, files[path])
-    return LibraryInfo(lib, version, labels, model_hash(tflite), streaming, sorted(files))
+    return LibraryInfo(lib, version, labels, model_hash(tflite), streaming, model_ram, sorted(files))

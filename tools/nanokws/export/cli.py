@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         form = "streaming" if info.streaming else "whole window"
         print(
             f"wrote {args.arduino_library}: Arduino library {info.name} {info.version} "
-            f"({len(info.files)} files, model {info.model_hash}, {form}); #include <{info.name}.h>"
+            f"({len(info.files)} files, model {info.model_hash}, {form}, "
+            f"model RAM {info.model_ram_bytes} B); #include <{info.name}.h>"
         )
     return 0
