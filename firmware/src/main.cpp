@@ -5,6 +5,8 @@
 // Live mode (NK_LIVE_MODE=1, env nano33ble_sense_live): the Nano 33 BLE Sense listens on its PDM
 // microphone, prints detections as text on the serial monitor and flashes the built-in LED, with
 // or without a host on the port. No microphone (judged from its data): an error line, fast blink.
+// Both run on the public API (firmware/lib/kws): protocol mode through nk_app, live mode through
+// the NanoKws class, as a sketch using the exported Arduino library does.
 //
 // firmware/targets/arduino_host/ builds this file unchanged against a test double of the
 // Arduino API for the tests (tests/test_arduino_layer.py).
