@@ -116,7 +116,8 @@ def bc_resnet_2(num_classes: int) -> Any:
     return bc_resnet(num_classes, 16, "bc_resnet_2")
 
 
-def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int, name: str) -> Any:
+def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int, name: str,
+                      dw_time: int = 3) -> Any:
     """A DS-CNN whose time axis is computed without padding, so `nanokws compile --streaming` can run
     it incrementally (each new pair of frames computes one new row per layer).
 
@@ -124,8 +125,9 @@ def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int
     ReLU, pointwise 1x1 + BN + ReLU; the first pointwise conv also has frequency stride 2) -> average
     pool over the remaining time x frequency -> dense -> softmax. TFLite has one padding mode for both
     axes, so frequency is VALID too: 40 -> 19 -> 17 -> 9 (stride-2 pointwise) -> -2 per further block.
-    Time: 49 -> 20 rows after the stem -> -2 per block. Only the stem strides in time (2, which divides
-    the live inference stride of 2 frames); the frequency strides are free.
+    Time: 49 -> 20 rows after the stem -> -(dw_time - 1) per block. Only the stem strides in time (2,
+    which divides the live inference stride of 2 frames); the frequency strides are free. Each block
+    widens the receptive field by (dw_time - 1) x 2 frames: 10 + blocks x (dw_time - 1) x 2 in all.
     """
     import keras
 
@@ -138,7 +140,7 @@ def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int
     x = keras.layers.ReLU()(x)
     x = keras.layers.Dropout(0.1)(x)
     for b in range(blocks):
-        x = keras.layers.DepthwiseConv2D((3, 3), padding="valid", use_bias=False,
+        x = keras.layers.DepthwiseConv2D((dw_time, 3), padding="valid", use_bias=False,
                                          depthwise_regularizer=reg)(x)
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
@@ -198,6 +200,13 @@ def ds_cnn_stream_pad(num_classes: int) -> Any:
     return ds_cnn_stream_pad_net(num_classes, stem=24, channels=48, blocks=4, name="ds_cnn_stream_pad")
 
 
+def ds_cnn_stream_t5(num_classes: int) -> Any:
+    """ds_cnn_stream with 5-row depthwise kernels and a 24-ch stem (~12k params): a receptive field of
+    42 frames (0.84 s) before the pool instead of 26, about what the SAME-padded ds_cnn_m12 sees with
+    its two time strides (which a stream at stride 2 cannot have)."""
+    return ds_cnn_stream_net(num_classes, stem=24, channels=48, blocks=4, name="ds_cnn_stream_t5", dw_time=5)
+
+
 def ds_cnn_stream(num_classes: int) -> Any:
     """Streamable DS-CNN (VALID in time): 32-ch stem, 4 blocks of 48 ch (~12k params); ds_cnn_stream_net."""
     return ds_cnn_stream_net(num_classes, stem=32, channels=48, blocks=4, name="ds_cnn_stream")
@@ -205,4 +214,4 @@ def ds_cnn_stream(num_classes: int) -> Any:
 
 EXTRA_MODELS = {"ds_cnn_m16": ds_cnn_m16, "ds_cnn_m12": ds_cnn_m12, "bc_resnet_1": bc_resnet_1,
                 "bc_resnet_2": bc_resnet_2, "ds_cnn_stream": ds_cnn_stream,
-                "ds_cnn_stream_pad": ds_cnn_stream_pad}
+                "ds_cnn_stream_pad": ds_cnn_stream_pad, "ds_cnn_stream_t5": ds_cnn_stream_t5}
