@@ -106,6 +106,11 @@ def test_per_class_metrics_by_hand() -> None:
     assert s["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
     assert s["per_class"]["b"]["f1"] == pytest.approx(0.8)
     assert s["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    # Balanced: recalls a 1/2, b 2/2, c 0/1 -> mean 1/2 (plain accuracy 3/5 weighs b's two clips).
+    assert s["balanced_accuracy"] == pytest.approx(0.5)
+    # A class with no clips does not count.
+    s = summarize(np.array([0, 0, 1]), np.array([0, 1, 1]), ["a", "b", "c"])
+    assert s["balanced_accuracy"] == pytest.approx((1 / 2 + 1) / 2)
 
 
 def test_litert_input_requantisation_rounds_like_the_firmware() -> None:

@@ -15,8 +15,9 @@ examples:
 
 Features come from the device's C frontend; labels and keywords from the model's metadata.
 --split all evaluates every clip in the folder (the official test set's _silence_/_unknown_ layout).
-The JSON has accuracy, n, labels, confusion [true][predicted], per_class precision/recall/f1/support,
-tflm_agrees (TFLite Micro's int8 outputs identical to LiteRT's on every clip) and tflm_mismatches.
+The JSON has accuracy, balanced_accuracy (mean per-class recall), n, labels, confusion
+[true][predicted], per_class precision/recall/f1/support, tflm_agrees (TFLite Micro's int8 outputs
+identical to LiteRT's on every clip) and tflm_mismatches.
 """
 
 

@@ -97,7 +97,8 @@ def evaluate_model(
         "split": split, "data": [str(d) for d in data], "limit": limit,
     })
     if verbose:
-        print(f"{model_path} on {report['n']} clips ({split}): accuracy {report['accuracy']:.2%}")
+        print(f"{model_path} on {report['n']} clips ({split}): accuracy {report['accuracy']:.2%} "
+              f"(balanced: mean per-class recall {report['balanced_accuracy']:.2%})")
         cm = np.array(report["confusion"])
         print(format_report(cm, labels, report["per_class"]))
         print(f"TFLite Micro vs LiteRT int8 outputs: {'identical' if report['tflm_agrees'] else 'DIFFER'} "
