@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +269,38 @@ def test_live_mode_api_gives_the_protocol_detections(fw: Path) -> None:
     assert want and got == want
     names = [line.split("name=")[1].split()[0] for line in proc.stdout.decode().splitlines()]
     assert names == [CFG.labels[label] for _, label, _ in want]
+
+
+def test_a_failing_model_answers_internal_as_protocol_md_says() -> None:
+    """PROTOCOL.md: a CLIP_RUN whose model fails gets ERROR INTERNAL and changes nothing; an inference
+    that fails while AUDIO streams gets ERROR INTERNAL with the AUDIO's seq, then the AUDIO_ACK, whose
+    counters include the samples (audio cannot be un-heard). The fixture model fails every invoke."""
+    exe = build_fw("asan", FW_MODEL.parent / "fw_model_fail")
+    clip = _noise(np.random.default_rng(9), 1, 3000)
+    audio = [P.req_audio(100 + k, clip[i : i + 400]) for k, i in enumerate(range(0, 16000, 400))]
+    msgs = talk(
+        exe, P.req_stats(1), *P.clip_load_frames(range(2, 40), clip), P.req_clip_run(50), P.req_stats(51),
+        *audio, P.req_stats(200),
+    )
+    err = one_reply(msgs, 50)
+    assert isinstance(err, P.Error) and err.code == P.ErrorCode.INTERNAL
+    assert err.request_type == P.MsgType.CLIP_RUN
+    before, after = one_reply(msgs, 1), one_reply(msgs, 51)
+    assert isinstance(before, P.StatsReply) and isinstance(after, P.StatsReply)
+    # Nothing changed but rx_errors, which counts every ERROR sent (PROTOCOL.md).
+    assert replace(before, seq=0, rx_errors=before.rx_errors + 1) == replace(after, seq=0), after
+    failed = [seq for seq in range(100, 140) if any(isinstance(m, P.Error) for m in replies_to(msgs, seq))]
+    assert failed, "no AUDIO reached an inference"
+    total = 0
+    for k, seq in enumerate(range(100, 140)):
+        total += 400
+        replies = replies_to(msgs, seq)
+        kinds = [type(m) for m in replies]
+        assert kinds == ([P.Error, P.AudioAck] if seq in failed else [P.AudioAck]), (seq, replies)
+        if seq in failed:
+            assert replies[0].code == P.ErrorCode.INTERNAL and replies[0].request_type == P.MsgType.AUDIO
+        assert replies[-1].samples_total == total, k
+    final = one_reply(msgs, 200)
+    assert isinstance(final, P.StatsReply) and final.samples == 16000
+    assert final.rx_errors == 1 + len(failed)
+    assert not any(isinstance(m, P.Scores | P.Detection) for m in msgs)
