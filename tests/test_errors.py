@@ -255,6 +255,13 @@ def test_dataset_skips_and_lists_a_corrupt_wav(tmp_path: Path, capsys: pytest.Ca
     assert main(["data", "--data", str(root), "--keywords", "yes", "no"]) == 0
     out = capsys.readouterr().out
     assert "skipped files: 1" in out and f"{bad}: not a valid WAV file (corrupt chunk id" in out
+    # eval and ship (load_eval_data) go on without it and say so in one line.
+    from nanokws.evaluate.evaluate import load_eval_data
+
+    x, y = load_eval_data([root], ["yes", "no"], "all", None, progress=True)
+    assert len(y) == 6 and x.shape[1:] == (49, 40)
+    out = capsys.readouterr().out
+    assert f"note: skipped 1 files of {root} (first: {bad}: not a valid WAV file" in out
 
 
 # --- output paths, checked before the work ------------------------------------------------------

@@ -37,7 +37,12 @@ def load_eval_data(data: Sequence[str | os.PathLike[str]], keywords: list[str], 
         elif path.is_dir():
             from ..train.sources import features_of
 
-            audio, y = load_dataset(path, keywords, seed=seed).arrays(split, progress=progress)
+            dataset = load_dataset(path, keywords, seed=seed)
+            if dataset.skipped and progress:  # unreadable or malformed files: skipped, never fatal
+                first, reason = dataset.skipped[0]
+                print(f"note: skipped {len(dataset.skipped)} files of {path} (first: {first}: {reason}); "
+                      f"`nanokws data --data {path}` lists them all")
+            audio, y = dataset.arrays(split, progress=progress)
             xs.append(features_of(audio))
             ys.append(y)
         else:
