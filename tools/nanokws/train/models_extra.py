@@ -117,7 +117,7 @@ def bc_resnet_2(num_classes: int) -> Any:
 
 
 def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int, name: str,
-                      dw_time: int = 3) -> Any:
+                      dw_time: int = 3, freq_pad: bool = False) -> Any:
     """A DS-CNN whose time axis is computed without padding, so `nanokws compile --streaming` can run
     it incrementally (each new pair of frames computes one new row per layer).
 
@@ -128,6 +128,13 @@ def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int
     Time: 49 -> 20 rows after the stem -> -(dw_time - 1) per block. Only the stem strides in time (2,
     which divides the live inference stride of 2 frames); the frequency strides are free. Each block
     widens the receptive field by (dw_time - 1) x 2 frames: 10 + blocks x (dw_time - 1) x 2 in all.
+
+    `freq_pad` keeps the frequency edges: a frequency-only zero PAD (ZeroPadding2D, 0 rows of time)
+    before every depthwise conv, which is then still VALID in time but SAME-like in frequency
+    (19 -> 19 -> 10 (stride-2 pointwise) -> 10 ...). The compiler folds each PAD into the conv that
+    reads it (a conv's own padding reads the same zero point), so PADs cost no kernel call or arena.
+    None before the stem: it would stop the converter folding the input scaling into the stem (a MUL
+    op would remain).
     """
     import keras
 
@@ -140,6 +147,8 @@ def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int
     x = keras.layers.ReLU()(x)
     x = keras.layers.Dropout(0.1)(x)
     for b in range(blocks):
+        if freq_pad:
+            x = keras.layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
         x = keras.layers.DepthwiseConv2D((dw_time, 3), padding="valid", use_bias=False,
                                          depthwise_regularizer=reg)(x)
         x = keras.layers.BatchNormalization()(x)
@@ -157,47 +166,10 @@ def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int
     return keras.Model(inp, out, name=name)
 
 
-def ds_cnn_stream_pad_net(num_classes: int, *, stem: int, channels: int, blocks: int, name: str) -> Any:
-    """`ds_cnn_stream_net` with the frequency edges kept: before every conv whose kernel spans more than
-    one frequency row, an explicit frequency-only zero PAD (ZeroPadding2D, 0 rows of time), then the
-    conv VALID. So time is still computed without padding (streamable) while frequency behaves like
-    SAME: 40 -> 19 (stem, stride 2, VALID) -> 19 -> 10 (stride-2 pointwise) -> 10 per further block.
-    The compiler folds each PAD into the conv that reads it (a conv's own padding reads the same
-    zero point), so the PADs cost neither a kernel call nor arena bytes on the device.
-    """
-    import keras
-
-    reg = keras.regularizers.l2(1e-4)
-    inp = keras.Input(INPUT_SHAPE, name="features")
-    # No PAD before the stem: it would stop the converter folding the input scaling into the stem's
-    # weights (a MUL op would remain). The stem is VALID in frequency: 40 -> 19.
-    x = _input_scaling(keras, inp)
-    x = keras.layers.Conv2D(stem, (10, 4), strides=(2, 2), padding="valid", use_bias=False,
-                            kernel_regularizer=reg)(x)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.Dropout(0.1)(x)
-    for b in range(blocks):
-        x = keras.layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
-        x = keras.layers.DepthwiseConv2D((3, 3), padding="valid", use_bias=False,
-                                         depthwise_regularizer=reg)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.ReLU()(x)
-        x = keras.layers.Conv2D(channels, (1, 1), strides=(1, 2 if b == 0 else 1), padding="valid",
-                                use_bias=False, kernel_regularizer=reg)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.ReLU()(x)
-    x = keras.layers.Dropout(0.3)(x)
-    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)
-    out = keras.layers.Softmax()(x)
-    return keras.Model(inp, out, name=name)
-
-
 def ds_cnn_stream_pad(num_classes: int) -> Any:
     """Streamable DS-CNN with SAME-like frequency edges: 24-ch stem, 4 blocks of 48 ch (~12k params)."""
-    return ds_cnn_stream_pad_net(num_classes, stem=24, channels=48, blocks=4, name="ds_cnn_stream_pad")
+    return ds_cnn_stream_net(num_classes, stem=24, channels=48, blocks=4, name="ds_cnn_stream_pad",
+                             freq_pad=True)
 
 
 def ds_cnn_stream_t5(num_classes: int) -> Any:
