@@ -121,8 +121,18 @@ def run(args: argparse.Namespace) -> int:
             ],
         )
     summary = json.loads(eval_json.read_text())
-    print(
-        f"\nnanokws demo: '{args.model}' reached {summary['accuracy']:.1%} on {summary['n']} held-out clips; "
-        f"TFLite Micro agrees with LiteRT: {summary['tflm_agrees']}. Artifacts in {out}/"
-    )
+    lines = [f"\nnanokws demo: '{args.model}' reached {summary['accuracy']:.1%} int8 accuracy on "
+             f"{summary['n']} held-out clips."]
+    if not args.skip_device:
+        verify = json.loads((model_dir / f"verify_{args.target}.json").read_text())
+        hil = json.loads((model_dir / "hil.json").read_text())
+        lines.append(f"  compiled C on {args.target}: {'equal to' if verify['ok'] else 'DIFFERENT from'} "
+                     f"TFLite Micro on all {verify['n']} inputs, element by element")
+        lines.append(f"  firmware over the harness: {hil['accuracy']:.1%} on {hil['n']} clips, "
+                     f"{hil['bit_exact_fraction']:.0%} of scores bit-exact with the host reference")
+    # LiteRT (TensorFlow's runtime) is not what the device runs; TFLite Micro is the reference.
+    lines.append(f"  LiteRT vs TFLite Micro: {summary['tflm_mismatches']} of {summary['n']} clips differ "
+                 "(different runtimes may round a softmax tie 1 LSB apart; the device follows TFLite Micro)")
+    lines.append(f"Artifacts in {out}/")
+    print("\n".join(lines))
     return 0
