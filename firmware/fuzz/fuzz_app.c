@@ -16,12 +16,7 @@
 #include "nk_app.h"
 #include "nk_platform.h"
 
-#define CHECK(cond)        \
-    do {                   \
-        if (!(cond)) {     \
-            abort();       \
-        }                  \
-    } while (0)
+#include "fuzz_check.h"
 
 static nk_app_t g_app;
 static nk_rx_t g_check;       /* parses what the app writes */

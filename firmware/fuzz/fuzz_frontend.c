@@ -9,12 +9,7 @@
 
 #include "nk_frontend.h"
 
-#define CHECK(cond)        \
-    do {                   \
-        if (!(cond)) {     \
-            abort();       \
-        }                  \
-    } while (0)
+#include "fuzz_check.h"
 
 #define MAX_SAMPLES (8u * NK_FE_HOP_SAMPLES)
 #define MAX_FRAMES 8u

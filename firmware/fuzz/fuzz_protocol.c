@@ -11,12 +11,7 @@
 
 #include "nk_protocol.h"
 
-#define CHECK(cond)        \
-    do {                   \
-        if (!(cond)) {     \
-            abort();       \
-        }                  \
-    } while (0)
+#include "fuzz_check.h"
 
 static nk_rx_t g_rx;
 static uint8_t g_enc[NK_PROTO_MAX_WIRE];
