@@ -307,15 +307,14 @@ def _check_ops(g: Any, source: str) -> None:
             producers[o] = op.index
     if g.outputs[0] not in producers:
         raise ModelError(f"{source}: no operator computes the model output")
-    live = lower._live_ops(g)
+    live = lower.live_ops(g)
+    try:
+        lower.check_supported(g, live)
+    except lower.UnsupportedModelError as exc:
+        raise lower.UnsupportedModelError(f"{source}: {exc}") from exc
     for op in g.operators:
         if op.index not in live:
             continue
-        if op.opcode not in lower.SUPPORTED:
-            raise lower.UnsupportedModelError(
-                f"{source}: unsupported model: op {op.index} {op.opcode}: operator not supported "
-                f"(supported: {', '.join(lower.SUPPORTED)})"
-            )
         options, lo, hi = _OPS.get(op.opcode, (None, 0, 99))
         what = f"{source}: op {op.index} {op.opcode}"
         if not lo <= len(op.inputs) <= hi or len(op.outputs) != 1:
@@ -350,7 +349,7 @@ def _check_ops(g: Any, source: str) -> None:
             if min(o.strideH, o.strideW, o.filterHeight, o.filterWidth) < 1 or o.padding not in (0, 1):
                 raise ModelError(f"{what}: bad pool geometry")
     try:
-        lower._foldable_pads(g, live)
+        lower.foldable_pads(g, live)
     except NanokwsError as exc:
         raise lower.UnsupportedModelError(f"{source}: {describe(exc)}") from exc
 

@@ -27,7 +27,7 @@ SUPPORTED = (
     "PAD",
 )
 
-# Operators whose padding may absorb a PAD that feeds them (see _foldable_pads).
+# Operators whose padding may absorb a PAD that feeds them (see foldable_pads).
 PAD_CONSUMERS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
@@ -337,16 +337,14 @@ def lower(g: Graph, fast: bool = True) -> list[Layer]:
     """One `Layer` per operator, in execution order. `fast` picks the fast conv kernels (folded
     bias, re-laid-out weights) wherever their preconditions hold; False keeps the reference ones."""
     layers: list[Layer] = []
-    live = _live_ops(g)
-    for op in g.operators:
-        if op.index in live and op.opcode not in SUPPORTED:
-            raise _fail(op, "operator not supported (supported: " + ", ".join(SUPPORTED) + ")")
-    pads = _foldable_pads(g, live)
+    live = live_ops(g)
+    check_supported(g, live)
+    pads = foldable_pads(g, live)
     for op in g.operators:
         if op.index not in live:
             continue  # e.g. SHAPE/STRIDED_SLICE/PACK computing a RESHAPE's (static) target shape
         if op.opcode == "PAD":
-            continue  # folded into the convolution that reads it (_foldable_pads)
+            continue  # folded into the convolution that reads it (foldable_pads)
         prefix = f"l{len(layers)}"
         layer = _lower_one(g, op, prefix, fast, pads)
         layer.prefix = prefix
@@ -354,7 +352,14 @@ def lower(g: Graph, fast: bool = True) -> list[Layer]:
     return layers
 
 
-def _live_ops(g: Graph) -> set[int]:
+def check_supported(g: Graph, live: set[int]) -> None:
+    """Refuse, naming the first, any live operator the compiler has no kernel for."""
+    for op in g.operators:
+        if op.index in live and op.opcode not in SUPPORTED:
+            raise _fail(op, "operator not supported (supported: " + ", ".join(SUPPORTED) + ")")
+
+
+def live_ops(g: Graph) -> set[int]:
     """Operators the outputs depend on. A RESHAPE/SQUEEZE needs only its data input: its output
     shape is static in the flatbuffer, so ops computing the shape tensor are dead code."""
     producer = {o: op for op in g.operators for o in op.outputs}
@@ -370,7 +375,7 @@ def _live_ops(g: Graph) -> set[int]:
     return live
 
 
-def _foldable_pads(g: Graph, live: set[int]) -> dict[int, FoldedPad]:
+def foldable_pads(g: Graph, live: set[int]) -> dict[int, FoldedPad]:
     """Every live PAD op, checked and keyed by its output tensor. A PAD is supported only where a
     convolution can absorb it: int8, constant paddings on height/width only, in and out quantised
     alike, read by exactly one CONV_2D/DEPTHWISE_CONV_2D as its data input. This is how streamable
