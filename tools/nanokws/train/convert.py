@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,21 @@ def operator_names(tflite: bytes) -> list[str]:
     return out
 
 
+def full_int8(model: Any, representative: Callable[[], Iterator[list[np.ndarray]]]) -> bytes:
+    """TFLite's full-int8 conversion of a Keras model (int8 input and output, builtin int8 ops only),
+    calibrated on what `representative()` yields; no checks, no metadata (convert_int8 adds those)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its SavedModel signature
+        return bytes(converter.convert())
+
+
 def convert_int8(model: Any, calibration: np.ndarray, metadata: dict[str, Any], max_calibration: int = 300,
                  seed: int = 0) -> bytes:
     """Convert a Keras model to a full-int8 .tflite carrying `metadata`; check the result.
@@ -43,8 +58,6 @@ def convert_int8(model: Any, calibration: np.ndarray, metadata: dict[str, Any], 
     `calibration` is int8 (or int8-valued) features [n, 49, 40]; up to `max_calibration` of them,
     picked at random with `seed`, calibrate the activation ranges.
     """
-    import tensorflow as tf
-
     rng = np.random.default_rng(seed)
     pick = rng.permutation(len(calibration))[:max_calibration]
     samples = np.asarray(calibration)[pick].astype(np.float32)
@@ -60,14 +73,7 @@ def convert_int8(model: Any, calibration: np.ndarray, metadata: dict[str, Any], 
     # A fixed batch of 1 keeps Flatten a plain RESHAPE (no SHAPE/STRIDED_SLICE/PACK ops).
     inp = keras.Input(INPUT_SHAPE, batch_size=1, name="features")
     fixed = keras.Model(inp, model(inp, training=False))
-    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its SavedModel signature
-        tflite = bytes(converter.convert())
+    tflite = full_int8(fixed, representative)
 
     scale, zero_point = tensor_quantization(tflite, "input")
     if scale != 1.0 or zero_point != 0:
