@@ -116,11 +116,51 @@ def _pad_freq_model(keras: Any) -> Any:
     return keras.Model(inp, keras.layers.Softmax()(_dense(keras, 5)(x)))
 
 
+def _phased_rowsum_model(keras: Any) -> Any:
+    """Time strides 2, 2, 2 (8 in all): at an inference stride of 2 frames the layers after the second
+    stride run as 2, then 4 interleaved phases; the pool's rows end 5 frames before the window does
+    (2 rows of delay)."""
+    inp = keras.Input((49, 10, 1), batch_size=1)
+    x = keras.layers.Rescaling(1 / 64)(inp)
+    x = keras.layers.Conv2D(6, (4, 3), strides=(2, 1), padding="valid", activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D((3, 3), strides=(2, 2), padding="valid", activation="relu")(x)
+    x = keras.layers.Conv2D(8, (1, 1), padding="valid", activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D((3, 1), padding="valid", activation="relu")(x)
+    x = keras.layers.Conv2D(8, (2, 1), strides=(2, 1), padding="valid", activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D((2, 3), padding="valid")(x)
+    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inp, keras.layers.Softmax()(_dense(keras, 5)(x)))
+
+
+def _phased_window_model(keras: Any) -> Any:
+    """Two time strides then flatten + dense: the 'window' head gathers every 2nd ring row."""
+    inp = keras.Input((49, 8, 1), batch_size=1)
+    x = keras.layers.Rescaling(1 / 64)(inp)
+    x = keras.layers.Conv2D(4, (4, 3), strides=(2, 1), padding="valid", activation="relu")(x)
+    x = keras.layers.Conv2D(4, (3, 3), strides=(2, 2), padding="valid", activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D((3, 1), padding="valid", activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inp, keras.layers.Softmax()(_dense(keras, 6, 0.3)(x)))
+
+
+def _strides_2_3_model(keras: Any) -> Any:
+    """Time strides 2 then 3: at an inference stride of 3 the first (2) neither divides nor is a
+    multiple of the alignment (3)."""
+    inp = keras.Input((49, 6, 1), batch_size=1)
+    x = keras.layers.Conv2D(4, (3, 3), strides=(2, 1), padding="valid", activation="relu")(inp)
+    x = keras.layers.MaxPooling2D((3, 1), padding="valid")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, _dense(keras, 3)(x))
+
+
 SMALL = {
     "avgpool": _avgpool_model,
     "mean_maxpool": _mean_maxpool_model,
     "window": _window_model,
     "pad_freq": _pad_freq_model,
+    "phased_rowsum": _phased_rowsum_model,
+    "phased_window": _phased_window_model,
 }
 
 
@@ -202,7 +242,9 @@ def test_small_models_stream_bit_exact_on_asan(name: str, build_root: Path) -> N
     model_dir, progs, report = _build(tflite, "asan", build_root)
     st = report["streaming"]
     assert st["streamable"] and st["generated"], st
-    assert st["mode"] == ("window" if name == "window" else "rowsum")
+    assert st["mode"] == ("window" if "window" in name else "rowsum")
+    phases = [stage["phases"] for stage in st["stages"]]
+    assert (max(phases) > 1) == name.startswith("phased"), phases
     assert (model_dir / "nk_model_stream.h").is_file()
     assert st["macs_per_inference"] < st["full_window_macs"]
     width = int(np.prod(tflm.interpreter(tflite).get_input_details(0)["shape"][2:]))
@@ -295,7 +337,7 @@ def _ds_stream_case(
         return _check_stream(tflite, r, frames, 2)
 
 
-@pytest.mark.parametrize("arch", ["ds_cnn_stream", "ds_cnn_stream_pad"])
+@pytest.mark.parametrize("arch", ["ds_cnn_stream", "ds_cnn_stream_pad", "ds_cnn_stream_s4"])
 def test_ds_cnn_stream_synthetic_audio_on_asan(build_root: Path, arch: str) -> None:
     frames = _speech_frames(None, 9)
     assert len(frames) >= 440
@@ -307,7 +349,7 @@ def test_ds_cnn_stream_real_clips_on_asan(build_root: Path, shared_speech_comman
 
 
 @needs_qemu
-@pytest.mark.parametrize("name", ["avgpool", "pad_freq"])
+@pytest.mark.parametrize("name", ["avgpool", "pad_freq", "phased_rowsum"])
 def test_small_model_stream_bit_exact_on_qemu(build_root: Path, name: str) -> None:
     tflite = _convert(name, SMALL[name], seed=len(name))
     _, progs, _ = _build(tflite, "qemu", build_root)
@@ -378,14 +420,46 @@ def test_cli_refuses_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(err) == 1 and "layer 0 CONV_2D pads the time axis" in err[0], err
 
 
-def test_time_strides_must_divide_the_inference_stride(tmp_path: Path) -> None:
-    tflite = _convert("mean_maxpool", SMALL["mean_maxpool"], seed=len("mean_maxpool"))
+def test_time_strides_must_divide_or_be_multiples_of_the_alignment(tmp_path: Path) -> None:
+    tflite = _convert("strides_2_3", _strides_2_3_model, seed=5)
     with pytest.raises(
-        NotStreamableError, match=r"layer 1 MAX_POOL_2D: the time strides up to here multiply to 2"
+        NotStreamableError,
+        match=r"layer 0 CONV_2D: the time strides up to here multiply to 2, which neither divides nor is a "
+        r"multiple of 3 frames",
     ):
-        compile_model(tflite, tmp_path / "c", measure_tflm=False, stream=True, stream_stride=1)
-    report = compile_model(tflite, tmp_path / "c", measure_tflm=False, stream=True, stream_stride=4).report
-    assert report["streaming"]["stride_frames"] == 4
+        compile_model(tflite, tmp_path / "c", measure_tflm=False, stream=True, stream_stride=3)
+    st = compile_model(tflite, tmp_path / "c6", measure_tflm=False, stream=True, stream_stride=6).report
+    assert (st["streaming"]["stride_align_frames"], st["streaming"]["collapse_row_spacing"]) == (6, 1)
+    # At 2 frames the max pool's stride 3 goes beyond the alignment: its rows come every 2 frames and
+    # the MEAN gathers every 3rd of them.
+    _, progs, report = _build(tflite, "asan", tmp_path / "b", stride=2)
+    st = report["streaming"]
+    assert (st["stride_align_frames"], st["collapse_row_spacing"]) == (2, 3)
+    with StreamRunner(progs["stream_runner"], "asan") as r:
+        _check_stream(tflite, r, _frames(200, 6, seed=2), 2)
+
+
+@pytest.mark.parametrize("stride", [1, 3, 4])
+def test_a_time_stride_beyond_the_inference_stride_streams_in_phases(build_root: Path, stride: int) -> None:
+    """mean_maxpool strides 2 in time. At an inference stride of 1 or 3 frames (alignment 1) the layer
+    after the stride keeps 2 interleaved histories; at 4 (alignment 2) it needs none. Every
+    inference equals TFLite Micro on its window, and the RAM grows by the second history."""
+    tflite = _convert("mean_maxpool", SMALL["mean_maxpool"], seed=len("mean_maxpool"))
+    model_dir, progs, report = _build(tflite, "asan", build_root / f"mm{stride}", stride=stride)
+    st = report["streaming"]
+    phased = stride != 4
+    assert st["stride_align_frames"] == (1 if phased else 2)
+    assert [s["phases"] for s in st["stages"]] == [1, 1, 2 if phased else 1]
+    assert st["collapse_delay_rows"] == (1 if phased else 0)  # rows end 1 frame before the window
+    assert st["ring_rows"] == (21 - 1) * (2 if phased else 1) + 1 + st["collapse_delay_rows"]
+    assert st["stages"][2]["history_bytes"] == (2 if phased else 1) * 3 * 4 * 4
+    with StreamRunner(progs["stream_runner"], "asan") as r:
+        assert (r.stride, r.align) == (stride, st["stride_align_frames"])
+        _check_stream(tflite, r, _frames(300, 10, seed=stride), stride)
+        if stride == 1:  # a new stride at once, at any phase
+            r.reset()
+            assert r.set_stride(5) == 0
+            _check_stream(tflite, r, _frames(200, 10, seed=8), 5)
 
 
 def test_compile_detects_streamable_models_unless_told_not_to(

@@ -24,7 +24,9 @@ computes only its new time rows, and each inference's scores equal nk_model_invo
 window bit for bit. The firmware (nanokws_fw, the Arduino build) then runs the model that way:
 an inference costs the new rows plus the head instead of the whole window, and the full-window
 arena is not linked. A model streams when it computes its time axis without padding (VALID in
-time) up to its global pool or flatten, and its time strides divide --stream-stride.
+time) up to its global pool or flatten. Time strides may go beyond --stream-stride: the layers
+after such a stride keep one history per phase (e.g. two, for a second stride of 2 at the default
+stride of 2 frames), still one new row per layer per inference.
   --streaming     require the streaming form: a model that cannot stream stops the command with
                   one line naming the layer (exit code 2)
   --no-streaming  never generate it (the firmware then runs the full window per inference)

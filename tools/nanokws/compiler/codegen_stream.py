@@ -10,7 +10,7 @@ arena.
 from __future__ import annotations
 
 from .lower import Layer, _conv_struct
-from .streaming import StreamPlan, _align, macs_per_inference
+from .streaming import RowStage, StreamPlan, _align, macs_per_inference
 from .tflite_reader import Graph
 
 HEADER = """\
@@ -86,7 +86,7 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
     temp = _align(plan.temp_bytes)
     temps = ["nk_stream_work", f"(nk_stream_work + {temp})"]
     scratch_ptr = f"(nk_stream_work + {2 * temp})"
-    h, rb = plan.collapse_rows, plan.collapse_row_bytes
+    rb, ring = plan.collapse_row_bytes, plan.ring_rows
     state_arr = "nk_stream_ring" if plan.mode == "window" else "nk_stream_sums"
     c: list[str] = [
         "",
@@ -95,28 +95,36 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
         f" * output row is due; then the '{plan.mode}' collapse at layer {plan.collapse} and the head "
         f"(layers {plan.tail_layers}).",
         " * State: each layer with k_t > 1 keeps its last k_t input rows in nk_stream_hist (shifted by one",
-        " * row per new row); work: two row temporaries, the kernel scratch, the head's arena. */",
+        " * row per new row; a layer after a time stride beyond the alignment keeps one such history",
+        " * per phase, filled in turn); work: two row temporaries, the kernel scratch, the head's arena. */",
         '#include "nk_model_stream.h"',
         '#include "nk_quant.h"',
         "",
         "static int8_t nk_stream_work[NK_MODEL_STREAM_WORK_BYTES] __attribute__((aligned(16)));",
     ]
     sizes = ["sizeof nk_stream_need", "4 * sizeof(uint32_t)"]
+    if plan.phased:
+        sizes.append("sizeof nk_stream_phase")
     if plan.hist_bytes:
         c.append(f"static int8_t nk_stream_hist[{plan.hist_bytes}] __attribute__((aligned(16)));")
         sizes.append("sizeof nk_stream_hist")
     if plan.mode == "window":
         c.append(
-            f"static int8_t nk_stream_ring[{plan.ring_bytes}] __attribute__((aligned(16))); /* {h} rows */"
+            f"static int8_t nk_stream_ring[{plan.ring_bytes}] __attribute__((aligned(16))); /* {ring} rows */"
         )
     else:
         c.append(
-            f"static int32_t nk_stream_sums[{h}][{plan.sum_inner}]; /* partial sums of the last {h} rows */"
+            f"static int32_t nk_stream_sums[{ring}][{plan.sum_inner}]; /* partial sums, last {ring} rows */"
         )
-    need_init = ", ".join(str(st.k) for st in stages) or "0"
+    need_init = ", ".join(str(_first_need(st)) for st in stages) or "0"
     c += [
         "/* per row layer: input rows until its next output row */",
         f"static uint32_t nk_stream_need[{max(n_st, 1)}] = {{{need_init}}};",
+        *(
+            [f"static uint32_t nk_stream_phase[{n_st}]; /* per row layer: history the next row joins */"]
+            if plan.phased
+            else []
+        ),
         "static uint32_t nk_stream_pos;                   /* ring slot of the oldest row */",
         "static uint32_t nk_stream_to_ready = NK_MODEL_STREAM_WINDOW_FRAMES; /* until the first scores */",
         "static uint32_t nk_stream_since;                 /* frames since the last scores */",
@@ -130,11 +138,12 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
     ]
     for st in stages:
         p = layers[st.layer].prefix
-        c.append(f"/* layer {st.layer} {st.opcode}: {st.k} input rows -> 1 output row */")
+        phases = f", {st.dil} interleaved histories" if st.dil > 1 and st.k > 1 else ""
+        c.append(f"/* layer {st.layer} {st.opcode}: {st.k} input rows -> 1 output row{phases} */")
         c.append(_conv_struct(f"{p}_sparams", st.sub_params))
         if st.k > 1:
             c.append(
-                f"_Static_assert({st.hist_offset} + {st.k * st.in_row} <= sizeof nk_stream_hist, "
+                f"_Static_assert({st.hist_offset} + {st.hist_bytes} <= sizeof nk_stream_hist, "
                 f'"layer {st.layer} history must fit");'
             )
     assert plan.tail_plan is not None
@@ -156,7 +165,9 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
         *(["    memset(nk_stream_hist, 0, sizeof nk_stream_hist);"] if plan.hist_bytes else []),
         f"    memset({state_arr}, 0, sizeof {state_arr});",
     ]
-    c += [f"    nk_stream_need[{i}] = {st.k}u;" for i, st in enumerate(stages)]
+    c += [f"    nk_stream_need[{i}] = {_first_need(st)}u;" for i, st in enumerate(stages)]
+    if plan.phased:
+        c.append("    memset(nk_stream_phase, 0, sizeof nk_stream_phase);")
     c += [
         "    nk_stream_pos = 0u;",
         "    nk_stream_to_ready = NK_MODEL_STREAM_WINDOW_FRAMES;",
@@ -180,30 +191,40 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
         "    if (frame == NULL) {",
         "        return -1;",
         "    }",
+        *(["    uint32_t ph; /* phase of the row a phased layer consumes */"] if plan.phased else []),
     ]
     # Row cascade: `src` is where the current row (input of the next stage) lives.
     src, src_temp = "frame", -1
     for i, st in enumerate(stages):
         layer = layers[st.layer]
         p = layer.prefix
+        phased = st.k > 1 and st.dil > 1
+        c.append(f"    /* layer {st.layer} {st.opcode} */")
         if st.k > 1:
             hist = f"(nk_stream_hist + {st.hist_offset})"
             if i == 0:
+                assert st.dil == 1, "the first layer reads frames: one history"
                 c += _shift(hist, st.k, st.in_row)
                 c.append(f"    memcpy({hist} + {(st.k - 1) * st.in_row}, frame, {st.in_row});")
-            in_expr = hist
+            in_expr = f"{hist} + ph * {st.k * st.in_row}u" if phased else hist
         else:
             in_expr = src
+        if phased:
+            c += [
+                f"    ph = nk_stream_phase[{i}];",
+                f"    nk_stream_phase[{i}] = (ph + 1u) % {st.dil}u;",
+            ]
         c += [
-            f"    /* layer {st.layer} {st.opcode} */",
             f"    if (--nk_stream_need[{i}] != 0u) {{",
             "        goto rows_done;",
             "    }",
-            f"    nk_stream_need[{i}] = {st.stride}u;",
+            f"    nk_stream_need[{i}] = {st.step}u;",
         ]
         if i + 1 < n_st and stages[i + 1].k > 1:
             nxt = stages[i + 1]
             nhist = f"(nk_stream_hist + {nxt.hist_offset})"
+            if nxt.dil > 1:
+                nhist = f"({nhist} + nk_stream_phase[{i + 1}] * {nxt.k * nxt.in_row}u)"
             c += _shift(nhist, nxt.k, nxt.in_row)
             dst, dst_temp = f"{nhist} + {(nxt.k - 1) * nxt.in_row}", -1
         elif i + 1 == n_st and plan.mode == "window":
@@ -235,7 +256,7 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
             "    }",
         ]
     c += [
-        f"    nk_stream_pos = (nk_stream_pos + 1u) % {h}u;",
+        f"    nk_stream_pos = (nk_stream_pos + 1u) % {ring}u;",
         *(["rows_done:"] if n_st else []),
         "    if (nk_stream_to_ready > 1u) {",
         "        --nk_stream_to_ready;",
@@ -258,6 +279,11 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
     return "\n".join(c)
 
 
+def _first_need(st: RowStage) -> int:
+    """Input rows before a layer's first output row: its kernel's rows, (k - 1) x phases + 1 apart."""
+    return (st.k - 1) * st.dil + 1
+
+
 def _shift(buf: str, k: int, row: int) -> list[str]:
     """Drop the oldest of k rows (the new row then goes into the last slot)."""
     return [f"    memmove({buf}, {buf} + {row}, {(k - 1) * row});"]
@@ -267,10 +293,20 @@ def _render_head(g: Graph, layers: list[Layer], plan: StreamPlan) -> list[str]:
     """static void nk_stream_head(int8_t *scores): the collapse reduction and the tail layers."""
     assert plan.tail_plan is not None
     tp = plan.tail_plan
-    h, rb = plan.collapse_rows, plan.collapse_row_bytes
+    h, rb, ring, dil = plan.collapse_rows, plan.collapse_row_bytes, plan.ring_rows, plan.collapse_dil
+    gathered = ring != h  # the window's rows are every dil-th ring row, not the whole ring
+    # Ring row of the window's r-th row: the oldest ring row (nk_stream_pos) is the window's first.
+    slot = f"(nk_stream_pos + r * {dil}u) % {ring}u" if gathered else "r"
     c = ["static void nk_stream_head(int8_t *scores)", "{"]
     x = f"(nk_stream_work + {tp.offsets[plan.tail_input]})"
-    if plan.mode == "window":
+    if plan.mode == "window" and gathered:
+        c += [
+            f"    /* the window's {h} rows, oldest first: every {dil}th of {ring} ring rows */",
+            f"    for (uint32_t r = 0; r < {h}u; ++r) {{",
+            f"        memcpy({x} + r * {rb}u, nk_stream_ring + ({slot}) * {rb}u, {rb}u);",
+            "    }",
+        ]
+    elif plan.mode == "window":
         c += [
             f"    /* the window's {h} rows, oldest first */",
             f"    const uint32_t first = {h}u - nk_stream_pos;",
@@ -286,7 +322,7 @@ def _render_head(g: Graph, layers: list[Layer], plan: StreamPlan) -> list[str]:
             f"    for (uint32_t i = 0; i < {plan.sum_inner}u; ++i) {{",
             "        int32_t acc = 0;",
             f"        for (uint32_t r = 0; r < {h}u; ++r) {{",
-            "            acc += nk_stream_sums[r][i];",
+            f"            acc += nk_stream_sums[{slot}][i];",
             "        }",
         ]
         if layer.opcode == "AVERAGE_POOL_2D":

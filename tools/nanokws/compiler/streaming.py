@@ -18,6 +18,19 @@ rows). The chain ends at the first layer that is not row-wise ("collapse" layer)
   are kept in a ring and copied, oldest first, into the work area at inference, and the layers
   from the collapse layer on run exactly as in the clip model.
 
+Time strides beyond the inference stride ("phases"). Window starts are multiples of the alignment
+A = gcd(inference stride, product of all time strides). A layer whose time strides up to it multiply
+to S <= A computes a row every S frames, as above. Once S exceeds A (it must then be a multiple of
+A), consecutive windows no longer share that layer's rows: a window starting A frames later needs
+rows on a grid shifted by A frames. So from there on every layer computes a row every A frames (the
+dense form: a strided layer followed by a layer of kernel k equals the unstrided layer followed by
+a layer of kernel k dilated by the stride, sampled), and a layer whose input rows are d = S_in / A
+apart in the window keeps d interleaved histories ("phases") of k rows: each new input row goes to
+the next phase in turn, and that phase's k rows are exactly the rows its kernel reads. Per
+inference this is still one new row per layer; the state grows by the extra phases. The collapse
+then gathers the window's H rows, d apart, from a ring of (H - 1) d + 1 + delay rows, where the
+delay counts rows computed after the window's last one (frames left over at the window's end).
+
 The layers after the collapse point ("tail") run once per inference on a small arena of their own,
 planned like the clip arena. Every buffer is static: the histories, rings and counters are the
 persistent state, the row temporaries, kernel scratch and tail arena share one work area.
@@ -26,6 +39,7 @@ persistent state, the row temporaries, kernel scratch and tail arena share one w
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,14 +65,20 @@ class RowStage:
     layer: int  # index into the lowered layers
     opcode: str
     k: int  # rows of input per output row (kernel height)
-    stride: int  # time stride
+    stride: int  # the layer's own time stride
+    step: int  # input rows between its output rows (the stride, or 1 in the dense form)
+    dil: int  # input rows between its kernel's rows: 1, or the number of interleaved histories
     in_row: int  # bytes of one input row
     out_row: int  # bytes of one output row
     rows_per_inference: int  # output rows computed per inference at the default stride
     sub_params: dict[str, int]  # the layer's geometry for k input rows -> 1 output row
     scratch: int  # fast-kernel scratch for that sub-geometry
     macs_per_row: int
-    hist_offset: int = -1  # offset of this layer's k-row input history in the state (k > 1)
+    hist_offset: int = -1  # offset of this layer's dil x k-row input history in the state (k > 1)
+
+    @property
+    def hist_bytes(self) -> int:
+        return self.dil * self.k * self.in_row if self.k > 1 else 0
 
 
 @dataclass
@@ -73,12 +93,14 @@ class StreamPlan:
     mode: str  # "rowsum" or "window"
     collapse_rows: int  # H of the collapse layer's input
     collapse_row_bytes: int  # bytes of one row of the collapse layer's input
+    collapse_dil: int = 1  # ring rows between two consecutive rows of the window
+    collapse_delay: int = 0  # ring rows computed after the window's last row, at inference
     sum_inner: int = 0  # rowsum: int32 partial sums per row
     sum_r2: int = 0  # rowsum: values reduced within one row per partial sum
     hist_bytes: int = 0  # all histories (int8)
     ring_bytes: int = 0  # window mode: H rows of the collapse input (int8)
     sums_bytes: int = 0  # rowsum mode: H x sum_inner int32
-    counter_bytes: int = 0  # countdowns, ring position, stride (uint32 each)
+    counter_bytes: int = 0  # countdowns, phases, ring position, stride (uint32 each)
     temp_bytes: int = 0  # one row temporary (two are used, ping-pong)
     scratch_bytes: int = 0  # largest kernel scratch of any row stage
     tail_layers: list[int] = field(default_factory=list)  # layer indices run per inference
@@ -90,6 +112,15 @@ class StreamPlan:
     def state_bytes(self) -> int:
         """Persistent RAM of the stream (histories, ring or partial sums, counters)."""
         return self.hist_bytes + self.ring_bytes + self.sums_bytes + self.counter_bytes
+
+    @property
+    def ring_rows(self) -> int:
+        """Rows of the collapse input kept (window ring or partial sums)."""
+        return (self.collapse_rows - 1) * self.collapse_dil + 1 + self.collapse_delay
+
+    @property
+    def phased(self) -> bool:
+        return any(st.dil > 1 for st in self.stages)
 
     @property
     def row_work_bytes(self) -> int:
@@ -112,6 +143,27 @@ def _rows(shape: tuple[int, ...] | list[int]) -> int | None:
     if len(shape) < 2 or shape[0] != 1 or shape[1] < 1:
         return None
     return int(shape[1])
+
+
+def _chain_stride(g: Graph, layers: list[Layer]) -> int:
+    """Product of the time strides of the row-wise chain `_plan` walks (same stopping rules; `_plan`
+    still checks each layer)."""
+    total, cur = 1, g.inputs[0]
+    for layer in layers:
+        if layer.alias:
+            if layer.inputs[0] != cur or _rows(g.tensors[layer.output].shape) != _rows(g.tensors[cur].shape):
+                break
+            cur = layer.output
+            continue
+        if layer.opcode not in ROW_OPS or layer.inputs[0] != cur:
+            break
+        v = layer.params
+        if layer.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D") and v["k_h"] == v["in_h"] and v["out_h"] == 1 \
+                and v["in_h"] > 1:
+            break
+        total *= v["stride_h"]
+        cur = layer.output
+    return total
 
 
 def _uses_fast(layer: Layer) -> tuple[bool, bool]:
@@ -159,7 +211,9 @@ def _plan(g: Graph, layers: list[Layer], stride: int) -> StreamPlan:
     h0 = _rows(inp.shape)
     if h0 is None or inp.size % h0:
         raise NotStreamableError(f"model input shape {list(inp.shape)} has no time axis [1, frames, ...]")
-    cur, cur_h, cur_row, s_total = inp.index, h0, inp.size // h0, 1
+    align = math.gcd(stride, _chain_stride(g, layers))
+    cur, cur_h, cur_row = inp.index, h0, inp.size // h0
+    s_total, rate, field_ = 1, 1, 1  # strides so far, frames between computed rows, receptive field
     stages: list[RowStage] = []
     collapse = len(layers)
     for n, layer in enumerate(layers):
@@ -185,12 +239,18 @@ def _plan(g: Graph, layers: list[Layer], stride: int) -> StreamPlan:
             raise NotStreamableError(
                 f"{what} pads the time axis (SAME, kernel {v['k_h']} rows); streaming needs VALID in time"
             )
+        s_in = s_total
         s_total *= v["stride_h"]
-        if stride % s_total:
+        if align % s_total and s_total % align:
             raise NotStreamableError(
-                f"{what}: the time strides up to here multiply to {s_total}, which does not divide the "
-                f"inference stride of {stride} frames (consecutive windows would not share rows)"
+                f"{what}: the time strides up to here multiply to {s_total}, which neither divides nor is "
+                f"a multiple of {align} frames, the alignment of windows at an inference stride of "
+                f"{stride} frames (consecutive windows would share no rows)"
             )
+        new_rate = math.gcd(s_total, align)
+        dil, step = s_in // rate, new_rate // rate
+        field_ += (v["k_h"] - 1) * s_in
+        rate = new_rate
         sub = dict(v, in_h=v["k_h"], out_h=1, pad_h=0)
         fast, dw = _uses_fast(layer)
         out = g.tensors[layer.output]
@@ -200,9 +260,11 @@ def _plan(g: Graph, layers: list[Layer], stride: int) -> StreamPlan:
                 opcode=layer.opcode,
                 k=v["k_h"],
                 stride=v["stride_h"],
+                step=step,
+                dil=dil,
                 in_row=v["in_w"] * v["in_c"],
                 out_row=v["out_w"] * v["out_c"],
-                rows_per_inference=stride // s_total,
+                rows_per_inference=stride // rate,
                 sub_params=sub,
                 scratch=fast_scratch_bytes(sub, dw) if fast else 0,
                 macs_per_row=layer.macs // v["out_h"] if v["out_h"] else 0,
@@ -233,9 +295,11 @@ def _plan(g: Graph, layers: list[Layer], stride: int) -> StreamPlan:
         known.add(layer.output)
     if g.outputs[0] not in known:
         raise NotStreamableError("the model output is not computed from the streamed chain")
+    # The window's last collapse row ends `slack` frames before the window does; rows computed since.
+    slack = h0 - field_ - s_total * (cur_h - 1)
     plan = StreamPlan(
         stride=stride,
-        align=s_total,
+        align=align,
         window_frames=h0,
         frame_len=inp.size // h0,
         output_len=g.tensors[g.outputs[0]].size,
@@ -244,6 +308,8 @@ def _plan(g: Graph, layers: list[Layer], stride: int) -> StreamPlan:
         mode=mode,
         collapse_rows=cur_h,
         collapse_row_bytes=cur_row,
+        collapse_dil=s_total // rate,
+        collapse_delay=slack // rate,
         sum_inner=inner,
         sum_r2=r2,
         tail_layers=tail,
@@ -259,13 +325,14 @@ def _allocate(g: Graph, layers: list[Layer], plan: StreamPlan) -> None:
     for st in plan.stages:
         if st.k > 1:
             st.hist_offset = off
-            off += _align(st.k * st.in_row)
+            off += _align(st.hist_bytes)
     plan.hist_bytes = off
     if plan.mode == "window":
-        plan.ring_bytes = _align(plan.collapse_rows * plan.collapse_row_bytes)
+        plan.ring_bytes = _align(plan.ring_rows * plan.collapse_row_bytes)
     else:
-        plan.sums_bytes = plan.collapse_rows * plan.sum_inner * 4
-    plan.counter_bytes = 4 * (max(len(plan.stages), 1) + 4)  # need[], pos, to_ready, since, stride
+        plan.sums_bytes = plan.ring_rows * plan.sum_inner * 4
+    stage_counters = max(len(plan.stages), 1) * (2 if plan.phased else 1)  # need[] (and phase[])
+    plan.counter_bytes = 4 * (stage_counters + 4)  # + pos, to_ready, since, stride
     temps = [st.out_row for st in plan.stages]
     plan.temp_bytes = max(temps, default=0)
     plan.scratch_bytes = max((st.scratch for st in plan.stages), default=0)
@@ -289,6 +356,9 @@ def report(plan: StreamPlan, layers: list[Layer]) -> dict[str, Any]:
         "frame_len": plan.frame_len,
         "mode": plan.mode,
         "collapse_layer": plan.collapse,
+        "ring_rows": plan.ring_rows,
+        "collapse_row_spacing": plan.collapse_dil,
+        "collapse_delay_rows": plan.collapse_delay,
         "state_bytes": plan.state_bytes,
         "history_bytes": plan.hist_bytes,
         "ring_bytes": plan.ring_bytes,
@@ -307,7 +377,8 @@ def report(plan: StreamPlan, layers: list[Layer]) -> dict[str, Any]:
                 "op": st.opcode,
                 "k_t": st.k,
                 "stride_t": st.stride,
-                "history_bytes": st.k * st.in_row if st.k > 1 else 0,
+                "phases": st.dil,
+                "history_bytes": st.hist_bytes,
                 "history_offset": st.hist_offset if st.k > 1 else None,
                 "rows_per_inference": st.rows_per_inference,
                 "macs_per_row": st.macs_per_row,

@@ -184,6 +184,43 @@ def ds_cnn_stream(num_classes: int) -> Any:
     return ds_cnn_stream_net(num_classes, stem=32, channels=48, blocks=4, name="ds_cnn_stream")
 
 
+def ds_cnn_stream_s4(num_classes: int) -> Any:
+    """ds_cnn_m12's shape, VALID in time: two time strides (stem and a strided depthwise block), so
+    `nanokws compile` streams the layers after the second stride as two interleaved phases.
+
+    Stem 10x4 stride 2 VALID (32 ch; 49x40 -> 20x19), then a frequency-only zero PAD before every
+    depthwise conv (SAME-like in frequency, as ds_cnn_m12), a stride-2 depthwise-separable block to
+    9x10 (48 ch), three stride-1 blocks (time 9 -> 7 -> 5 -> 3), average pool, dense. Each last-layer
+    row sees 10 + 2x2 + 3x2x4 = 38 frames, as ds_cnn_m12's do (~12k params).
+    """
+    import keras
+
+    reg = keras.regularizers.l2(1e-4)
+    inp = keras.Input(INPUT_SHAPE, name="features")
+    x = _input_scaling(keras, inp)
+    x = keras.layers.Conv2D(32, (10, 4), strides=(2, 2), padding="valid", use_bias=False,
+                            kernel_regularizer=reg)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Dropout(0.1)(x)
+    for stride in (2, 1, 1, 1):
+        x = keras.layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
+        x = keras.layers.DepthwiseConv2D((3, 3), strides=(stride, stride), padding="valid", use_bias=False,
+                                         depthwise_regularizer=reg)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.Conv2D(48, (1, 1), padding="valid", use_bias=False, kernel_regularizer=reg)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+    x = keras.layers.Dropout(0.3)(x)
+    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)
+    out = keras.layers.Softmax()(x)
+    return keras.Model(inp, out, name="ds_cnn_stream_s4")
+
+
 EXTRA_MODELS = {"ds_cnn_m16": ds_cnn_m16, "ds_cnn_m12": ds_cnn_m12, "bc_resnet_1": bc_resnet_1,
                 "bc_resnet_2": bc_resnet_2, "ds_cnn_stream": ds_cnn_stream,
-                "ds_cnn_stream_pad": ds_cnn_stream_pad, "ds_cnn_stream_t5": ds_cnn_stream_t5}
+                "ds_cnn_stream_pad": ds_cnn_stream_pad, "ds_cnn_stream_t5": ds_cnn_stream_t5,
+                "ds_cnn_stream_s4": ds_cnn_stream_s4}
