@@ -298,3 +298,53 @@ def test_same_command_twice_gives_the_same_model_bytes(tone_data: Path, tmp_path
                        check=True, env=env, capture_output=True)
         outputs.append((out / "model.tflite").read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_distillation_blends_the_teachers_probabilities_into_the_targets(trained, tone_data: Path) -> None:
+    """--teacher: every batch's targets are (1 - w) one-hot + w x the teacher's probabilities on that
+    same augmented input; the teacher is the int8 model as LiteRT runs it."""
+    from nanokws.evaluate.runtime import run_litert
+    from nanokws.train.augment import AudioAugment, FeatureAugment
+    from nanokws.train.batches import make_batches
+    from nanokws.train.distill import load_teacher
+    from nanokws.train.sources import load_training_data
+
+    td = load_training_data([tone_data], KEYWORDS, seed=0, progress=False)
+    teacher = load_teacher(trained.tflite_path, td.labels)
+    x = td.val_x.astype(np.float32)[..., None]
+    p = teacher(x)
+    assert p.shape == (len(x), len(td.labels)) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    raw = run_litert(trained.tflite_path.read_bytes(), td.val_x)
+    np.testing.assert_array_equal(np.argmax(p, axis=1), np.argmax(raw, axis=1))
+    assert len(set(np.argmax(p, axis=1))) > 1  # a trained teacher, not a constant
+    plain = make_batches(td, 16, 0, FeatureAugment(), AudioAugment())
+    taught = make_batches(td, 16, 0, FeatureAugment(), AudioAugment(), teacher=teacher, teacher_weight=0.3)
+    (x0, y0), (x1, y1) = plain[2], taught[2]
+    np.testing.assert_array_equal(x0, x1)  # the same augmented batch
+    np.testing.assert_allclose(y1, 0.7 * y0 + 0.3 * teacher(x1), atol=1e-6)
+    assert not np.array_equal(y0, y1)
+
+
+def test_teacher_with_other_labels_or_missing_is_refused(trained, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from nanokws.cli import main
+    from nanokws.errors import NanokwsError
+    from nanokws.train.distill import load_teacher
+
+    with pytest.raises(NanokwsError, match="are not the training labels"):
+        load_teacher(trained.tflite_path, ["_silence_", "_unknown_", "left"])
+    rc = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+               "--teacher", str(tmp_path / "none.tflite")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--teacher" in err[0] and "not found" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_training_with_a_teacher_records_it(trained, tone_data: Path, tmp_path: Path) -> None:
+    from nanokws.train import train_model
+
+    result = train_model([tone_data], "tiny", tmp_path / "s", epochs=1, keywords=KEYWORDS, verbose=False,
+                         teacher=trained.tflite_path, teacher_weight=0.4, command="test")
+    assert result.metrics["teacher"] == {"model": str(trained.tflite_path), "weight": 0.4}
+    saved = json.loads(result.metrics_path.read_text())
+    assert saved["teacher"]["weight"] == 0.4

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .augment import AudioAugment, FeatureAugment, augment_audio, augment_features
+from .distill import Teacher, soft_targets
 from .sources import TrainingData, features_of
 
 
@@ -23,8 +24,10 @@ def mixup(x: np.ndarray, y: np.ndarray, alpha: float,
 
 
 def make_batches(data: TrainingData, batch_size: int, seed: int, feature_cfg: FeatureAugment,
-                 audio_cfg: AudioAugment | None = None, mixup_alpha: float = 0.0) -> Any:
-    """Batches of (features [b, 49, 40, 1] float32, one-hot targets [b, classes] float32)."""
+                 audio_cfg: AudioAugment | None = None, mixup_alpha: float = 0.0,
+                 teacher: Teacher | None = None, teacher_weight: float = 0.0) -> Any:
+    """Batches of (features [b, 49, 40, 1] float32, targets [b, classes] float32): one-hot, or blended
+    with `teacher`'s probabilities on the same augmented input (distill.soft_targets)."""
     import keras
 
     audio_cfg = audio_cfg or AudioAugment()
@@ -54,6 +57,8 @@ def make_batches(data: TrainingData, batch_size: int, seed: int, feature_cfg: Fe
             x = np.concatenate([x_audio, x_feat]).astype(np.float32)[..., None]
             labels = np.concatenate([data.audio_labels[a_idx], data.feature_labels[f_idx]])
             y = np.eye(len(data.labels), dtype=np.float32)[labels]
+            if teacher is not None and teacher_weight > 0:
+                y = soft_targets(y, teacher(x), teacher_weight)
             if mixup_alpha > 0:
                 x, y = mixup(x, y, mixup_alpha, rng)
             return x, y

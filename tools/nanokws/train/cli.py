@@ -61,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int_in(1, 100_000), default=DEFAULT_PATIENCE,
                         help="stop after this many epochs without a better validation accuracy; the best "
                         "weights are kept (default: %(default)s)")
+    parser.add_argument("--teacher", default=None, metavar="MODEL.tflite",
+                        help="distil from this trained int8 model (same labels): each batch's targets blend "
+                        "the one-hot label with the teacher's probabilities on the same augmented input")
+    parser.add_argument("--teacher-weight", type=float_in(0.0, 1.0, lo_open=True), default=0.5, metavar="W",
+                        help="share of the teacher in the targets (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,12 +75,14 @@ def run(args: argparse.Namespace) -> int:
     for data in args.data:  # the cheap input check first, so a typo leaves no empty --out behind
         if not Path(data).exists():
             raise NanokwsError(f"--data {data}: not found (a dataset folder or a feature-form .npz file)")
+    if args.teacher is not None and not Path(args.teacher).is_file():
+        raise NanokwsError(f"--teacher {args.teacher}: not found (a trained int8 .tflite)")
     check_output_dir(args.out, "--out")  # before the training run, not after it
 
     train_model(args.data, args.model, args.out, epochs=args.epochs, seed=args.seed, keywords=args.keywords,
                 batch_size=args.batch_size, lr=args.lr, specaugment=args.specaugment,
                 speed_pitch=args.speed_pitch,
                 label_smoothing=args.label_smoothing, mixup=args.mixup, weight_decay=args.weight_decay,
-                patience=args.patience,
+                patience=args.patience, teacher=args.teacher, teacher_weight=args.teacher_weight,
                 command=shlex.join(["nanokws", *sys.argv[1:]]))
     return 0

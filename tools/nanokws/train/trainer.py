@@ -105,6 +105,8 @@ def train_model(
     mixup: float = 0.0,
     weight_decay: float = 0.0,
     patience: int = DEFAULT_PATIENCE,
+    teacher: str | os.PathLike[str] | None = None,
+    teacher_weight: float = 0.5,
     command: str | None = None,
     verbose: bool = True,
 ) -> TrainResult:
@@ -114,12 +116,15 @@ def train_model(
     the classes), `mixup` (Beta alpha; 0 = off), `weight_decay` (AdamW's decoupled decay, on top of the
     architectures' own small L2), `specaugment` (time/frequency masks on feature-form examples),
     `speed_pitch` (audio resampled x0.9-1.1; feature-form frames stretched x0.9-1.1 and mel channels
-    shifted by up to one).
+    shifted by up to one). `teacher`: an int8 .tflite whose probabilities on each augmented batch are
+    blended into the targets with `teacher_weight` (train/distill.py).
     """
     if epochs < 1 or batch_size < 1 or lr <= 0 or patience < 1:
         raise NanokwsError("epochs, batch size, learning rate and patience must be positive")
     if not 0.0 <= label_smoothing < 1.0 or mixup < 0 or weight_decay < 0:
         raise NanokwsError("label smoothing must be in [0, 1); mixup alpha and weight decay must be >= 0")
+    if not 0.0 < teacher_weight <= 1.0:
+        raise NanokwsError("the teacher weight must be in (0, 1]")
     from ..data import DEFAULT_KEYWORDS
     from ..features import FRONTEND_CONFIG
     from .batches import make_batches
@@ -133,6 +138,11 @@ def train_model(
     keywords = list(keywords or DEFAULT_KEYWORDS)
     started = time.monotonic()
     td = load_training_data(data, keywords, seed=seed, progress=verbose)
+    teacher_fn = None
+    if teacher is not None:
+        from .distill import load_teacher
+
+        teacher_fn = load_teacher(teacher, td.labels)
     set_seeds(seed)
     import keras
 
@@ -147,7 +157,8 @@ def train_model(
     feature_cfg = FeatureAugment(specaugment=specaugment, stretch=SPEED_RANGE if speed_pitch else None,
                                  max_channel_shift=1 if speed_pitch else 0)
     audio_cfg = AudioAugment(speed=SPEED_RANGE if speed_pitch else None)
-    train_batches = make_batches(td, batch_size, seed, feature_cfg, audio_cfg, mixup_alpha=mixup)
+    train_batches = make_batches(td, batch_size, seed, feature_cfg, audio_cfg, mixup_alpha=mixup,
+                                 teacher=teacher_fn, teacher_weight=teacher_weight)
     val_x = td.val_x.astype(np.float32)[..., None]
     val_onehot = np.eye(len(td.labels), dtype=np.float32)[td.val_y]
     if verbose:
@@ -183,6 +194,7 @@ def train_model(
         "speed_pitch": speed_pitch,
         "label_smoothing": label_smoothing, "mixup": mixup, "weight_decay": weight_decay,
         "patience": patience,
+        "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight},
         "command": command if command is not None else " ".join(sys.argv),
         "train_seconds": round(time.monotonic() - started, 1),
     }
