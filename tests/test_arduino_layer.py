@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.capabilities import shared_or_none
 from fixtures.firmware_io import (
     CLIP_FRAMES,
     FW_MODEL,
@@ -510,7 +511,7 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
     rng = np.random.default_rng(4)
     words = ["yes", "no", "up", "stop"]
     # Real words when ../shared has them; without, the same checks minus what needs speech.
-    speech = SHARED_SPEECH_COMMANDS if SHARED_SPEECH_COMMANDS.is_dir() else None
+    speech = shared_or_none(SHARED_SPEECH_COMMANDS, "real clips")
     parts = [quiet(rng, 0.5)]
     spans = []
     for w in words:

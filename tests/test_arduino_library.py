@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.capabilities import require_qemu, shared_or_none
 from fixtures.firmware_io import CLIP_FRAMES, HOP, StreamConfig
 from nanokws.cli import main as cli_main
 from nanokws.data import read_wav, wav_bytes
@@ -32,7 +33,6 @@ from test_arduino_layer import predict
 
 SHIPPED_TFLITE = FIRMWARE_DIR / "model" / "model.tflite"
 HAVE_CXX = bool(shutil.which("gcc") and shutil.which("g++"))
-HAVE_ARM = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
 # Arduino library specification (1.5 format): library.properties fields and categories.
 REQUIRED_FIELDS = ("name", "version", "author", "maintainer", "sentence", "paragraph", "category", "url",
                    "architectures")
@@ -62,7 +62,7 @@ def _example_audio() -> np.ndarray:
         return np.clip(rng.normal(0, 3, int(seconds * 16000)), -32768, 32767).astype(np.int16)
 
     parts = [quiet(0.4)]
-    if SHARED_SPEECH_COMMANDS.is_dir():
+    if shared_or_none(SHARED_SPEECH_COMMANDS, "real clips") is not None:
         for word in ("yes", "no", "stop"):
             parts += [read_wav(sorted((SHARED_SPEECH_COMMANDS / word).glob("*.wav"))[3]), quiet(0.6)]
     else:
@@ -74,8 +74,6 @@ def _example_audio() -> np.ndarray:
 @pytest.fixture(scope="module", params=["shipped", "streaming"])
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     if request.param == "shipped":
-        if not SHIPPED_TFLITE.is_file():
-            pytest.skip("no firmware/model/model.tflite")
         tflite = SHIPPED_TFLITE.read_bytes()  # read once: another run may replace the shipped model
     else:
         from test_firmware_streaming import _model as streamable_model
@@ -432,8 +430,7 @@ def test_from_buffer_logic_on_exported_sources_matches_the_reference(
         assert proc.returncode == 0, proc.stderr.decode()[-2000:]
         out = proc.stdout.decode()
     else:
-        if not HAVE_ARM:
-            pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+        require_qemu()
         from nanokws.qemu import Qemu
 
         qemu_dir = FIRMWARE_DIR / "targets" / "qemu"

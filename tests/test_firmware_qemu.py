@@ -3,8 +3,6 @@ mps2-an386: INFO, a clip and a stream must give the host reference's scores bit 
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from fixtures.firmware_io import (
@@ -21,11 +19,7 @@ from nanokws.harness import protocol as P
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.qemu,
-    pytest.mark.skipif(
-        not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
-        reason="needs qemu-system-arm and arm-none-eabi-gcc (make setup installs them)",
-    ),
+    pytest.mark.qemu,  # skips without qemu-system-arm / arm-none-eabi-gcc, fails under NANOKWS_REQUIRE=qemu
 ]
 
 

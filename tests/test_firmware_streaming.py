@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fixtures.capabilities import shared_or_none
 from fixtures.firmware_io import exchange_qemu, one_reply, talk
 from nanokws.cbuild import build_programs
 from nanokws.compiler import tflm
@@ -31,8 +32,7 @@ from nanokws.harness import protocol as P
 
 HOP = 320
 WINDOW = 49
-HAVE_QEMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
-needs_qemu = pytest.mark.skipif(not HAVE_QEMU, reason="needs qemu-system-arm and arm-none-eabi-gcc")
+needs_qemu = pytest.mark.qemu  # skips, or fails under NANOKWS_REQUIRE=qemu (conftest)
 
 DENSE_SPREAD = {"ds_cnn_stream": 0.5}
 _TFLITE: dict[str, bytes] = {}  # conversions take seconds: once per model per session
@@ -251,7 +251,7 @@ def _stream_case(built: Built, target: str, audio: np.ndarray, stride: int = 2) 
 def _audio_root() -> Path | None:
     from nanokws.paths import SHARED_SPEECH_COMMANDS
 
-    return SHARED_SPEECH_COMMANDS if SHARED_SPEECH_COMMANDS.is_dir() else None
+    return shared_or_none(SHARED_SPEECH_COMMANDS, "real clips")
 
 
 # ---- compile ------------------------------------------------------------------------------------

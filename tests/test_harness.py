@@ -13,7 +13,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -25,20 +24,6 @@ from nanokws.cli import main as nanokws_main
 from nanokws.paths import FIRMWARE_DIR
 
 KEYWORDS = ["yes", "no"]
-
-
-def _missing_firmware() -> str | None:
-    if not (FIRMWARE_DIR / "programs" / "nanokws_fw.mk").is_file():
-        return "firmware program nanokws_fw not in this checkout yet"
-    try:
-        import nanokws.compiler  # noqa: F401
-        import nanokws.features  # noqa: F401
-    except ImportError as exc:
-        return f"compiler or features binding not importable yet: {exc}"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_missing_firmware() is not None, reason=str(_missing_firmware()))
 
 
 def _convert(model: object, labels: list[str]) -> bytes:
@@ -301,10 +286,6 @@ def test_stream_and_bench_host(hil_model: Path, hil_data: Path, host_fw: Path, t
 @pytest.mark.slow
 @pytest.mark.qemu
 def test_emulate_end_to_end(hil_model: Path, hil_data: Path, tmp_path: Path) -> None:
-    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
-        pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed")
-    if not any((FIRMWARE_DIR / "targets" / "qemu").glob("*.c")):
-        pytest.skip("QEMU target not in this checkout yet")
     report = tmp_path / "q.json"
     code, out, err = _hil(
         f"--emulate --build-dir {tmp_path / 'build'} --limit 3 --min-bit-exact 1.0",

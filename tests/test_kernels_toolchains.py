@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures.capabilities import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -88,7 +89,7 @@ def _newlib_include_dirs() -> list[str]:
 def _compiler_cmd(compiler: str, abi: str, opt: str) -> list[str]:
     if compiler == "gcc":
         if GCC is None:
-            pytest.skip("arm-none-eabi-gcc not installed")
+            missing("qemu", "arm-none-eabi-gcc not installed")
         return [GCC, *ARCH, f"-mfloat-abi={abi}", opt, *CFLAGS]
     if CLANG is None:
         pytest.skip("clang not installed")
@@ -115,7 +116,7 @@ def _compile(cmd: list[str], src: Path, obj: Path, extra: tuple[str, ...] = ()) 
 def _instructions(obj: Path) -> list[tuple[str, str]]:
     """(mnemonic, operands) of every instruction in obj's code, as arm-none-eabi-objdump -d prints."""
     if OBJDUMP is None:
-        pytest.skip("arm-none-eabi-objdump not installed")
+        missing("qemu", "arm-none-eabi-objdump not installed")
     text = subprocess.run(
         [OBJDUMP, "-d", "--no-show-raw-insn", str(obj)], capture_output=True, text=True, check=True
     ).stdout
