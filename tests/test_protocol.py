@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,3 +244,83 @@ def test_frame_reader_accepts_largest_frame() -> None:
     assert len(wire) - 1 <= P.MAX_ENCODED
     out = P.FrameReader().feed(wire)
     assert len(out) == 1 and len(P.parse_frame(out[0]).body) == P.MAX_BODY
+
+
+# --- constants: read from firmware/lib/protocol/nk_protocol.h, never retyped --------------------
+
+
+def test_enums_are_exactly_the_headers_constants() -> None:
+    from nanokws.cheader import read_int_defines
+
+    defines = read_int_defines(P.PROTOCOL_HEADER, "protocol")
+    for enum, prefix in ((P.MsgType, "NK_MSG_"), (P.ErrorCode, "NK_ERR_"), (P.ConfigKey, "NK_CFG_")):
+        header = {n[len(prefix) :]: v for n, v in defines.items() if n.startswith(prefix)}
+        assert {m.name: m.value for m in enum} == header, enum.__name__
+    limits = {
+        "NK_PROTO_VERSION": P.VERSION,
+        "NK_PROTO_MAX_PAYLOAD": P.MAX_PAYLOAD,
+        "NK_PROTO_HEADER_BYTES": P.HEADER_LEN,
+        "NK_PROTO_CRC_BYTES": P.CRC_LEN,
+        "NK_PROTO_MIN_PAYLOAD": P.MIN_PAYLOAD,
+        "NK_PROTO_MAX_BODY": P.MAX_BODY,
+        "NK_PROTO_MAX_ENCODED": P.MAX_ENCODED,
+        "NK_PROTO_MAX_AUDIO_SAMPLES": P.MAX_AUDIO_SAMPLES,
+        "NK_PROTO_STATS_FIELDS": P.STATS_FIELDS,
+    }
+    assert limits == {name: defines[name] for name in limits}
+    # The receiver's bound is COBS's worst case for the largest payload.
+    assert P.MAX_ENCODED == P.MAX_PAYLOAD + P.MAX_PAYLOAD // 254 + 1
+    # STATS_REPLY: one u32 per StatsReply field after seq.
+    assert len(dataclasses.fields(P.StatsReply)) - 1 == P.STATS_FIELDS
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc)")
+def test_header_parser_agrees_with_the_c_compiler(tmp_path: Path) -> None:
+    """Every integer constant the parser reads from nk_protocol.h, printed by a C program."""
+    from nanokws.cheader import read_int_defines
+
+    defines = read_int_defines(P.PROTOCOL_HEADER, "protocol")
+    assert len(defines) >= 35
+    prints = "".join(f'    printf("{n} %lld\\n", (long long)({n}));\n' for n in defines)
+    src = tmp_path / "consts.c"
+    head = '#include <stdio.h>\n#include "nk_protocol.h"\n\n'
+    src.write_text(f"{head}int main(void) {{\n{prints}    return 0;\n}}\n")
+    exe = tmp_path / "consts"
+    flags = ["-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{P.PROTOCOL_HEADER.parent}"]
+    subprocess.run(["cc", *flags, str(src), "-o", str(exe)], check=True, capture_output=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    assert {n: int(v) for n, v in (line.split() for line in out.splitlines())} == defines
+
+
+def test_parse_int_defines_handles_c_literals_and_macros() -> None:
+    from nanokws.cheader import parse_int_defines
+
+    text = """
+    #ifndef GUARD_H
+    #define GUARD_H
+    #define A 010            /* octal */
+    #define B 0x1Fu << 2     // hex, suffix
+    #define C (-7 / 2)
+    #define D (-7 % 2)
+    #define E "not a number"
+    #define F(a, b) ((a) * (b))
+    #define G F(A, 3u)
+    #define H (G - UNKNOWN)
+    #define I ~0x0Fu & 0xFF
+    """
+    assert parse_int_defines(text) == {"A": 8, "B": 124, "C": -3, "D": -1, "G": 24, "I": 0xF0}
+
+
+def test_a_missing_header_or_constant_is_one_clear_error(tmp_path: Path) -> None:
+    from nanokws.cheader import need, pick, read_int_defines
+    from nanokws.errors import NanokwsError
+
+    with pytest.raises(NanokwsError, match=r"nope\.h: cannot read the protocol header"):
+        read_int_defines(tmp_path / "nope.h", "protocol")
+    header = tmp_path / "h.h"
+    with pytest.raises(NanokwsError, match=r"h\.h: NK_PROTO_VERSION is not defined"):
+        need({}, "NK_PROTO_VERSION", header)
+    with pytest.raises(NanokwsError, match=r"h\.h: no NK_MSG_\* constants"):
+        pick({"NK_ERR_X": 1}, "NK_MSG_", header)
+    with pytest.raises(NanokwsError, match=r"h\.h: NK_MSG_INFO is not defined"):
+        pick({"NK_MSG_OK": 0x80}, "NK_MSG_", header)["INFO"]

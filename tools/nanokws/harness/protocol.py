@@ -1,5 +1,8 @@
 """Python mirror of the firmware's serial protocol (firmware/lib/protocol/PROTOCOL.md).
 
+Its constants (version, limits, message types, error codes, SET_CONFIG keys) are read from
+firmware/lib/protocol/nk_protocol.h when this module is imported.
+
 Wire format: `COBS(payload) 0x00`, payload = `version type seq body crc16le`, CRC-16/CCITT-FALSE
 over everything before the CRC. This module is pure (no I/O) so tests and the C side's tests can
 use it to build and check frames byte by byte.
@@ -16,55 +19,72 @@ from typing import Any
 
 import numpy as np
 
+from ..cheader import need, pick, read_int_defines
 from ..errors import NanokwsError
+from ..features.config_header import CONFIG_HEADER, read_config
+from ..paths import FIRMWARE_LIB_DIR
 
-VERSION = 1
-MAX_PAYLOAD = 1100  # decoded bytes: version + type + seq + body + crc
-HEADER_LEN = 3
-CRC_LEN = 2
-MIN_PAYLOAD = HEADER_LEN + CRC_LEN
-MAX_BODY = MAX_PAYLOAD - MIN_PAYLOAD  # 1095
-MAX_AUDIO_SAMPLES = 512
-CLIP_SAMPLES = 16000
+# Every constant below comes from the C header, parsed at import: nothing here is retyped.
+PROTOCOL_HEADER = FIRMWARE_LIB_DIR / "protocol" / "nk_protocol.h"
+_H = read_int_defines(PROTOCOL_HEADER, "serial protocol")
+
+VERSION = need(_H, "NK_PROTO_VERSION", PROTOCOL_HEADER)
+MAX_PAYLOAD = need(_H, "NK_PROTO_MAX_PAYLOAD", PROTOCOL_HEADER)  # decoded: version type seq body crc
+HEADER_LEN = need(_H, "NK_PROTO_HEADER_BYTES", PROTOCOL_HEADER)
+CRC_LEN = need(_H, "NK_PROTO_CRC_BYTES", PROTOCOL_HEADER)
+MIN_PAYLOAD = need(_H, "NK_PROTO_MIN_PAYLOAD", PROTOCOL_HEADER)
+MAX_BODY = need(_H, "NK_PROTO_MAX_BODY", PROTOCOL_HEADER)
+MAX_AUDIO_SAMPLES = need(_H, "NK_PROTO_MAX_AUDIO_SAMPLES", PROTOCOL_HEADER)
+STATS_FIELDS = need(_H, "NK_PROTO_STATS_FIELDS", PROTOCOL_HEADER)
 # COBS adds one byte per 254 data bytes (plus one); the receiver's bound on an encoded frame.
-MAX_ENCODED = MAX_PAYLOAD + MAX_PAYLOAD // 254 + 1
+MAX_ENCODED = need(_H, "NK_PROTO_MAX_ENCODED", PROTOCOL_HEADER)
+CLIP_SAMPLES = need(read_config(), "NK_FE_CLIP_SAMPLES", CONFIG_HEADER)  # the clip CLIP_LOAD fills
+
+
+def _values(prefix: str) -> dict[str, int]:
+    return pick(_H, prefix, PROTOCOL_HEADER)
+
+
+# The enums name the header's NK_MSG_* / NK_ERR_* / NK_CFG_* values (tests/test_protocol.py checks
+# that every one of them has a member here, and nothing else).
+_MSG, _ERR, _CFG = _values("NK_MSG_"), _values("NK_ERR_"), _values("NK_CFG_")
 
 
 class MsgType(IntEnum):
-    INFO = 0x01
-    RESET = 0x02
-    AUDIO = 0x03
-    CLIP_LOAD = 0x04
-    CLIP_RUN = 0x05
-    SET_CONFIG = 0x06
-    STATS = 0x07
-    OK = 0x80
-    INFO_REPLY = 0x81
-    AUDIO_ACK = 0x83
-    SCORES = 0x84
-    DETECTION = 0x85
-    RESULT = 0x86
-    STATS_REPLY = 0x87
-    ERROR = 0xFF
+    INFO = _MSG["INFO"]
+    RESET = _MSG["RESET"]
+    AUDIO = _MSG["AUDIO"]
+    CLIP_LOAD = _MSG["CLIP_LOAD"]
+    CLIP_RUN = _MSG["CLIP_RUN"]
+    SET_CONFIG = _MSG["SET_CONFIG"]
+    STATS = _MSG["STATS"]
+    OK = _MSG["OK"]
+    INFO_REPLY = _MSG["INFO_REPLY"]
+    AUDIO_ACK = _MSG["AUDIO_ACK"]
+    SCORES = _MSG["SCORES"]
+    DETECTION = _MSG["DETECTION"]
+    RESULT = _MSG["RESULT"]
+    STATS_REPLY = _MSG["STATS_REPLY"]
+    ERROR = _MSG["ERROR"]
 
 
 class ErrorCode(IntEnum):
-    BAD_CRC = 1
-    BAD_FRAME = 2
-    TOO_LONG = 3
-    BAD_VERSION = 4
-    UNKNOWN_TYPE = 5
-    BAD_LENGTH = 6
-    BAD_ARGUMENT = 7
-    INTERNAL = 8
+    BAD_CRC = _ERR["BAD_CRC"]
+    BAD_FRAME = _ERR["BAD_FRAME"]
+    TOO_LONG = _ERR["TOO_LONG"]
+    BAD_VERSION = _ERR["BAD_VERSION"]
+    UNKNOWN_TYPE = _ERR["UNKNOWN_TYPE"]
+    BAD_LENGTH = _ERR["BAD_LENGTH"]
+    BAD_ARGUMENT = _ERR["BAD_ARGUMENT"]
+    INTERNAL = _ERR["INTERNAL"]
 
 
 class ConfigKey(IntEnum):
-    INFERENCE_STRIDE = 1
-    SMOOTHING = 2
-    THRESHOLD = 3
-    SUPPRESSION = 4
-    STREAM_SCORES = 5
+    INFERENCE_STRIDE = _CFG["INFERENCE_STRIDE"]
+    SMOOTHING = _CFG["SMOOTHING"]
+    THRESHOLD = _CFG["THRESHOLD"]
+    SUPPRESSION = _CFG["SUPPRESSION"]
+    STREAM_SCORES = _CFG["STREAM_SCORES"]
 
 
 class ProtocolError(NanokwsError):
@@ -413,8 +433,8 @@ class Error:
 
 Message = Ok | Info | AudioAck | Scores | Detection | Result | StatsReply | Error
 
-_STATS = struct.Struct("<9I")
-_STATS_V1_OLD = struct.Struct("<8I")  # STATS_REPLY before skipped_inferences was added
+_STATS = struct.Struct(f"<{STATS_FIELDS}I")
+_STATS_V1_OLD = struct.Struct("<8I")  # STATS_REPLY before skipped_inferences was added (a past format)
 _ACK = struct.Struct("<3I")
 _SCORES_HEAD = struct.Struct("<3I")
 _DETECTION = struct.Struct("<IBB")
