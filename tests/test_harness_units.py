@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from nanokws.harness import protocol as P
 from nanokws.harness.device import Device, DeviceTimeout, SerialTransport
-from nanokws.harness.reference import model_hash, requantize_input
+from nanokws.harness.reference import requantize_input
 from nanokws.harness.streammode import Placed, build_stream, hop_time_s, match_detections
 from nanokws.harness.summary import Check, distribution, write_junit
+from nanokws.modelmeta import model_hash, model_sha256
 
 
 def test_requantize_identity_and_rounding() -> None:
@@ -30,6 +31,7 @@ def test_model_hash_is_sha256_prefix() -> None:
     import hashlib
 
     assert model_hash(b"abc") == hashlib.sha256(b"abc").hexdigest()[:16]
+    assert model_sha256(b"abc") == hashlib.sha256(b"abc").hexdigest()
     assert len(model_hash(b"")) == 16
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from fixtures.tflite_int8 import convert_full_int8
@@ -66,3 +69,36 @@ def test_names_shortened_outputs_unchanged(plain_tflite: bytes) -> None:
 def test_short_tensor_name() -> None:
     assert short_tensor_name("functional_1/net_1/conv2d_3_1/convolution;x/y") == "conv2d_3_1/convolution"
     assert short_tensor_name("serving_default_features:0") == "serving_default_features:0"
+
+
+def test_one_tflm_wrapper_and_one_model_hash() -> None:
+    """Only compiler/tflm.py makes a TFLite Micro interpreter; only modelmeta hashes a model."""
+    tools = Path(__file__).resolve().parents[1] / "tools" / "nanokws"
+    sources = {p.relative_to(tools).as_posix(): p.read_text() for p in tools.rglob("*.py")}
+    imports_tflm = re.compile(r"^\s*(from|import)\s+tflite_micro\b", re.MULTILINE)
+    assert [name for name, text in sources.items() if imports_tflm.search(text)] == ["compiler/tflm.py"]
+    # harness/launch.py hashes the compiler's sources (its build stamp), not a model.
+    hashes = sorted(name for name, text in sources.items() if re.search(r"\bsha256\(", text))
+    assert hashes == ["harness/launch.py", "modelmeta.py"]
+
+
+def test_tflm_users_agree(plain_tflite: bytes) -> None:
+    """The compiler's reference, eval/ship's run_tflm and the harness's Reference: one interpreter."""
+    from nanokws.compiler import tflm
+    from nanokws.evaluate.runtime import run_tflm
+    from nanokws.harness.reference import Reference
+
+    x = np.random.default_rng(5).integers(-128, 128, (6, 49, 40)).astype(np.int8)
+    x[0], x[1] = -128, 127
+    want = tflm.run(plain_tflite, x)
+    assert want.dtype == np.int8 and want.shape == (6, 3)
+    assert np.array_equal(run_tflm(plain_tflite, x), want)
+    ref = Reference(plain_tflite)
+    assert np.array_equal(np.stack([ref.scores_from_features(f) for f in x]), want)
+    model = tflm.Tflm(plain_tflite)
+    assert (ref.input_scale, ref.input_zero_point, ref.input_shape) == (
+        model.input_scale,
+        model.input_zero_point,
+        model.input_shape,
+    )
+    assert np.array_equal(model.invoke(x[2]), model.invoke(x[2]))  # each invoke starts from a reset

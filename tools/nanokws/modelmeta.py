@@ -8,6 +8,7 @@ the trainer adds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -16,6 +17,16 @@ from typing import Any
 from .errors import NanokwsError
 
 METADATA_NAME = "nanokws"
+
+
+def model_sha256(tflite: bytes) -> str:
+    """The .tflite's sha256 in hex: the model's identity in cards, bench reports and build folders."""
+    return hashlib.sha256(tflite).hexdigest()
+
+
+def model_hash(tflite: bytes) -> str:
+    """Its first 16 hex digits: what the firmware's NK_MODEL_HASH holds and INFO reports."""
+    return model_sha256(tflite)[:16]
 
 
 def tflite_schema() -> Any:

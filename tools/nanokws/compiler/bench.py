@@ -6,7 +6,6 @@ from the streaming form's steady-state instructions per inference step when the 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shlex
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from typing import Any
 
 from ..argtypes import int_in
 from ..errors import NanokwsError
+from ..modelmeta import model_sha256
 
 EPILOG = """\
 examples:
@@ -145,7 +145,7 @@ def bench(
     from .compile import compile_model
     from .runner import ModelRunner
 
-    base = build_dir or BUILD_DIR / "bench" / hashlib.sha256(tflite).hexdigest()[:12]
+    base = build_dir or BUILD_DIR / "bench" / model_sha256(tflite)[:12]
     if opt not in ("O2", "Os") or float_abi not in ("hard", "soft"):
         raise NanokwsError(f"unsupported build -{opt} -mfloat-abi={float_abi}")
     comp = compile_model(tflite, base / "model", source=source, measure_tflm=measure_tflm, fast=fast)
@@ -464,7 +464,7 @@ def run(args: argparse.Namespace) -> int:
         float_abi="soft" if args.board_flags else args.float_abi,
     )
     r["model"] = str(args.model)
-    r["model_sha256"] = hashlib.sha256(tflite).hexdigest()
+    r["model_sha256"] = model_sha256(tflite)
     if sys.argv[1:2] == ["bench"]:
         r["command"] = shlex.join(["nanokws", *sys.argv[1:]])
     print(format_table(r))

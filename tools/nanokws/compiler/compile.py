@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 from .. import atomic
 from ..errors import NanokwsError
+from ..modelmeta import model_sha256
 from . import codegen, codegen_stream, lower, planner, streaming
 from .tflite_reader import read_graph
 
@@ -63,7 +63,7 @@ def compile_model(
             )
     layers = lower.lower(g, fast=fast)
     plan = planner.plan_arena(g, layers)
-    sha = hashlib.sha256(tflite).hexdigest()
+    sha = model_sha256(tflite)
     header, body = codegen.render(g, layers, plan, source, sha[:16])
     sa = streaming.analyse(g, layers, stream_stride)
     if stream and sa.plan is None:

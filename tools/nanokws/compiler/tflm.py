@@ -1,4 +1,9 @@
-"""The TFLite Micro reference: run a model, and measure the arena it needs."""
+"""The TFLite Micro reference: run a model, and measure the arena it needs.
+
+The one wrapper around the official tflite_micro Python interpreter: `eval`/`ship`
+(evaluate.runtime.run_tflm), the harness's host reference (harness.reference.Reference),
+`verify` and the compiler's arena report all go through `interpreter` / `Tflm` here.
+"""
 
 from __future__ import annotations
 
@@ -22,22 +27,55 @@ def _runtime() -> Any:
     return runtime
 
 
-def interpreter(tflite: bytes, arena_size: int | None = None) -> Any:
+def interpreter(tflite: bytes, arena_size: int | None = None, preserve_all_tensors: bool = False) -> Any:
+    """The official TFLite Micro Python interpreter for `tflite` (the only place one is made)."""
     rt = _runtime()
-    size = arena_size or max(64 * 1024, 16 * len(tflite))
-    return rt.Interpreter.from_bytes(tflite, arena_size=size)
+    if preserve_all_tensors:
+        return rt.Interpreter.from_bytes(
+            tflite,
+            arena_size=arena_size or max(256 * 1024, 32 * len(tflite)),
+            intrepreter_config=rt.InterpreterConfig.kPreserveAllTensors,
+        )
+    return rt.Interpreter.from_bytes(tflite, arena_size=arena_size or max(64 * 1024, 16 * len(tflite)))
+
+
+def _quant(details: dict[str, Any]) -> tuple[float, int]:
+    """(scale, zero point) of a tensor's details; (1.0, 0) when it is not quantised."""
+    q = details["quantization_parameters"]
+    scale = float(q["scales"][0]) if len(q["scales"]) else 1.0
+    zero_point = int(q["zero_points"][0]) if len(q["zero_points"]) else 0
+    return scale, zero_point
+
+
+class Tflm:
+    """One model in the TFLite Micro interpreter: its input/output types and quantisation, and
+    `invoke` for one input at a time. What the compiler, `verify`, `eval`, `ship` and the harness's
+    host reference all run."""
+
+    def __init__(self, tflite: bytes, arena_size: int | None = None) -> None:
+        self._it = interpreter(tflite, arena_size)
+        inp: dict[str, Any] = self._it.get_input_details(0)
+        out: dict[str, Any] = self._it.get_output_details(0)
+        self.input_shape = tuple(int(d) for d in inp["shape"])
+        self.output_size = int(np.prod(out["shape"]))
+        self.input_dtype: Any = inp["dtype"]
+        self.output_dtype: Any = out["dtype"]
+        self.input_scale, self.input_zero_point = _quant(inp)
+        self.output_scale, self.output_zero_point = _quant(out)
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        """The flat output for one input (already in the model's input type and quantisation),
+        computed from a reset interpreter."""
+        self._it.reset()
+        self._it.set_input(np.asarray(x, dtype=self.input_dtype).reshape(self.input_shape), 0)
+        self._it.invoke()
+        return np.array(self._it.get_output(0), dtype=self.output_dtype).reshape(-1)
 
 
 def run(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
     """Outputs of TFLite Micro for a batch of int8 inputs (one invoke per input)."""
-    it = interpreter(tflite)
-    shape = tuple(int(d) for d in it.get_input_details(0)["shape"])
-    outs = []
-    for x in inputs:
-        it.set_input(np.asarray(x, dtype=np.int8).reshape(shape), 0)
-        it.invoke()
-        outs.append(np.array(it.get_output(0), dtype=np.int8).reshape(-1))
-    return np.stack(outs)
+    model = Tflm(tflite)
+    return np.stack([model.invoke(np.asarray(x, dtype=np.int8)).astype(np.int8) for x in inputs])
 
 
 def _capture_fds(fn: Callable[[], None]) -> str:
@@ -78,12 +116,7 @@ def arena_usage(tflite: bytes) -> dict[str, int]:
 
 def run_with_tensors(tflite: bytes, x: np.ndarray, tensor_indices: list[int]) -> dict[int, np.ndarray]:
     """Run one input with every tensor preserved; return the int8 data of `tensor_indices`."""
-    rt = _runtime()
-    it = rt.Interpreter.from_bytes(
-        tflite,
-        arena_size=max(256 * 1024, 32 * len(tflite)),
-        intrepreter_config=rt.InterpreterConfig.kPreserveAllTensors,
-    )
+    it = interpreter(tflite, preserve_all_tensors=True)
     shape = tuple(int(d) for d in it.get_input_details(0)["shape"])
     it.set_input(np.asarray(x, dtype=np.int8).reshape(shape), 0)
     it.invoke()

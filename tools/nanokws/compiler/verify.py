@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..argtypes import SEED, int_in
+from ..modelmeta import model_sha256
 
 EPILOG = """\
 examples:
@@ -143,7 +143,7 @@ def verify(
     from .compile import compile_model
     from .runner import ModelRunner
 
-    base = build_dir or BUILD_DIR / "verify" / hashlib.sha256(tflite).hexdigest()[:12]
+    base = build_dir or BUILD_DIR / "verify" / model_sha256(tflite)[:12]
     result = compile_model(tflite, base / "model", source=source, measure_tflm=False, fast=fast)
     exe = build_programs(target, ["model_runner"], base / "model", base / target, extra_make_args)[
         "model_runner"

@@ -11,8 +11,7 @@ import numpy as np
 
 from ..atomic import write_json
 from ..errors import NanokwsError
-from ..export.model_config import model_hash
-from ..modelmeta import read_metadata, read_model_bytes
+from ..modelmeta import model_hash, read_metadata, read_model_bytes
 from .metrics import format_report, plot_confusion, summarize
 from .runtime import run_litert, run_tflm
 

@@ -57,21 +57,13 @@ def run_litert(tflite: bytes, features: np.ndarray, progress: ProgressFn | None 
 
 def run_tflm(tflite: bytes, features: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
     """Raw outputs of the official TFLite Micro Python interpreter, one invoke per clip."""
-    try:
-        from tflite_micro.python.tflite_micro import runtime
-    except ImportError as exc:
-        raise NanokwsError(f"tflite-micro is not installed ({exc}); pip install tflite-micro") from exc
-    interp = runtime.Interpreter.from_bytes(tflite)
-    inp = interp.get_input_details(0)
-    out = interp.get_output_details(0)
-    scale, zp = inp["quantization_parameters"]["scales"], inp["quantization_parameters"]["zero_points"]
-    scale_f = float(scale[0]) if len(scale) else 1.0
-    zp_i = int(zp[0]) if len(zp) else 0
-    results = np.empty((len(features), int(np.prod(out["shape"]))), dtype=out["dtype"])
+    from ..compiler.tflm import Tflm
+
+    model = Tflm(tflite)
+    results = np.empty((len(features), model.output_size), dtype=model.output_dtype)
     for i, f in enumerate(features):
-        interp.set_input(_to_model_input(f, inp["dtype"], scale_f, zp_i).reshape(inp["shape"]), 0)
-        interp.invoke()
-        results[i] = interp.get_output(0).reshape(-1)
+        x = _to_model_input(f, model.input_dtype, model.input_scale, model.input_zero_point)
+        results[i] = model.invoke(x)
         if progress:
             progress(1)
     return results

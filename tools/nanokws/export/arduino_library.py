@@ -27,9 +27,8 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import NanokwsError
-from ..modelmeta import read_metadata, read_model_bytes
+from ..modelmeta import model_hash, read_metadata, read_model_bytes
 from ..paths import FIRMWARE_DIR, FIRMWARE_LIB_DIR
-from .model_config import model_hash
 
 DEFAULT_VERSION = "1.0.0"
 DEFAULT_URL = "https://github.com/nanokws/nanokws"

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from ..atomic import atomic_dir
-from ..modelmeta import read_metadata, read_model_bytes
-from .model_config import model_hash, render_model_config
+from ..modelmeta import model_hash, read_metadata, read_model_bytes
+from .model_config import render_model_config
 
 BYTES_PER_LINE = 12
 

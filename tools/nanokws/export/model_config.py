@@ -7,18 +7,12 @@ output 0 come from the flatbuffer itself, so the header cannot disagree with the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from typing import Any
 
 from ..errors import NanokwsError
-from ..modelmeta import read_metadata
-
-
-def model_hash(tflite: bytes) -> str:
-    """First 16 hex chars of the sha256 of the .tflite bytes (`NK_MODEL_HASH`)."""
-    return hashlib.sha256(tflite).hexdigest()[:16]
+from ..modelmeta import model_hash, read_metadata
 
 
 def tensor_quantization(tflite: bytes, which: str) -> tuple[float, int]:

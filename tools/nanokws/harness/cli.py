@@ -205,7 +205,6 @@ def _fault_kind(exc: BaseException) -> str:
 def _run(args: argparse.Namespace, report: dict[str, Any]) -> int:
     from .. import modelmeta
     from .launch import build_firmware, host_device, qemu_device, serial_device
-    from .reference import model_hash
 
     if args.limit is not None and args.limit < 1:
         raise NanokwsError("--limit must be at least 1")
@@ -214,7 +213,7 @@ def _run(args: argparse.Namespace, report: dict[str, Any]) -> int:
     model_bytes = modelmeta.read_model_bytes(args.model)
     meta = modelmeta.read_metadata(model_bytes, str(args.model))
     labels = list(meta["labels"])
-    digest = model_hash(model_bytes)
+    digest = modelmeta.model_hash(model_bytes)
     report["model_hash"] = digest
     report["labels"] = labels
     examples, dataset = _examples(args, labels)

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import NanokwsError
+from ..modelmeta import model_hash
 from ..paths import BUILD_DIR
 from .device import Device, DeviceGone, ProcessTransport, SerialTransport
-from .reference import model_hash
 
 FIRMWARE_PROGRAM = "nanokws_fw"
 
