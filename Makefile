@@ -25,10 +25,11 @@ system-packages:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard firmware/lib/frontend/*.[ch]) $(wildcard tools/nanokws/features/*.c)
+# Exact versions from constraints.txt (every package of the tested environment).
+$(VENV)/.installed: pyproject.toml setup.py constraints.txt $(wildcard firmware/lib/frontend/*.[ch]) $(wildcard tools/nanokws/features/*.c)
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
 venv: $(VENV)/.installed

@@ -10,6 +10,7 @@ from typing import Any
 from .. import atomic
 from ..errors import NanokwsError
 from ..modelmeta import model_sha256
+from ..versions import tool_versions
 from . import codegen, codegen_stream, lower, planner, streaming
 from .tflite_reader import read_graph
 
@@ -97,6 +98,7 @@ def compile_model(
             for n, layer in enumerate(layers)
         ],
         "model_config_h": bool(config),
+        "versions": tool_versions(),  # what was installed (constraints.txt pins it); not in the C
         "streaming": {
             "streamable": sa.streamable,
             "reason": sa.reason,
