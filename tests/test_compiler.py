@@ -218,6 +218,17 @@ def dw3x3_case(seed: int) -> Callable[[Any], Any]:
     return make
 
 
+def dw3x3_shape_case(h: int, w: int, c: int, s: int, pad: str) -> Callable[[Any], Any]:
+    """Depthwise 3x3 at chosen shapes: the plane kernel's rows along the longer output axis, rows
+    longer than its fixed pitch (NK_DW3_PITCH), odd lengths, stride 2, VALID."""
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        return keras.Model(inp, keras.layers.DepthwiseConv2D(3, strides=s, padding=pad)(inp))
+
+    return make
+
+
 def pad_case(seed: int) -> Callable[[Any], Any]:
     """An explicit PAD (asymmetric, height and/or width) read by a VALID conv or depthwise conv: the
     compiler folds it into the convolution's own padding (streamable models pad frequency only)."""
@@ -252,6 +263,11 @@ CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
     + [(f"pw{s}", lambda s=s: pointwise_case(800 + s)) for s in range(3)]
     + [(f"dw3x3_{s}", lambda s=s: dw3x3_case(900 + s)) for s in range(3)]
     + [(f"pad{s}", lambda s=s: pad_case(1000 + s)) for s in range(4)]
+    + [
+        ("dw3x3_long", lambda: dw3x3_shape_case(34, 3, 5, 1, "same")),
+        ("dw3x3_wide", lambda: dw3x3_shape_case(4, 13, 9, 1, "valid")),
+        ("dw3x3_s2", lambda: dw3x3_shape_case(25, 20, 6, 2, "same")),
+    ]
 )
 QEMU_SUBSET = {
     "conv0",
@@ -266,6 +282,9 @@ QEMU_SUBSET = {
     "pw1",
     "dw3x3_0",
     "dw3x3_1",
+    "dw3x3_long",
+    "dw3x3_wide",
+    "dw3x3_s2",
     "pad0",
     "pad1",
 }
@@ -356,8 +375,8 @@ def test_compile_report_and_arena(tf: Any, tmp_path: Path) -> None:
 
 
 def _scratch_model(keras: Any) -> Any:
-    """3x3 conv (gathers patches: 2 x 3*3*3 B of scratch), 3x3 SAME depthwise (a zero-point row of
-    6 B), then a 1x1 conv (reads its input in place: none)."""
+    """3x3 conv (gathers patches and expands them), 3x3 SAME depthwise (one channel's padded input
+    plane), then a 1x1 conv (reads its input in place, expands it)."""
     inp = keras.Input((9, 8, 3), batch_size=1)
     x = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(inp)
     x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
@@ -383,10 +402,14 @@ def test_kernel_scratch_is_planned_in_the_arena(tf: Any, build_root: Path, tmp_p
     tflite = convert(tf, "scratch", _scratch_model, seed=21, in_scale=2.0)
     res = compile_model(tflite, tmp_path / "fast", measure_tflm=False)
     g, plan, rep = read_graph(tflite), res.plan, res.report
-    assert [layer.scratch for layer in res.layers] == [2 * 3 * 3 * 3, 6, 0]
-    assert rep["scratch_bytes"] == plan.scratch_bytes == 54
-    assert [row["scratch_bytes"] for row in rep["layers"]] == [54, 6, 0]
-    assert sorted(plan.scratch) == [0, 1]
+    # Conv: the expanded pixel pair (4k) + 3 bytes of alignment + two gathered fields (2k), k = 27;
+    # depthwise 3x3 on 9x8: a plane of 10 rows of 11 (along h, the longer axis) at the 32-byte pitch
+    # plus 1 byte of slack; the in-place 1x1 conv: the expanded pair only (k = 6).
+    want = [4 * 27 + 3 + 2 * 27, 10 * 32 + 1, 4 * 6 + 3]
+    assert [layer.scratch for layer in res.layers] == want
+    assert rep["scratch_bytes"] == plan.scratch_bytes == max(want)
+    assert [row["scratch_bytes"] for row in rep["layers"]] == want
+    assert sorted(plan.scratch) == [0, 1, 2]
     c_src = (res.out_dir / "nk_model.c").read_text()
     for n, (off, size) in plan.scratch.items():
         layer = res.layers[n]
@@ -396,7 +419,7 @@ def test_kernel_scratch_is_planned_in_the_arena(tf: Any, build_root: Path, tmp_p
             t_off, t_size = plan.offsets[t], g.tensors[t].size
             assert off + size <= t_off or t_off + t_size <= off, (n, t)
         assert f"nk_arena + {plan.offsets[layer.output]}, nk_arena + {off});" in c_src
-    assert c_src.count(", NULL);") == 1  # the in-place 1x1 conv gets no scratch
+    assert c_src.count(", NULL);") == 0  # every fast conv layer gets its scratch
     for i, a in enumerate(plan.buffers):
         for b in plan.buffers[i + 1 :]:
             if a.first <= b.last and b.first <= a.last:
@@ -405,13 +428,14 @@ def test_kernel_scratch_is_planned_in_the_arena(tf: Any, build_root: Path, tmp_p
         sum(g.tensors[t].size for t in [*layer.inputs, layer.output]) + layer.scratch for layer in res.layers
     )
     assert_bit_exact(tflite, "asan", build_root, n=4)
-    # No scratch: reference kernels only, or a model whose convs are all 1x1 stride 1 (in place).
+    # No scratch with the reference kernels only; 1x1 stride-1 convs (in place) need only the
+    # expanded pixel pair.
     ref = compile_model(tflite, tmp_path / "ref", measure_tflm=False, fast=False)
+    assert ref.report["scratch_bytes"] == 0 and not ref.plan.scratch
+    assert all(row["scratch_offset"] is None for row in ref.report["layers"])
     pw_tflite = convert(tf, "scratch_pw", _pointwise_model, seed=22)
     pw = compile_model(pw_tflite, tmp_path / "pw", measure_tflm=False)
-    for r in (ref, pw):
-        assert r.report["scratch_bytes"] == 0 and not r.plan.scratch
-        assert all(row["scratch_offset"] is None for row in r.report["layers"])
+    assert [layer.scratch for layer in pw.layers] == [4 * 7 + 3, 4 * 8 + 3]
     assert "nk_conv2d_fast_s8(" in (pw.out_dir / "nk_model.c").read_text()
 
 

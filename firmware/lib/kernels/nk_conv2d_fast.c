@@ -1,9 +1,10 @@
 /* CONV_2D fast path: gather the receptive fields of two output pixels (taps outside the image
- * read the input zero point, which the folded bias cancels), then one blocked matrix product per
- * pixel pair. The two gathered fields live in the caller's scratch (nk_conv2d_fast_scratch_bytes:
- * part of the model's arena, not a static buffer). A 1x1 stride-1 unpadded conv reads its input
- * pixels in place and needs no scratch. */
+ * read the input zero point, which the folded bias cancels), expand the pair to 16-bit lanes once,
+ * then one blocked matrix product per pixel pair. The fields and the expanded pair live in the
+ * caller's scratch (nk_conv2d_fast_scratch_bytes: part of the model's arena, not a static
+ * buffer). A 1x1 stride-1 unpadded conv reads its input pixels in place (no gathered fields). */
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "nk_kernels.h"
@@ -75,14 +76,18 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
                        const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c;
-    const int in_place = nk_conv2d_fast_in_place(p);
-    if (!in_place && k > NK_CONV_PATCH_MAX) {
+    if (k > NK_CONV_PATCH_MAX) {
         nk_conv_slow(p, in, w, bias_f, mult, shift, out);
         return;
     }
+    const int in_place = nk_conv2d_fast_in_place(p);
     const nk_gemm_params_t g = {
         .k = k, .out_c = p->out_c, .out_offset = p->out_offset, .act_min = p->act_min, .act_max = p->act_max};
     const int8_t zp = (int8_t)(-p->in_offset);
+    /* scratch (nk_conv2d_fast_scratch_bytes): up to 3 bytes to reach a word boundary, the expanded
+     * pair (4k bytes, loaded as words), then the two gathered fields (2k bytes) unless in place. */
+    int32_t *x = (int32_t *)(void *)(scratch + ((4 - ((uintptr_t)scratch & 3)) & 3));
+    int8_t *field = (int8_t *)(x + k);
     const int32_t pixels = p->out_h * p->out_w;
     for (int32_t pix = 0; pix < pixels; pix += 2) {
         const int pair = pix + 1 < pixels;
@@ -91,15 +96,16 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
             c0 = in + pix * p->in_c;
             c1 = pair ? c0 + p->in_c : c0;
         } else {
-            /* scratch holds two fields of k bytes (nk_conv2d_fast_scratch_bytes). */
-            nk_conv_gather(p, in, pix, zp, scratch);
+            nk_conv_gather(p, in, pix, zp, field);
             if (pair) {
-                nk_conv_gather(p, in, pix + 1, zp, scratch + k);
+                nk_conv_gather(p, in, pix + 1, zp, field + k);
             }
-            c0 = scratch;
-            c1 = pair ? scratch + k : scratch;
+            c0 = field;
+            c1 = pair ? field + k : field;
         }
+        /* An unpaired last pixel is computed twice rather than branch in the inner loop. */
+        nk_gemm_expand(c0, c1, k, x);
         int8_t *o0 = out + pix * p->out_c;
-        nk_gemm_cols_s8(&g, c0, c1, w, bias_f, mult, shift, o0, pair ? o0 + p->out_c : NULL);
+        nk_gemm_cols_s8(&g, x, w, bias_f, mult, shift, o0, pair ? o0 + p->out_c : NULL);
     }
 }

@@ -1,8 +1,13 @@
-/* DEPTHWISE_CONV_2D fast path (depth multiplier 1): per output pixel a table of tap pointers
- * (taps outside the image point at a row of input zero points, cancelled by the folded bias), so
- * border and interior pixels run the same branch-free loop over four channels at a time. The
- * zero-point row (in_c bytes) is the caller's scratch, filled by each call; layers where no tap
- * falls outside the image need none (nk_dwconv2d_fast_scratch_bytes). */
+/* DEPTHWISE_CONV_2D fast path (depth multiplier 1).
+ *
+ * 3x3 kernels (DS-CNN's): one channel at a time through a zero-point padded int8 plane in the
+ * caller's scratch (nk_dw3x3_plane below), so taps pair up within one channel for SMLAD.
+ *
+ * Other sizes: per output pixel a table of tap pointers (taps outside the image point at a row of
+ * input zero points, cancelled by the folded bias), so border and interior pixels run the same
+ * branch-free loop over four channels at a time. The zero-point row (in_c bytes) is the caller's
+ * scratch, filled by each call; layers where no tap falls outside the image need none
+ * (nk_dwconv2d_fast_scratch_bytes). */
 #include <string.h>
 
 #include "nk_kernels.h"
@@ -35,9 +40,158 @@ static void nk_dw_slow(const nk_conv_params_t *p, const int8_t *in, const int8_t
     }
 }
 
+/* 3x3, any stride and padding. For each channel its input (plus the zero-point border the outputs
+ * reach) is copied into an int8 plane whose rows run along the longer output axis "a" (transposed
+ * when out_h > out_w), so most outputs come in side-by-side pairs. One word load of a plane row
+ * holds x0..x3; SXTB16 splits it into (x0,x2) and (x1,x3). With the channel's weights packed as
+ * (k0,k2) and k1 per kernel row, output a takes x0 k0 + x2 k2 (SMLAD) + x1 k1 (SMLABB) and output
+ * a+1 takes x1 k0 + x3 k2 (SMLAD) + x2 k1 (SMLATB): 7 instructions per 6 MACs. The channel stays
+ * fixed for the whole plane, so its requantisation constants stay in registers. */
+/* Outputs per MAC pass of the 3x3 path (its int32 accumulators live on the stack). */
+#define NK_DW3_CHUNK 32
+
+/* Packed weights of one channel for the 3x3 MAC pass. */
+typedef struct {
+    int32_t k[3][3]; /* [kernel row along b][tap along a] */
+#if NK_KERNELS_DSP
+    int32_t k02_0, k02_1, k02_2, k1_01, k1_2; /* (k0,k2) per row; middle taps of rows 0,1 | row 2 */
+#endif
+} nk_dw3_w_t;
+
+/* Raw sums (no bias) of n outputs along a, starting at plane position x, rows `pitch` apart.
+ * Inlined with a constant pitch (NK_DW3_PITCH) the row offsets become immediates, which keeps the
+ * pair loop's weights, pointers and sums all in registers. */
+static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, int32_t n, int32_t s_a, int32_t pitch,
+                                                            const nk_dw3_w_t *kw, int32_t *acc)
+{
+    int32_t i = 0;
+#if NK_KERNELS_DSP
+    const int32_t k02_0 = kw->k02_0, k02_1 = kw->k02_1, k02_2 = kw->k02_2, k1_01 = kw->k1_01, k1_2 = kw->k1_2;
+    if (s_a == 1) {
+        /* Pointer-bounded loop: x, its end and acc are the only induction registers. */
+        i = n & ~1;
+        for (const int8_t *end = x + i; x != end; x += 2, acc += 2) {
+            int32_t v = nk_load4(x), v02 = nk_sxtb16(v), v13 = nk_sxtb16_odd(v);
+            int32_t acc0 = nk_smlabb(v13, k1_01, nk_smuad(v02, k02_0));
+            int32_t acc1 = nk_smlatb(v02, k1_01, nk_smuad(v13, k02_0));
+            v = nk_load4(x + pitch), v02 = nk_sxtb16(v), v13 = nk_sxtb16_odd(v);
+            acc0 = nk_smlabt(v13, k1_01, nk_smlad(v02, k02_1, acc0));
+            acc1 = nk_smlatt(v02, k1_01, nk_smlad(v13, k02_1, acc1));
+            v = nk_load4(x + 2 * pitch), v02 = nk_sxtb16(v), v13 = nk_sxtb16_odd(v);
+            acc[0] = nk_smlabb(v13, k1_2, nk_smlad(v02, k02_2, acc0));
+            acc[1] = nk_smlatb(v02, k1_2, nk_smlad(v13, k02_2, acc1));
+        }
+        acc -= i; /* the singles below index from the chunk's start */
+    }
+    /* Singles read x0..x3 (x3 unused, at most one byte past the plane: the scratch's slack). */
+    for (; i < n; ++i, x += s_a) {
+        int32_t v = nk_load4(x);
+        int32_t a = nk_smlabb(nk_sxtb16_odd(v), k1_01, nk_smuad(nk_sxtb16(v), k02_0));
+        v = nk_load4(x + pitch);
+        a = nk_smlabt(nk_sxtb16_odd(v), k1_01, nk_smlad(nk_sxtb16(v), k02_1, a));
+        v = nk_load4(x + 2 * pitch);
+        acc[i] = nk_smlabb(nk_sxtb16_odd(v), k1_2, nk_smlad(nk_sxtb16(v), k02_2, a));
+    }
+#else
+    for (; i < n; ++i, x += s_a) {
+        int32_t a = 0;
+        for (int32_t jb = 0; jb < 3; ++jb) {
+            const int8_t *xr = x + jb * pitch;
+            a += xr[0] * kw->k[jb][0] + xr[1] * kw->k[jb][1] + xr[2] * kw->k[jb][2];
+        }
+        acc[i] = a;
+    }
+#endif
+}
+
+/* 3x3, any stride and padding. For each channel its input (plus the zero-point border the outputs
+ * reach) is copied into an int8 plane whose rows run along the longer output axis "a" (transposed
+ * when out_h > out_w), so most outputs come in side-by-side pairs. One word load of a plane row
+ * holds x0..x3; SXTB16 splits it into (x0,x2) and (x1,x3). With the channel's weights packed as
+ * (k0,k2) and k1 per kernel row, output a takes x0 k0 + x2 k2 (SMLAD) + x1 k1 (SMLABB) and output
+ * a+1 takes x1 k0 + x3 k2 (SMLAD) + x2 k1 (SMLATB): 7 instructions per 6 MACs. The sums of a row
+ * chunk are then requantised with the channel's constants in registers (nk_out_row_s8). */
+static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
+                           const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *plane)
+{
+    const int32_t ch = p->in_c, main_c = ch & ~3;
+    const int tr = p->out_h > p->out_w;
+    const int32_t n_a = tr ? p->out_h : p->out_w, n_b = tr ? p->out_w : p->out_h;
+    const int32_t s_a = tr ? p->stride_h : p->stride_w, s_b = tr ? p->stride_w : p->stride_h;
+    const int32_t len_a = (n_a - 1) * s_a + 3, len_b = (n_b - 1) * s_b + 3;
+    const int32_t pitch = nk_dw3x3_pitch(len_a); /* as nk_dwconv2d_fast_scratch_bytes */
+    const int32_t pad_a = tr ? p->pad_h : p->pad_w, pad_b = tr ? p->pad_w : p->pad_h;
+    const int32_t in_a = tr ? p->in_h : p->in_w, in_b = tr ? p->in_w : p->in_h;
+    const int32_t in_step_a = (tr ? p->in_w : 1) * ch, in_step_b = (tr ? 1 : p->in_w) * ch;
+    const int32_t out_step_a = (tr ? p->out_w : 1) * ch, out_step_b = (tr ? 1 : p->out_w) * ch;
+    /* Plane columns [a0, a1) hold image positions a0 - pad_a ...; the others the zero point. */
+    const int32_t a0 = pad_a < len_a ? pad_a : len_a;
+    const int32_t a1 = pad_a + in_a < len_a ? pad_a + in_a : len_a;
+    const int8_t zp = (int8_t)(-p->in_offset);
+    const nk_out_q_t q = {p->out_offset, p->act_min, p->act_max};
+    for (int32_t c = 0; c < ch; ++c) {
+        for (int32_t ib = 0; ib < len_b; ++ib) {
+            int8_t *row = plane + ib * pitch;
+            const int32_t b = ib - pad_b;
+            int32_t ia = 0;
+            if (b >= 0 && b < in_b) {
+                for (; ia < a0; ++ia) {
+                    row[ia] = zp;
+                }
+                const int8_t *src = in + b * in_step_b + (a0 - pad_a) * in_step_a + c;
+                for (; ia + 2 <= a1; ia += 2, src += 2 * in_step_a) {
+                    const int8_t v0 = src[0], v1 = src[in_step_a];
+                    row[ia] = v0;
+                    row[ia + 1] = v1;
+                }
+                if (ia < a1) {
+                    row[ia++] = *src;
+                }
+            }
+            for (; ia < len_a; ++ia) {
+                row[ia] = zp;
+            }
+        }
+        /* Weight of tap (ky, kx) in the nk_dw_fast_index layout: four-channel groups interleave. */
+        const int8_t *wc = w + nk_dw_fast_index(c, 0, 9, ch);
+        const int32_t wstep = c < main_c ? 4 : 1;
+        nk_dw3_w_t kw;
+        for (int32_t jb = 0; jb < 3; ++jb) {
+            for (int32_t ja = 0; ja < 3; ++ja) {
+                kw.k[jb][ja] = wc[wstep * (tr ? ja * 3 + jb : jb * 3 + ja)];
+            }
+        }
+#if NK_KERNELS_DSP
+        kw.k02_0 = nk_pack16(kw.k[0][0], kw.k[0][2]), kw.k02_1 = nk_pack16(kw.k[1][0], kw.k[1][2]);
+        kw.k02_2 = nk_pack16(kw.k[2][0], kw.k[2][2]);
+        kw.k1_01 = nk_pack16(kw.k[0][1], kw.k[1][1]), kw.k1_2 = kw.k[2][1];
+#endif
+        for (int32_t ob = 0; ob < n_b; ++ob) {
+            const int8_t *r = plane + ob * s_b * pitch;
+            int8_t *o = out + ob * out_step_b + c;
+            /* Two passes per chunk: the MACs with only weights and pointers live, then the
+             * requantisation with only its constants live (one pass would spill both). */
+            for (int32_t a_lo = 0; a_lo < n_a; a_lo += NK_DW3_CHUNK) {
+                const int32_t n = n_a - a_lo < NK_DW3_CHUNK ? n_a - a_lo : NK_DW3_CHUNK;
+                int32_t acc[NK_DW3_CHUNK];
+                if (pitch == NK_DW3_PITCH) {
+                    nk_dw3_macs(r + a_lo * s_a, n, s_a, NK_DW3_PITCH, &kw, acc);
+                } else {
+                    nk_dw3_macs(r + a_lo * s_a, n, s_a, pitch, &kw, acc);
+                }
+                nk_out_row_s8(q, acc, n, bias_f[c], mult[c], shift[c], o + a_lo * out_step_a, out_step_a);
+            }
+        }
+    }
+}
+
 void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
                          const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch)
 {
+    if (nk_dw3x3_uses_plane(p)) {
+        nk_dw3x3_plane(p, in, w, bias_f, mult, shift, out, scratch);
+        return;
+    }
     const int32_t taps = p->k_h * p->k_w, ch = p->in_c, main_c = ch & ~3;
     if (taps > NK_DW_MAX_TAPS || ch > NK_DW_MAX_CH) {
         nk_dw_slow(p, in, w, bias_f, mult, shift, out);

@@ -114,12 +114,17 @@ static inline int nk_conv2d_fast_in_place(const nk_conv_params_t *p)
            p->pad_w == 0 && p->in_h == p->out_h && p->in_w == p->out_w;
 }
 
-/* nk_conv2d_fast_s8's scratch: two gathered receptive fields of k = k_h * k_w * in_c bytes; 0 when it
- * reads its input in place or k > NK_CONV_PATCH_MAX (per-tap loop). */
+/* nk_conv2d_fast_s8's scratch, for receptive fields of k = k_h * k_w * in_c <= NK_CONV_PATCH_MAX
+ * (larger ones run a per-tap loop and need none): the two columns of a pixel pair expanded to 16-bit
+ * lanes (4k bytes, nk_gemm_expand) plus 3 bytes to align them to a word, and, unless the conv reads
+ * its input in place, the two gathered receptive fields (2k bytes). */
 static inline int32_t nk_conv2d_fast_scratch_bytes(const nk_conv_params_t *p)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c;
-    return nk_conv2d_fast_in_place(p) || k > NK_CONV_PATCH_MAX ? 0 : 2 * k;
+    if (k > NK_CONV_PATCH_MAX) {
+        return 0;
+    }
+    return 4 * k + 3 + (nk_conv2d_fast_in_place(p) ? 0 : 2 * k);
 }
 
 /* Byte index of weight (row oc, input i) in nk_gemm_cols_s8's layout for out_c rows of k inputs
@@ -141,24 +146,49 @@ static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t ou
 void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
                        const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch);
 
-/* Requantised products of two input columns (k contiguous int8 each) with out_c weight rows:
- * o0[oc] from c0, o1[oc] from c1 (o1 may be NULL: c1 is then not read for output). */
+/* Two input columns c0, c1 (k int8 each) expanded for nk_gemm_cols_s8 into x (4k bytes, word
+ * aligned): per four inputs the 16-bit lane pairs (x0,x2), (x1,x3) of c0 then of c1; the k % 4
+ * leftovers as single 16-bit lanes, c0's then c1's. */
+void nk_gemm_expand(const int8_t *c0, const int8_t *c1, int32_t k, int32_t *x);
+
+/* Requantised products of two expanded input columns (nk_gemm_expand) with out_c weight rows:
+ * o0[oc] from column 0, o1[oc] from column 1 (o1 may be NULL: column 1 is then not stored). */
 typedef struct {
     int32_t k, out_c;
     int32_t out_offset, act_min, act_max;
 } nk_gemm_params_t;
-void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int8_t *c0, const int8_t *c1, const int8_t *w,
-                     const int32_t *bias_f, const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1);
+void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *bias_f,
+                     const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1);
 
 /* Limits of nk_dwconv2d_fast_s8's per-pixel tap table and zero-point row; beyond them it runs a
  * slower per-tap loop (still exact). */
 #define NK_DW_MAX_TAPS 64
 #define NK_DW_MAX_CH 1024
 
-/* nk_dwconv2d_fast_s8's scratch: a row of in_c input zero points, which taps outside the image point
- * at; 0 when no tap falls outside (no padding on any side) or beyond the limits above (per-tap loop). */
+/* 1 when nk_dwconv2d_fast_s8 runs its 3x3 path (one channel at a time through an int8 plane). */
+static inline int nk_dw3x3_uses_plane(const nk_conv_params_t *p)
+{
+    return p->k_h == 3 && p->k_w == 3;
+}
+
+/* Row pitch of the 3x3 path's plane: a fixed NK_DW3_PITCH when a row of len bytes fits (the MAC
+ * loop then addresses the three rows with immediate offsets), else len. */
+#define NK_DW3_PITCH 32
+static inline int32_t nk_dw3x3_pitch(int32_t len)
+{
+    return len <= NK_DW3_PITCH ? NK_DW3_PITCH : len;
+}
+
+/* nk_dwconv2d_fast_s8's scratch. 3x3: one channel's zero-point padded input plane, covering the rows
+ * and columns the outputs read ((out - 1) * stride + 3 each way; rows along the longer output
+ * axis, nk_dw3x3_pitch apart), plus one byte of slack for its word loads. Otherwise a row of in_c input zero points, which taps outside the image point at; 0
+ * when no tap falls outside (no padding on any side) or beyond the limits above (per-tap loop). */
 static inline int32_t nk_dwconv2d_fast_scratch_bytes(const nk_conv_params_t *p)
 {
+    if (nk_dw3x3_uses_plane(p)) {
+        const int32_t len_h = (p->out_h - 1) * p->stride_h + 3, len_w = (p->out_w - 1) * p->stride_w + 3;
+        return p->out_h > p->out_w ? len_w * nk_dw3x3_pitch(len_h) + 1 : len_h * nk_dw3x3_pitch(len_w) + 1;
+    }
     const int border = p->pad_h > 0 || p->pad_w > 0 || (p->out_h - 1) * p->stride_h + p->k_h > p->in_h ||
                        (p->out_w - 1) * p->stride_w + p->k_w > p->in_w;
     return !border || p->k_h * p->k_w > NK_DW_MAX_TAPS || p->in_c > NK_DW_MAX_CH ? 0 : p->in_c;
@@ -177,8 +207,8 @@ static inline int32_t nk_dw_fast_index(int32_t c, int32_t t, int32_t taps, int32
 }
 
 /* DEPTHWISE_CONV_2D with depth multiplier 1, weights in the nk_dw_fast_index layout, bias_f folded
- * (never NULL); scratch: nk_dwconv2d_fast_scratch_bytes(p) bytes. Four channels at a time (one
- * 32-bit load per tap). */
+ * (never NULL); scratch: nk_dwconv2d_fast_scratch_bytes(p) bytes. 3x3: a channel at a time, tap
+ * pairs per SMLAD; other sizes: four channels at a time (one 32-bit load per tap). */
 void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
                          const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch);
 

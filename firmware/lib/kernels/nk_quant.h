@@ -5,6 +5,12 @@
 
 #include <stdint.h>
 
+#include "nk_kernels.h"
+
+#if NK_KERNELS_DSP
+#include "nk_simd.h"
+#endif
+
 /* (a * b * 2) >> 32 rounded to nearest, saturating the single overflow case INT32_MIN^2. */
 static inline int32_t nk_srdhm(int32_t a, int32_t b)
 {
@@ -35,22 +41,44 @@ static inline int32_t nk_requantize(int32_t x, int32_t multiplier, int32_t shift
     return nk_rdivpot(nk_srdhm(shifted, multiplier), right);
 }
 
+/* floor((x * m + 2^30) / 2^31) for |x| < 2^30 and m >= 0: the high multiply of TFLite's
+ * requantisation with its sign-dependent nudge and truncation collapsed into one floor shift
+ * (exact under the bound, which keeps the sum inside int64). On the DSP path it is
+ * floor((2x * m + 2^31) / 2^32), one SMMULR of 2x (inside int32 by the same bound), instead of a
+ * 64-bit multiply-add and a 64-bit shift. */
+static inline int32_t nk_mulhi_bounded(int32_t x, int32_t m)
+{
+#if NK_KERNELS_DSP
+    return nk_smmulr(x * 2, m);
+#else
+    return (int32_t)(((int64_t)x * m + ((int64_t)1 << 30)) >> 31);
+#endif
+}
+
 /* nk_requantize for the fast kernels, whose preconditions the compiler checks: shift <= -1 (a
  * pure right shift, as for every scale ratio below 1/2), multiplier >= 0 (always, for TFLite
- * multipliers) and |x| < 2^30. Identical results, fewer instructions: the high multiply's
- * sign-dependent nudge and truncating division collapse into one floor shift of (x*m + 2^30), and
- * rounding half away from zero becomes floor((v + 2^(e-1) - [v < 0]) / 2^e); the bound keeps both
- * sums inside int64 / int32. */
+ * multipliers) and |x| < 2^30. Identical results, fewer instructions: nk_mulhi_bounded, then
+ * rounding half away from zero as floor((v + 2^(e-1) - [v < 0]) / 2^e). */
 static inline int32_t nk_requantize_bounded(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int32_t right = -shift;
-    const int32_t high = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+    const int32_t high = nk_mulhi_bounded(x, multiplier);
     return (high + ((int32_t)1 << (right - 1)) + (high >> 31)) >> right;
 }
 
 static inline int32_t nk_clamp(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* v saturated to int8 (one SSAT on the DSP path). */
+static inline int8_t nk_sat8(int32_t v)
+{
+#if NK_KERNELS_DSP
+    return (int8_t)nk_ssat8(v);
+#else
+    return (int8_t)nk_clamp(v, -128, 127);
+#endif
 }
 
 /* The fast kernels' output stage: requantise a (bounded) accumulator, add the output zero point,
@@ -63,6 +91,28 @@ static inline int8_t nk_out_s8(nk_out_q_t q, int32_t acc, int32_t mult, int32_t 
 {
     const int32_t v = nk_requantize_bounded(acc, mult, shift) + q.out_offset;
     return (int8_t)nk_clamp(v, q.act_min, q.act_max);
+}
+
+/* Requantise n accumulators (plus bias) of one output channel into o[0], o[step], ... Equal to
+ * nk_out_s8 on each. When the activation range is the whole int8 range and the shift is at most
+ * 22 it adds the output zero point inside the rounding constant (out_offset * 2^right is a multiple
+ * of 2^right, so the floor shift carries it through exactly; |high| <= 2^30 and
+ * |constant| < 2^29 + 2^21 keep the sum inside int32) and clamps with one saturation. */
+static inline void nk_out_row_s8(nk_out_q_t q, const int32_t *acc, int32_t n, int32_t bias, int32_t mult,
+                                 int32_t shift, int8_t *o, int32_t step)
+{
+    const int32_t right = -shift;
+    if (right <= 22 && q.act_min == -128 && q.act_max == 127) {
+        const int32_t c = ((int32_t)1 << (right - 1)) + q.out_offset * ((int32_t)1 << right);
+        for (int32_t i = 0; i < n; ++i, o += step) {
+            const int32_t high = nk_mulhi_bounded(acc[i] + bias, mult);
+            *o = nk_sat8((high + c + (high >> 31)) >> right);
+        }
+        return;
+    }
+    for (int32_t i = 0; i < n; ++i, o += step) {
+        *o = nk_out_s8(q, acc[i] + bias, mult, shift);
+    }
 }
 
 #endif /* NK_QUANT_H */

@@ -76,6 +76,46 @@ static inline int32_t nk_smlatt(int32_t x, int32_t y, int32_t acc)
     return r;
 }
 
+/* x.bottom * y.bottom + x.top * y.top (SMUAD: SMLAD without an accumulator). */
+static inline int32_t nk_smuad(int32_t x, int32_t y)
+{
+    int32_t r;
+    __asm__("smuad %0, %1, %2" : "=r"(r) : "r"(x), "r"(y));
+    return r;
+}
+
+/* acc + x.bottom * y.top (SMLABT). */
+static inline int32_t nk_smlabt(int32_t x, int32_t y, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+
+/* v saturated to [-128, 127] (SSAT #8). */
+static inline int32_t nk_ssat8(int32_t v)
+{
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* acc + x.top * y.bottom (SMLATB). */
+static inline int32_t nk_smlatb(int32_t x, int32_t y, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+
+/* (a * b + 2^31) >> 32, the rounded high word of the 64-bit product (SMMULR). */
+static inline int32_t nk_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 /* Two int16 packed into one word: lo in the bottom lane, hi in the top (GCC emits PKHBT). */
 static inline int32_t nk_pack16(int32_t lo, int32_t hi)
 {

@@ -220,14 +220,22 @@ def accumulators_bounded(w_rows: np.ndarray, bias_f: np.ndarray, shift: np.ndarr
 CONV_PATCH_MAX = 1152
 DW_MAX_TAPS = 64
 DW_MAX_CH = 1024
+DW3_PITCH = 32
 
 
 def fast_scratch_bytes(v: dict[str, int], dw: bool) -> int:
     """Bytes of scratch nk_dwconv2d_fast_s8 (`dw`) or nk_conv2d_fast_s8 needs for the geometry `v`
-    (nk_conv_params_t fields), as nk_*_fast_scratch_bytes in nk_kernels.h compute it. Conv: two
-    gathered receptive fields (2 * k_h * k_w * in_c), none when it reads its input in place (1x1,
-    stride 1, unpadded) or the field exceeds CONV_PATCH_MAX (per-tap loop). Depthwise: one row of
-    in_c zero points for taps outside the image, none when no tap is outside or beyond the limits."""
+    (nk_conv_params_t fields), as nk_*_fast_scratch_bytes in nk_kernels.h compute it. Conv, with
+    k = k_h * k_w * in_c: a pixel pair expanded to 16-bit lanes (4k) plus 3 bytes of word alignment,
+    and two gathered receptive fields (2k) unless it reads its input in place (1x1, stride 1,
+    unpadded); none when k exceeds CONV_PATCH_MAX (per-tap loop). Depthwise: one row of
+    in_c zero points for taps outside the image, none when no tap is outside or beyond the limits;
+    3x3 depthwise: one channel's zero-point padded plane ((out - 1) * stride + 3 rows by columns, rows
+    along the longer output axis, at least DW3_PITCH apart) and one byte of slack."""
+    if dw and v["k_h"] == 3 and v["k_w"] == 3:
+        len_h, len_w = ((v[f"out_{a}"] - 1) * v[f"stride_{a}"] + 3 for a in "hw")
+        rows, row = (len_w, len_h) if v["out_h"] > v["out_w"] else (len_h, len_w)
+        return rows * (DW3_PITCH if row <= DW3_PITCH else row) + 1
     if dw:
         border = (
             v["pad_h"] > 0
@@ -248,7 +256,9 @@ def fast_scratch_bytes(v: dict[str, int], dw: bool) -> int:
         and v["in_w"] == v["out_w"]
     )
     k = v["k_h"] * v["k_w"] * v["in_c"]
-    return 0 if in_place or k > CONV_PATCH_MAX else 2 * k
+    if k > CONV_PATCH_MAX:
+        return 0
+    return 4 * k + 3 + (0 if in_place else 2 * k)
 
 
 def dw_fast_order(taps: int, channels: int) -> np.ndarray:
