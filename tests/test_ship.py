@@ -184,11 +184,7 @@ def test_help_teaches() -> None:
 
 # --- the model that ships in the repository ------------------------------------------------------
 
-needs_shipped = pytest.mark.skipif(not (FIRMWARE_MODEL_DIR / "model.tflite").is_file(),
-                                   reason="no model shipped in firmware/model yet")
 
-
-@needs_shipped
 def test_repo_firmware_model_is_consistent() -> None:
     card = check_installed_folder(FIRMWARE_MODEL_DIR, (FIRMWARE_MODEL_DIR / "model.tflite").read_bytes())
     assert card["reproduce"] and card["reproduce"][0].startswith("nanokws train")
@@ -199,7 +195,6 @@ def test_repo_firmware_model_is_consistent() -> None:
     assert card["accuracy"]["int8_tflm"] == card["accuracy"]["int8"]
 
 
-@needs_shipped
 @pytest.mark.slow
 def test_repo_card_accuracy_is_reproducible_on_shared_clips(shared_speech_commands: Path) -> None:
     from nanokws.data import load_dataset
@@ -220,7 +215,6 @@ def _confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
     return cm
 
 
-@needs_shipped
 def test_repo_compiled_c_regenerates_identically_from_the_shipped_tflite(tmp_path: Path) -> None:
     from nanokws.compiler import compile_model
     from nanokws.export import export_model
@@ -234,7 +228,6 @@ def test_repo_compiled_c_regenerates_identically_from_the_shipped_tflite(tmp_pat
             assert (tmp_path / folder / name).read_bytes() == (FIRMWARE_MODEL_DIR / name).read_bytes(), name
 
 
-@needs_shipped
 @pytest.mark.slow
 def test_repo_model_builds_under_asan_and_matches_tflite_micro(tmp_path: Path) -> None:
     from nanokws.cbuild import build_programs
