@@ -348,3 +348,6 @@ def test_training_with_a_teacher_records_it(trained, tone_data: Path, tmp_path: 
     assert result.metrics["teacher"] == {"model": str(trained.tflite_path), "weight": 0.4}
     saved = json.loads(result.metrics_path.read_text())
     assert saved["teacher"]["weight"] == 0.4
+    from nanokws.versions import tool_versions
+
+    assert saved["versions"] == tool_versions() and saved["versions"]["tensorflow"]

@@ -127,6 +127,7 @@ def train_model(
         raise NanokwsError("the teacher weight must be in (0, 1]")
     from ..data import DEFAULT_KEYWORDS
     from ..features import FRONTEND_CONFIG
+    from ..versions import tool_versions
     from .batches import make_batches
     from .convert import convert_int8
     from .models import MODELS
@@ -196,6 +197,7 @@ def train_model(
         "patience": patience,
         "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight},
         "command": command if command is not None else " ".join(sys.argv),
+        "versions": tool_versions(),
         "train_seconds": round(time.monotonic() - started, 1),
     }
     out = Path(out_dir)
