@@ -10,6 +10,10 @@
 #include "nk_kernels.h"
 #include "nk_quant.h"
 
+#if NK_KERNELS_DSP
+#include "nk_simd.h"
+#endif
+
 /* Receptive field of output pixel `pix` into dst ([k_h][k_w][in_c], like one weight row). */
 static void nk_conv_gather(const nk_conv_params_t *p, const int8_t *in, int32_t pix, int8_t zp, int8_t *dst)
 {
@@ -40,6 +44,66 @@ static void nk_conv_gather(const nk_conv_params_t *p, const int8_t *in, int32_t 
         }
         for (; i < row; ++i) {
             dst[i] = zp;
+        }
+    }
+}
+
+/* Four gathered bytes as one group of column `xc` in nk_gemm_expand's layout: 16-bit lanes
+ * (b0,b2) then (b1,b3) (the portable path writes the same lanes one at a time). */
+static inline void nk_put_group(int32_t *xc, const int8_t *b)
+{
+#if NK_KERNELS_DSP
+    const int32_t v = nk_load4(b);
+    xc[0] = nk_sxtb16(v);
+    xc[1] = nk_sxtb16_odd(v);
+#else
+    const int16_t h[4] = {b[0], b[2], b[1], b[3]};
+    memcpy(xc, h, sizeof h);
+#endif
+}
+
+/* Receptive field of output pixel `pix` straight into column `col` of the expanded pair, for rows
+ * of whole groups (k_w * in_c a multiple of 4, as the 10x4 one-channel stem): a row inside the
+ * image is read in words, with no byte copy or separate expand pass. */
+static void nk_conv_gather_lanes(const nk_conv_params_t *p, const int8_t *in, int32_t pix, int8_t zp, int32_t *x,
+                                 int32_t col)
+{
+    const int32_t y0 = (pix / p->out_w) * p->stride_h - p->pad_h;
+    const int32_t x0 = (pix % p->out_w) * p->stride_w - p->pad_w;
+    const int32_t row = p->k_w * p->in_c, in_c = p->in_c;
+    const int32_t kx0 = x0 < 0 ? -x0 : 0;
+    const int32_t kx1 = (p->in_w - x0) < p->k_w ? (p->in_w - x0) : p->k_w;
+    const int cols_inside = kx0 == 0 && kx1 == p->k_w;
+    int32_t *xc = x + 2 * col; /* groups are 4 words: column 0's two, then column 1's */
+    if (cols_inside && y0 >= 0 && y0 + p->k_h <= p->in_h) { /* interior pixel: no checks */
+        const int8_t *src = in + (y0 * p->in_w + x0) * in_c;
+        const int32_t skip = p->in_w * in_c - row;
+        for (int32_t ky = 0; ky < p->k_h; ++ky, src += skip) {
+            for (const int8_t *end = src + row; src != end; src += 4, xc += 4) {
+                nk_put_group(xc, src);
+            }
+        }
+        return;
+    }
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t y = y0 + ky;
+        const int row_inside = y >= 0 && y < p->in_h;
+        if (row_inside && cols_inside) {
+            const int8_t *src = in + (y * p->in_w + x0) * in_c;
+            for (int32_t i = 0; i < row; i += 4, xc += 4) {
+                nk_put_group(xc, src + i);
+            }
+            continue;
+        }
+        /* Border row: zero points, the image's span copied over them, a group at a time. */
+        const int32_t lo = row_inside ? kx0 * in_c : row, hi = row_inside ? kx1 * in_c : row;
+        const int8_t *src = row_inside ? in + (y * p->in_w + x0) * in_c : in;
+        for (int32_t i = 0; i < row; i += 4, xc += 4) {
+            int8_t b[4] = {zp, zp, zp, zp};
+            for (int32_t j = i < lo ? lo : i; j < i + 4 && j < hi; ++j) {
+                b[j - i] = src[j];
+            }
+            nk_put_group(xc, b);
         }
     }
 }
@@ -89,12 +153,18 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
     int32_t *x = (int32_t *)(void *)(scratch + ((4 - ((uintptr_t)scratch & 3)) & 3));
     int8_t *field = (int8_t *)(x + k);
     const int32_t pixels = p->out_h * p->out_w;
+    /* Rows of whole 4-byte groups are gathered straight into the expanded lanes. */
+    const int lanes = !in_place && (p->k_w * p->in_c) % 4 == 0;
     for (int32_t pix = 0; pix < pixels; pix += 2) {
         const int pair = pix + 1 < pixels;
         const int8_t *c0, *c1;
         if (in_place) {
             c0 = in + pix * p->in_c;
             c1 = pair ? c0 + p->in_c : c0;
+        } else if (lanes) {
+            nk_conv_gather_lanes(p, in, pix, zp, x, 0);
+            nk_conv_gather_lanes(p, in, pair ? pix + 1 : pix, zp, x, 1);
+            c0 = c1 = NULL;
         } else {
             nk_conv_gather(p, in, pix, zp, field);
             if (pair) {
@@ -104,7 +174,9 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
             c1 = pair ? field + k : field;
         }
         /* An unpaired last pixel is computed twice rather than branch in the inner loop. */
-        nk_gemm_expand(c0, c1, k, x);
+        if (c0 != NULL) {
+            nk_gemm_expand(c0, c1, k, x);
+        }
         int8_t *o0 = out + pix * p->out_c;
         nk_gemm_cols_s8(&g, x, w, bias_f, mult, shift, o0, pair ? o0 + p->out_c : NULL);
     }

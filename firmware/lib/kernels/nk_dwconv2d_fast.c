@@ -129,27 +129,26 @@ static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const in
     const int32_t a1 = pad_a + in_a < len_a ? pad_a + in_a : len_a;
     const int8_t zp = (int8_t)(-p->in_offset);
     const nk_out_q_t q = {p->out_offset, p->act_min, p->act_max};
+    /* The border (taps outside the image) is the zero point for every channel: written once.
+     * Rows [b0, b1) of the plane hold image rows b0 - pad_b ..., columns [a0, a1) image columns. */
+    memset(plane, zp, (size_t)(len_b * pitch));
+    const int32_t b0 = pad_b < len_b ? pad_b : len_b;
+    const int32_t b1 = pad_b + in_b < len_b ? pad_b + in_b : len_b;
+    const int32_t n_copy = a1 - a0;
     for (int32_t c = 0; c < ch; ++c) {
-        for (int32_t ib = 0; ib < len_b; ++ib) {
-            int8_t *row = plane + ib * pitch;
-            const int32_t b = ib - pad_b;
-            int32_t ia = 0;
-            if (b >= 0 && b < in_b) {
-                for (; ia < a0; ++ia) {
-                    row[ia] = zp;
-                }
-                const int8_t *src = in + b * in_step_b + (a0 - pad_a) * in_step_a + c;
-                for (; ia + 2 <= a1; ia += 2, src += 2 * in_step_a) {
-                    const int8_t v0 = src[0], v1 = src[in_step_a];
-                    row[ia] = v0;
-                    row[ia + 1] = v1;
-                }
-                if (ia < a1) {
-                    row[ia++] = *src;
-                }
+        for (int32_t ib = b0; ib < b1; ++ib) {
+            int8_t *dst = plane + ib * pitch + a0;
+            const int8_t *src = in + (ib - pad_b) * in_step_b + (a0 - pad_a) * in_step_a + c;
+            int32_t i = 0;
+            /* Four strided bytes per word store (the plane row is contiguous). */
+            for (; i + 4 <= n_copy; i += 4, src += 4 * in_step_a) {
+                const uint32_t v = (uint8_t)src[0] | (uint32_t)(uint8_t)src[in_step_a] << 8 |
+                                   (uint32_t)(uint8_t)src[2 * in_step_a] << 16 |
+                                   (uint32_t)(uint8_t)src[3 * in_step_a] << 24;
+                memcpy(dst + i, &v, 4);
             }
-            for (; ia < len_a; ++ia) {
-                row[ia] = zp;
+            for (; i < n_copy; ++i, src += in_step_a) {
+                dst[i] = *src;
             }
         }
         /* Weight of tap (ky, kx) in the nk_dw_fast_index layout: four-channel groups interleave. */

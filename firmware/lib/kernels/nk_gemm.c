@@ -80,9 +80,12 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
 #if !NK_KERNELS_DSP
     const int32_t *x_end = x + k4;
 #endif
+#if NK_KERNELS_DSP
+    const int32_t n8 = k4 >> 3;
+#endif
+    const int8_t *wp = w; /* walks the row pairs */
     int32_t oc = 0;
     for (; oc + 2 <= out_c; oc += 2) {
-        const int8_t *wp = w + oc * k;
         int32_t a00 = bias_f[oc], a01 = bias_f[oc + 1]; /* a<column><row> */
         int32_t a10 = a00, a11 = a01;
 #if NK_KERNELS_DSP
@@ -115,8 +118,16 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
       [t] "=&r"(t)                                                                                     \
     :                                                                                                  \
     : "memory"
-        for (int32_t n = k4 >> 3; n > 0; --n) {
-            __asm__(NK_GEMM_STEP NK_GEMM_STEP NK_GEMM_OPERANDS);
+        if (n8 > 0) {
+            int32_t n = n8;
+            /* The loop itself in asm too: its counter is the 13th register, nothing spills. */
+            __asm__("1:\n\t" NK_GEMM_STEP NK_GEMM_STEP "subs %[n], %[n], #1\n\t"
+                    "bne 1b\n\t"
+                    : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [xp] "+r"(xp),
+                      [wp] "+r"(wp), [n] "+r"(n), [xa02] "=&r"(xa02), [xa13] "=&r"(xa13), [xb02] "=&r"(xb02),
+                      [xb13] "=&r"(xb13), [wv] "=&r"(wv), [t] "=&r"(t)
+                    :
+                    : "memory", "cc");
         }
         if (k4 & 4) {
             __asm__(NK_GEMM_STEP NK_GEMM_OPERANDS);
@@ -131,7 +142,6 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
             a11 = nk_dot2(xp, 4, wp + 4, a11);
         }
 #endif
-        wp = w + oc * k + 2 * k4;
         for (int32_t j = 0; j < rest; ++j) {
             const int32_t xa = nk_lane(x_rest, j), xb = nk_lane(x_rest, rest + j);
             a00 += xa * wp[j];
@@ -139,6 +149,7 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
             a10 += xb * wp[j];
             a11 += xb * wp[rest + j];
         }
+        wp += 2 * rest;
         const int32_t m0 = mult[oc], m1 = mult[oc + 1], s0 = shift[oc], s1 = shift[oc + 1];
         if (full && s0 >= -22 && s1 >= -22) {
             /* nk_out_row_s8's exact shortcut: zero point inside the rounding constant, SSAT. */
