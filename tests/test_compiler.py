@@ -229,6 +229,21 @@ def dw3x3_shape_case(h: int, w: int, c: int, s: int, pad: str) -> Callable[[Any]
     return make
 
 
+def conv_shape_case(
+    h: int, w: int, c: int, filters: int, k: tuple[int, int], s: int, pad: str
+) -> Callable[[Any], Any]:
+    """Conv at chosen shapes: pixel counts around multiples of the three-pixel blocks, odd channel
+    counts, and the 10x4 one-channel stem (rows gathered straight into the expanded lanes)."""
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        return keras.Model(
+            inp, keras.layers.Conv2D(filters, k, strides=s, padding=pad, activation="relu")(inp)
+        )
+
+    return make
+
+
 def pad_case(seed: int) -> Callable[[Any], Any]:
     """An explicit PAD (asymmetric, height and/or width) read by a VALID conv or depthwise conv: the
     compiler folds it into the convolution's own padding (streamable models pad frequency only)."""
@@ -267,6 +282,8 @@ CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
         ("dw3x3_long", lambda: dw3x3_shape_case(34, 3, 5, 1, "same")),
         ("dw3x3_wide", lambda: dw3x3_shape_case(4, 13, 9, 1, "valid")),
         ("dw3x3_s2", lambda: dw3x3_shape_case(25, 20, 6, 2, "same")),
+        ("stem_lanes", lambda: conv_shape_case(15, 10, 1, 7, (10, 4), 2, "same")),
+        ("pw_triples", lambda: conv_shape_case(5, 2, 13, 9, (1, 1), 1, "valid")),
     ]
 )
 QEMU_SUBSET = {
@@ -285,6 +302,8 @@ QEMU_SUBSET = {
     "dw3x3_long",
     "dw3x3_wide",
     "dw3x3_s2",
+    "stem_lanes",
+    "pw_triples",
     "pad0",
     "pad1",
 }
@@ -402,10 +421,10 @@ def test_kernel_scratch_is_planned_in_the_arena(tf: Any, build_root: Path, tmp_p
     tflite = convert(tf, "scratch", _scratch_model, seed=21, in_scale=2.0)
     res = compile_model(tflite, tmp_path / "fast", measure_tflm=False)
     g, plan, rep = read_graph(tflite), res.plan, res.report
-    # Conv: the expanded pixel pair (4k) + 3 bytes of alignment + two gathered fields (2k), k = 27;
-    # depthwise 3x3 on 9x8: a plane of 10 rows of 11 (along h, the longer axis) at the 32-byte pitch
-    # plus 1 byte of slack; the in-place 1x1 conv: the expanded pair only (k = 6).
-    want = [4 * 27 + 3 + 2 * 27, 10 * 32 + 1, 4 * 6 + 3]
+    # Conv: the expanded pixel triple (6k) + 3 bytes of alignment + three gathered fields (3k),
+    # k = 27; depthwise 3x3 on 9x8: a plane of 10 rows of 11 (along h, the longer axis) at the
+    # 32-byte pitch plus 1 byte of slack; the in-place 1x1 conv: the expanded triple only (k = 6).
+    want = [6 * 27 + 3 + 3 * 27, 10 * 32 + 1, 6 * 6 + 3]
     assert [layer.scratch for layer in res.layers] == want
     assert rep["scratch_bytes"] == plan.scratch_bytes == max(want)
     assert [row["scratch_bytes"] for row in rep["layers"]] == want
@@ -429,13 +448,13 @@ def test_kernel_scratch_is_planned_in_the_arena(tf: Any, build_root: Path, tmp_p
     )
     assert_bit_exact(tflite, "asan", build_root, n=4)
     # No scratch with the reference kernels only; 1x1 stride-1 convs (in place) need only the
-    # expanded pixel pair.
+    # expanded pixel triple.
     ref = compile_model(tflite, tmp_path / "ref", measure_tflm=False, fast=False)
     assert ref.report["scratch_bytes"] == 0 and not ref.plan.scratch
     assert all(row["scratch_offset"] is None for row in ref.report["layers"])
     pw_tflite = convert(tf, "scratch_pw", _pointwise_model, seed=22)
     pw = compile_model(pw_tflite, tmp_path / "pw", measure_tflm=False)
-    assert [layer.scratch for layer in pw.layers] == [4 * 7 + 3, 4 * 8 + 3]
+    assert [layer.scratch for layer in pw.layers] == [6 * 7 + 3, 6 * 8 + 3]
     assert "nk_conv2d_fast_s8(" in (pw.out_dir / "nk_model.c").read_text()
 
 

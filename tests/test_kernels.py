@@ -159,7 +159,7 @@ def test_fast_kernel_scratch_matches_the_c_header_and_is_enough(tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr[-3000:]
     keys = "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w pad_h pad_w".split()
     lines = proc.stdout.split("\n")[:-1]
-    assert len(lines) == 60 + 10 + 7
+    assert len(lines) == 60 + 10 + 5 + 7
     seen = {"conv": set(), "dw": set()}
     for line in lines:
         kind, *nums = line.split()

@@ -1,6 +1,6 @@
-/* CONV_2D fast path: gather the receptive fields of two output pixels (taps outside the image
- * read the input zero point, which the folded bias cancels), expand the pair to 16-bit lanes once,
- * then one blocked matrix product per pixel pair. The fields and the expanded pair live in the
+/* CONV_2D fast path: gather the receptive fields of three output pixels (taps outside the image
+ * read the input zero point, which the folded bias cancels), expand them to 16-bit lanes once, then
+ * one blocked matrix product per pixel triple. The fields and the expanded triple live in the
  * caller's scratch (nk_conv2d_fast_scratch_bytes: part of the model's arena, not a static
  * buffer). A 1x1 stride-1 unpadded conv reads its input pixels in place (no gathered fields). */
 #include <stddef.h>
@@ -62,7 +62,7 @@ static inline void nk_put_group(int32_t *xc, const int8_t *b)
 #endif
 }
 
-/* Receptive field of output pixel `pix` straight into column `col` of the expanded pair, for rows
+/* Receptive field of output pixel `pix` straight into column `col` of the expanded triple, for rows
  * of whole groups (k_w * in_c a multiple of 4, as the 10x4 one-channel stem): a row inside the
  * image is read in words, with no byte copy or separate expand pass. */
 static void nk_conv_gather_lanes(const nk_conv_params_t *p, const int8_t *in, int32_t pix, int8_t zp, int32_t *x,
@@ -74,12 +74,12 @@ static void nk_conv_gather_lanes(const nk_conv_params_t *p, const int8_t *in, in
     const int32_t kx0 = x0 < 0 ? -x0 : 0;
     const int32_t kx1 = (p->in_w - x0) < p->k_w ? (p->in_w - x0) : p->k_w;
     const int cols_inside = kx0 == 0 && kx1 == p->k_w;
-    int32_t *xc = x + 2 * col; /* groups are 4 words: column 0's two, then column 1's */
+    int32_t *xc = x + 2 * col; /* groups of 2 * NK_GEMM_COLS words: each column's two in turn */
     if (cols_inside && y0 >= 0 && y0 + p->k_h <= p->in_h) { /* interior pixel: no checks */
         const int8_t *src = in + (y0 * p->in_w + x0) * in_c;
         const int32_t skip = p->in_w * in_c - row;
         for (int32_t ky = 0; ky < p->k_h; ++ky, src += skip) {
-            for (const int8_t *end = src + row; src != end; src += 4, xc += 4) {
+            for (const int8_t *end = src + row; src != end; src += 4, xc += 2 * NK_GEMM_COLS) {
                 nk_put_group(xc, src);
             }
         }
@@ -90,7 +90,7 @@ static void nk_conv_gather_lanes(const nk_conv_params_t *p, const int8_t *in, in
         const int row_inside = y >= 0 && y < p->in_h;
         if (row_inside && cols_inside) {
             const int8_t *src = in + (y * p->in_w + x0) * in_c;
-            for (int32_t i = 0; i < row; i += 4, xc += 4) {
+            for (int32_t i = 0; i < row; i += 4, xc += 2 * NK_GEMM_COLS) {
                 nk_put_group(xc, src + i);
             }
             continue;
@@ -98,7 +98,7 @@ static void nk_conv_gather_lanes(const nk_conv_params_t *p, const int8_t *in, in
         /* Border row: zero points, the image's span copied over them, a group at a time. */
         const int32_t lo = row_inside ? kx0 * in_c : row, hi = row_inside ? kx1 * in_c : row;
         const int8_t *src = row_inside ? in + (y * p->in_w + x0) * in_c : in;
-        for (int32_t i = 0; i < row; i += 4, xc += 4) {
+        for (int32_t i = 0; i < row; i += 4, xc += 2 * NK_GEMM_COLS) {
             int8_t b[4] = {zp, zp, zp, zp};
             for (int32_t j = i < lo ? lo : i; j < i + 4 && j < hi; ++j) {
                 b[j - i] = src[j];
@@ -149,35 +149,31 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
         .k = k, .out_c = p->out_c, .out_offset = p->out_offset, .act_min = p->act_min, .act_max = p->act_max};
     const int8_t zp = (int8_t)(-p->in_offset);
     /* scratch (nk_conv2d_fast_scratch_bytes): up to 3 bytes to reach a word boundary, the expanded
-     * pair (4k bytes, loaded as words), then the two gathered fields (2k bytes) unless in place. */
+     * triple (6k bytes, loaded as words), then the three gathered fields (3k bytes) unless in place. */
     int32_t *x = (int32_t *)(void *)(scratch + ((4 - ((uintptr_t)scratch & 3)) & 3));
-    int8_t *field = (int8_t *)(x + k);
+    int8_t *field = (int8_t *)x + 2 * NK_GEMM_COLS * k;
     const int32_t pixels = p->out_h * p->out_w;
     /* Rows of whole 4-byte groups are gathered straight into the expanded lanes. */
     const int lanes = !in_place && (p->k_w * p->in_c) % 4 == 0;
-    for (int32_t pix = 0; pix < pixels; pix += 2) {
-        const int pair = pix + 1 < pixels;
-        const int8_t *c0, *c1;
+    for (int32_t pix = 0; pix < pixels; pix += NK_GEMM_COLS) {
+        /* Columns past the last pixel repeat it (computed, not stored) rather than branch in the
+         * inner loop. */
+        const int32_t n = pixels - pix < NK_GEMM_COLS ? pixels - pix : NK_GEMM_COLS;
+        const int32_t p1 = n > 1 ? pix + 1 : pix, p2 = n > 2 ? pix + 2 : pix;
         if (in_place) {
-            c0 = in + pix * p->in_c;
-            c1 = pair ? c0 + p->in_c : c0;
+            nk_gemm_expand(in + pix * p->in_c, in + p1 * p->in_c, in + p2 * p->in_c, k, x);
         } else if (lanes) {
             nk_conv_gather_lanes(p, in, pix, zp, x, 0);
-            nk_conv_gather_lanes(p, in, pair ? pix + 1 : pix, zp, x, 1);
-            c0 = c1 = NULL;
+            nk_conv_gather_lanes(p, in, p1, zp, x, 1);
+            nk_conv_gather_lanes(p, in, p2, zp, x, 2);
         } else {
             nk_conv_gather(p, in, pix, zp, field);
-            if (pair) {
-                nk_conv_gather(p, in, pix + 1, zp, field + k);
-            }
-            c0 = field;
-            c1 = pair ? field + k : field;
-        }
-        /* An unpaired last pixel is computed twice rather than branch in the inner loop. */
-        if (c0 != NULL) {
-            nk_gemm_expand(c0, c1, k, x);
+            nk_conv_gather(p, in, p1, zp, field + k);
+            nk_conv_gather(p, in, p2, zp, field + 2 * k);
+            nk_gemm_expand(field, field + k, field + 2 * k, k, x);
         }
         int8_t *o0 = out + pix * p->out_c;
-        nk_gemm_cols_s8(&g, x, w, bias_f, mult, shift, o0, pair ? o0 + p->out_c : NULL);
+        nk_gemm_cols_s8(&g, x, w, bias_f, mult, shift, o0, n > 1 ? o0 + p->out_c : NULL,
+                        n > 2 ? o0 + 2 * p->out_c : NULL);
     }
 }

@@ -114,17 +114,20 @@ static inline int nk_conv2d_fast_in_place(const nk_conv_params_t *p)
            p->pad_w == 0 && p->in_h == p->out_h && p->in_w == p->out_w;
 }
 
+/* Output pixels per matrix-product pass of nk_conv2d_fast_s8 (columns of nk_gemm_cols_s8). */
+#define NK_GEMM_COLS 3
+
 /* nk_conv2d_fast_s8's scratch, for receptive fields of k = k_h * k_w * in_c <= NK_CONV_PATCH_MAX
- * (larger ones run a per-tap loop and need none): the two columns of a pixel pair expanded to 16-bit
- * lanes (4k bytes, nk_gemm_expand) plus 3 bytes to align them to a word, and, unless the conv reads
- * its input in place, the two gathered receptive fields (2k bytes). */
+ * (larger ones run a per-tap loop and need none): the columns of a pixel triple expanded to 16-bit
+ * lanes (6k bytes, nk_gemm_expand) plus 3 bytes to align them to a word, and, unless the conv reads
+ * its input in place, the three gathered receptive fields (3k bytes). */
 static inline int32_t nk_conv2d_fast_scratch_bytes(const nk_conv_params_t *p)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c;
     if (k > NK_CONV_PATCH_MAX) {
         return 0;
     }
-    return 4 * k + 3 + (nk_conv2d_fast_in_place(p) ? 0 : 2 * k);
+    return 2 * NK_GEMM_COLS * k + 3 + (nk_conv2d_fast_in_place(p) ? 0 : NK_GEMM_COLS * k);
 }
 
 /* Byte index of weight (row oc, input i) in nk_gemm_cols_s8's layout for out_c rows of k inputs
@@ -140,25 +143,25 @@ static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t ou
     return i < k4 ? base + (i >> 2) * 8 + r * 4 + (i & 3) : base + 2 * k4 + r * (k - k4) + (i - k4);
 }
 
-/* CONV_2D as a matrix product over pairs of output pixels x pairs of output channels; weights
+/* CONV_2D as a matrix product over triples of output pixels x pairs of output channels; weights
  * ([out_c][k_h * k_w * in_c] rows of the .tflite) in the nk_gemm_index layout; bias_f folded
  * (never NULL); scratch: nk_conv2d_fast_scratch_bytes(p) bytes. */
 void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
                        const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch);
 
-/* Two input columns c0, c1 (k int8 each) expanded for nk_gemm_cols_s8 into x (4k bytes, word
- * aligned): per four inputs the 16-bit lane pairs (x0,x2), (x1,x3) of c0 then of c1; the k % 4
- * leftovers as single 16-bit lanes, c0's then c1's. */
-void nk_gemm_expand(const int8_t *c0, const int8_t *c1, int32_t k, int32_t *x);
+/* Three input columns c0, c1, c2 (k int8 each) expanded for nk_gemm_cols_s8 into x (6k bytes, word
+ * aligned): per four inputs the 16-bit lane pairs (x0,x2), (x1,x3) of c0, then of c1, then of c2;
+ * the k % 4 leftovers as single 16-bit lanes, c0's, then c1's, then c2's. */
+void nk_gemm_expand(const int8_t *c0, const int8_t *c1, const int8_t *c2, int32_t k, int32_t *x);
 
-/* Requantised products of two expanded input columns (nk_gemm_expand) with out_c weight rows:
- * o0[oc] from column 0, o1[oc] from column 1 (o1 may be NULL: column 1 is then not stored). */
+/* Requantised products of three expanded input columns (nk_gemm_expand) with out_c weight rows:
+ * o0[oc] from column 0, o1[oc] from column 1, o2[oc] from column 2 (o1, o2 may be NULL: not stored). */
 typedef struct {
     int32_t k, out_c;
     int32_t out_offset, act_min, act_max;
 } nk_gemm_params_t;
 void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *bias_f,
-                     const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1);
+                     const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1, int8_t *o2);
 
 /* Limits of nk_dwconv2d_fast_s8's per-pixel tap table and zero-point row; beyond them it runs a
  * slower per-tap loop (still exact). */

@@ -221,14 +221,16 @@ CONV_PATCH_MAX = 1152
 DW_MAX_TAPS = 64
 DW_MAX_CH = 1024
 DW3_PITCH = 32
+GEMM_COLS = 3  # output pixels per matrix-product pass (NK_GEMM_COLS)
 
 
 def fast_scratch_bytes(v: dict[str, int], dw: bool) -> int:
     """Bytes of scratch nk_dwconv2d_fast_s8 (`dw`) or nk_conv2d_fast_s8 needs for the geometry `v`
     (nk_conv_params_t fields), as nk_*_fast_scratch_bytes in nk_kernels.h compute it. Conv, with
-    k = k_h * k_w * in_c: a pixel pair expanded to 16-bit lanes (4k) plus 3 bytes of word alignment,
-    and two gathered receptive fields (2k) unless it reads its input in place (1x1, stride 1,
-    unpadded); none when k exceeds CONV_PATCH_MAX (per-tap loop). Depthwise: one row of
+    k = k_h * k_w * in_c: GEMM_COLS pixels expanded to 16-bit lanes (2 * GEMM_COLS * k) plus 3
+    bytes of word alignment, and their gathered receptive fields (GEMM_COLS * k) unless it reads
+    its input in place (1x1, stride 1, unpadded); none when k exceeds CONV_PATCH_MAX (per-tap
+    loop). Depthwise: one row of
     in_c zero points for taps outside the image, none when no tap is outside or beyond the limits;
     3x3 depthwise: one channel's zero-point padded plane ((out - 1) * stride + 3 rows by columns, rows
     along the longer output axis, at least DW3_PITCH apart) and one byte of slack."""
@@ -258,7 +260,7 @@ def fast_scratch_bytes(v: dict[str, int], dw: bool) -> int:
     k = v["k_h"] * v["k_w"] * v["in_c"]
     if k > CONV_PATCH_MAX:
         return 0
-    return 4 * k + 3 + (0 if in_place else 2 * k)
+    return 2 * GEMM_COLS * k + 3 + (0 if in_place else GEMM_COLS * k)
 
 
 def dw_fast_order(taps: int, channels: int) -> np.ndarray:
