@@ -165,6 +165,8 @@ static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const in
         kw.k02_2 = nk_pack16(kw.k[2][0], kw.k[2][2]);
         kw.k1_01 = nk_pack16(kw.k[0][1], kw.k[1][1]), kw.k1_2 = kw.k[2][1];
 #endif
+        /* Per channel, not per row: the output stores may alias mult/shift/bias_f. */
+        const nk_rq_t rq = nk_rq_init(q, bias_f[c], mult[c], shift[c]);
         for (int32_t ob = 0; ob < n_b; ++ob) {
             const int8_t *r = plane + ob * s_b * pitch;
             int8_t *o = out + ob * out_step_b + c;
@@ -178,7 +180,7 @@ static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const in
                 } else {
                     nk_dw3_macs(r + a_lo * s_a, n, s_a, pitch, &kw, acc);
                 }
-                nk_out_row_s8(q, acc, n, bias_f[c], mult[c], shift[c], o + a_lo * out_step_a, out_step_a);
+                nk_out_row_s8(q, &rq, acc, n, o + a_lo * out_step_a, out_step_a);
             }
         }
     }

@@ -93,17 +93,32 @@ static inline int8_t nk_out_s8(nk_out_q_t q, int32_t acc, int32_t mult, int32_t 
     return (int8_t)nk_clamp(v, q.act_min, q.act_max);
 }
 
-/* Requantise n accumulators (plus bias) of one output channel into o[0], o[step], ... Equal to
- * nk_out_s8 on each. When the activation range is the whole int8 range and the shift is at most
- * 22 it adds the output zero point inside the rounding constant (out_offset * 2^right is a multiple
- * of 2^right, so the floor shift carries it through exactly; |high| <= 2^30 and
- * |constant| < 2^29 + 2^21 keep the sum inside int32) and clamps with one saturation. */
-static inline void nk_out_row_s8(nk_out_q_t q, const int32_t *acc, int32_t n, int32_t bias, int32_t mult,
-                                 int32_t shift, int8_t *o, int32_t step)
+/* One output channel's requantisation constants, computed once per channel (nk_rq_init) for
+ * nk_out_row_s8. When the activation range is the whole int8 range and the shift is at most 22,
+ * `fast`: the output zero point is added inside the rounding constant `c` (out_offset * 2^right
+ * is a multiple of 2^right, so the floor shift carries it through exactly; |high| <= 2^30 and
+ * |c| < 2^29 + 2^21 keep the sum inside int32) and one saturation clamps. */
+typedef struct {
+    int32_t bias, mult, shift, right, c, fast;
+} nk_rq_t;
+
+static inline nk_rq_t nk_rq_init(nk_out_q_t q, int32_t bias, int32_t mult, int32_t shift)
 {
     const int32_t right = -shift;
-    if (right <= 22 && q.act_min == -128 && q.act_max == 127) {
-        const int32_t c = ((int32_t)1 << (right - 1)) + q.out_offset * ((int32_t)1 << right);
+    const int fast = right <= 22 && q.act_min == -128 && q.act_max == 127;
+    const int32_t c = fast ? ((int32_t)1 << (right - 1)) + q.out_offset * ((int32_t)1 << right) : 0;
+    const nk_rq_t r = {bias, mult, shift, right, c, fast};
+    return r;
+}
+
+/* Requantise n accumulators (plus the channel's bias) into o[0], o[step], ...: equal to nk_out_s8
+ * on each. */
+static inline void nk_out_row_s8(nk_out_q_t q, const nk_rq_t *rq, const int32_t *acc, int32_t n, int8_t *o,
+                                 int32_t step)
+{
+    const int32_t bias = rq->bias, mult = rq->mult;
+    if (rq->fast) {
+        const int32_t c = rq->c, right = rq->right;
         for (int32_t i = 0; i < n; ++i, o += step) {
             const int32_t high = nk_mulhi_bounded(acc[i] + bias, mult);
             *o = nk_sat8((high + c + (high >> 31)) >> right);
@@ -111,7 +126,7 @@ static inline void nk_out_row_s8(nk_out_q_t q, const int32_t *acc, int32_t n, in
         return;
     }
     for (int32_t i = 0; i < n; ++i, o += step) {
-        *o = nk_out_s8(q, acc[i] + bias, mult, shift);
+        *o = nk_out_s8(q, acc[i] + bias, mult, rq->shift);
     }
 }
 
