@@ -64,7 +64,7 @@ void nk_gemm_expand(const int8_t *c0, const int8_t *c1, const int8_t *c2, int32_
 
 /* Requantise the sums of n output channels (NK_GEMM_COLS per channel) into o0, o1, o2. Column 2,
  * then 1, then 0 is stored, so a column aliased to o0 (not to be stored) is overwritten by
- * column 0. The fast branch is nk_out_row_s8's exact shortcut (zero point inside the rounding
+ * column 0. The fast branch is the shortcut of nk_out_row_s8 in nk_quant.h (zero point inside the rounding
  * constant, SSAT); nk_gemm_cols_s8 inlines it for its channel pairs. */
 static void nk_gemm_out(nk_out_q_t q, const int32_t *sums, int32_t n, const int32_t *mult, const int32_t *shift,
                         int8_t *o0, int8_t *o1, int8_t *o2)
@@ -142,8 +142,11 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
         if (groups & 1) {
             __asm__(NK_GEMM_GROUP : NK_GEMM_OPERANDS : : "memory");
         }
-        if (groups >= 2) { /* two groups per iteration */
-            __asm__("1:\n\t" NK_GEMM_GROUP NK_GEMM_GROUP "ldr %[x02], %[end]\n\t"
+        if (groups & 2) {
+            __asm__(NK_GEMM_GROUP NK_GEMM_GROUP : NK_GEMM_OPERANDS : : "memory");
+        }
+        if (groups >= 4) { /* four groups per iteration: the end test costs 3 per 96 MACs */
+            __asm__("1:\n\t" NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP "ldr %[x02], %[end]\n\t"
                     "cmp %[xp], %[x02]\n\t"
                     "bne 1b\n\t"
                     : NK_GEMM_OPERANDS
