@@ -244,6 +244,17 @@ def conv_shape_case(
     return make
 
 
+def global_pool_case(h: int, w: int, c: int) -> Callable[[Any], Any]:
+    """A global average pool over more than 256 taps (the 16-bit lane sums are flushed into int32
+    every 256 taps) with a channel count that is not a multiple of four."""
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((h, w, c), batch_size=1)
+        return keras.Model(inp, keras.layers.AveragePooling2D((h, w))(inp))
+
+    return make
+
+
 def pad_case(seed: int) -> Callable[[Any], Any]:
     """An explicit PAD (asymmetric, height and/or width) read by a VALID conv or depthwise conv: the
     compiler folds it into the convolution's own padding (streamable models pad frequency only)."""
@@ -284,6 +295,7 @@ CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
         ("dw3x3_s2", lambda: dw3x3_shape_case(25, 20, 6, 2, "same")),
         ("stem_lanes", lambda: conv_shape_case(15, 10, 1, 7, (10, 4), 2, "same")),
         ("pw_triples", lambda: conv_shape_case(5, 2, 13, 9, (1, 1), 1, "valid")),
+        ("avgpool_global", lambda: global_pool_case(20, 15, 6)),
     ]
 )
 QEMU_SUBSET = {
@@ -304,6 +316,7 @@ QEMU_SUBSET = {
     "dw3x3_s2",
     "stem_lanes",
     "pw_triples",
+    "avgpool_global",
     "pad0",
     "pad1",
 }
