@@ -77,6 +77,13 @@ static void nk_conv_gather_lanes(const nk_conv_params_t *p, const int8_t *in, in
     int32_t *xc = x + 2 * col; /* groups of 2 * NK_GEMM_COLS words: each column's two in turn */
     if (cols_inside && y0 >= 0 && y0 + p->k_h <= p->in_h) { /* interior pixel: no checks */
         const int8_t *src = in + (y0 * p->in_w + x0) * in_c;
+        if (row == 4) { /* one group per row, as the 10x4 one-channel stem */
+            const int32_t stride = p->in_w * in_c;
+            for (int32_t ky = p->k_h; ky > 0; --ky, src += stride, xc += 2 * NK_GEMM_COLS) {
+                nk_put_group(xc, src);
+            }
+            return;
+        }
         const int32_t skip = p->in_w * in_c - row;
         for (int32_t ky = 0; ky < p->k_h; ++ky, src += skip) {
             for (const int8_t *end = src + row; src != end; src += 4, xc += 2 * NK_GEMM_COLS) {

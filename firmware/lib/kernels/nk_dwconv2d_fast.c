@@ -70,7 +70,46 @@ static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, i
     if (s_a == 1) {
         /* Pointer-bounded loop: x, its end and acc are the only induction registers. */
         i = n & ~1;
-        for (const int8_t *end = x + i; x != end; x += 2, acc += 2) {
+        const int8_t *end = x + i;
+#if defined(__OPTIMIZE__)
+        if (pitch == NK_DW3_PITCH && i > 0) {
+            /* The pair loop in asm (13 registers: GCC's version spills its end pointer); the same
+             * instructions as the C loop below, rows at immediate offsets. */
+            int32_t v, v02, v13, a0, a1;
+            __asm__("1:\n\t"
+                    "ldr %[v], [%[x]]\n\t"
+                    "sxtb16 %[v02], %[v]\n\t"
+                    "sxtb16 %[v13], %[v], ror #8\n\t"
+                    "smuad %[a0], %[v02], %[k02_0]\n\t"
+                    "smlabb %[a0], %[v13], %[k1_01], %[a0]\n\t"
+                    "smuad %[a1], %[v13], %[k02_0]\n\t"
+                    "smlatb %[a1], %[v02], %[k1_01], %[a1]\n\t"
+                    "ldr %[v], [%[x], %[p1]]\n\t"
+                    "sxtb16 %[v02], %[v]\n\t"
+                    "sxtb16 %[v13], %[v], ror #8\n\t"
+                    "smlad %[a0], %[v02], %[k02_1], %[a0]\n\t"
+                    "smlabt %[a0], %[v13], %[k1_01], %[a0]\n\t"
+                    "smlad %[a1], %[v13], %[k02_1], %[a1]\n\t"
+                    "smlatt %[a1], %[v02], %[k1_01], %[a1]\n\t"
+                    "ldr %[v], [%[x], %[p2]]\n\t"
+                    "sxtb16 %[v02], %[v]\n\t"
+                    "sxtb16 %[v13], %[v], ror #8\n\t"
+                    "smlad %[a0], %[v02], %[k02_2], %[a0]\n\t"
+                    "smlabb %[a0], %[v13], %[k1_2], %[a0]\n\t"
+                    "smlad %[a1], %[v13], %[k02_2], %[a1]\n\t"
+                    "smlatb %[a1], %[v02], %[k1_2], %[a1]\n\t"
+                    "strd %[a0], %[a1], [%[acc]], #8\n\t"
+                    "adds %[x], %[x], #2\n\t"
+                    "cmp %[x], %[end]\n\t"
+                    "bne 1b\n\t"
+                    : [x] "+r"(x), [acc] "+r"(acc), [v] "=&r"(v), [v02] "=&r"(v02), [v13] "=&r"(v13),
+                      [a0] "=&r"(a0), [a1] "=&r"(a1)
+                    : [end] "r"(end), [k02_0] "r"(k02_0), [k02_1] "r"(k02_1), [k02_2] "r"(k02_2),
+                      [k1_01] "r"(k1_01), [k1_2] "r"(k1_2), [p1] "I"(NK_DW3_PITCH), [p2] "I"(2 * NK_DW3_PITCH)
+                    : "memory", "cc");
+        }
+#endif
+        for (; x != end; x += 2, acc += 2) {
             int32_t v = nk_load4(x), v02 = nk_sxtb16(v), v13 = nk_sxtb16_odd(v);
             int32_t acc0 = nk_smlabb(v13, k1_01, nk_smuad(v02, k02_0));
             int32_t acc1 = nk_smlatb(v02, k1_01, nk_smuad(v13, k02_0));
