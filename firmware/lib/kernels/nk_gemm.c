@@ -105,11 +105,11 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
         int32_t a0 = bias_f[oc], b0 = bias_f[oc + 1]; /* a: even row, b: odd row; digit: column */
         int32_t a1 = a0, a2 = a0, b1 = b0, b2 = b0;
         const int32_t *xp = x;
-#if NK_KERNELS_DSP && defined(__OPTIMIZE__)
+#if NK_KERNELS_DSP && defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
         /* The loop in asm: GCC's scheduler hoists the loads of an unrolled C loop and spills.
          * 6 sums, 4 unpacked weights, 2 input words, 2 pointers: all 14 allocatable registers
-         * (hence optimised builds only, which omit the frame pointer), so the loop's end is
-         * compared from memory. SXTB16 unpacks weight bytes 0,2 and (rotated) 1,3 into 16-bit
+         * (hence optimised GCC builds only, which omit the frame pointer; clang's allocator
+         * gives up on it), so the loop's end is compared from memory. SXTB16 unpacks weight bytes 0,2 and (rotated) 1,3 into 16-bit
          * lanes, the same pairing as the expanded inputs: SMLAD's sums are exact. */
         int32_t e02, e13, o02, wv, x02, x13;
         const int32_t *x_end = x_rest;
@@ -155,6 +155,19 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
         }
 #undef NK_GEMM_GROUP
 #undef NK_GEMM_OPERANDS
+#elif NK_KERNELS_DSP
+        /* The same instructions in C (clang, -O0). */
+        for (int32_t n = 0; n < groups; ++n, xp += 2 * NK_GEMM_COLS, wp += 8) {
+            const int32_t we = nk_load4(wp), wo = nk_load4(wp + 4);
+            const int32_t e02 = nk_sxtb16(we), e13 = nk_sxtb16_odd(we);
+            const int32_t o02 = nk_sxtb16(wo), o13 = nk_sxtb16_odd(wo);
+            a0 = nk_smlad(xp[1], e13, nk_smlad(xp[0], e02, a0));
+            b0 = nk_smlad(xp[1], o13, nk_smlad(xp[0], o02, b0));
+            a1 = nk_smlad(xp[3], e13, nk_smlad(xp[2], e02, a1));
+            b1 = nk_smlad(xp[3], o13, nk_smlad(xp[2], o02, b1));
+            a2 = nk_smlad(xp[5], e13, nk_smlad(xp[4], e02, a2));
+            b2 = nk_smlad(xp[5], o13, nk_smlad(xp[4], o02, b2));
+        }
 #else
         for (int32_t n = 0; n < groups; ++n, xp += 2 * NK_GEMM_COLS, wp += 8) {
             int32_t *const acc[2][NK_GEMM_COLS] = {{&a0, &a1, &a2}, {&b0, &b1, &b2}};
