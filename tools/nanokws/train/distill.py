@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ Teacher = Callable[[np.ndarray], np.ndarray]
 def load_teacher(path: str | os.PathLike[str], labels: Sequence[str]) -> Teacher:
     """A function: features [b, 49, 40, 1] (the frontend's int8 values as float) -> teacher
     probabilities [b, classes] float32, in the order of `labels` (the teacher must have the same)."""
-    from ..evaluate.runtime import _litert, run_litert
+    from ..evaluate.runtime import _to_model_input
     from ..modelmeta import read_metadata, read_model_bytes
 
     tflite = read_model_bytes(path)
@@ -31,17 +32,58 @@ def load_teacher(path: str | os.PathLike[str], labels: Sequence[str]) -> Teacher
         raise NanokwsError(
             f"--teacher {path}: its labels {teacher_labels} are not the training labels {list(labels)}"
         )
-    out = _litert(tflite).get_output_details()[0]
+    interp = _fast_interpreter(tflite)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    in_scale, in_zero_point = inp["quantization"]
     scale, zero_point = out["quantization"]
     if out["dtype"] != np.int8 or not scale > 0:
         raise NanokwsError(f"--teacher {path}: output is not an int8 softmax (dtype {out['dtype']})")
+    shape = [int(d) for d in inp["shape"][1:]]
+    batch = [1]  # the batch size the interpreter is allocated for; 0: it cannot be resized
+
+    def scores(q_in: np.ndarray) -> np.ndarray:
+        """One invoke per batch when the model takes any batch size, else one per example (a model
+        whose RESHAPE fixes the batch at 1)."""
+        if batch[0] and batch[0] != len(q_in):
+            try:
+                interp.resize_tensor_input(inp["index"], [len(q_in), *shape])
+                interp.allocate_tensors()
+                batch[0] = len(q_in)
+            except (RuntimeError, ValueError):
+                interp.resize_tensor_input(inp["index"], [1, *shape])
+                interp.allocate_tensors()
+                batch[0] = 0
+        if batch[0]:
+            interp.set_tensor(inp["index"], q_in.reshape(len(q_in), *shape))
+            interp.invoke()
+            return interp.get_tensor(out["index"]).reshape(len(q_in), -1)
+        rows = []
+        for one in q_in:
+            interp.set_tensor(inp["index"], one.reshape(1, *shape))
+            interp.invoke()
+            rows.append(interp.get_tensor(out["index"]).reshape(-1).copy())
+        return np.stack(rows)
 
     def teacher(x: np.ndarray) -> np.ndarray:
-        q = run_litert(tflite, np.clip(np.rint(x[..., 0]), -128, 127).astype(np.int8))
-        p = (q.astype(np.float32) - zero_point) * scale
+        q_in = _to_model_input(np.clip(np.rint(x[..., 0]), -128, 127).astype(np.int8), inp["dtype"],
+                               in_scale, in_zero_point)
+        p = (scores(q_in).astype(np.float32) - zero_point) * scale
         return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-6)
 
     return teacher
+
+
+def _fast_interpreter(tflite: bytes) -> Any:
+    """LiteRT with its optimised kernels: a teacher needs speed, not TFLite Micro's exact rounding
+    (the reference kernels would make every epoch several times slower)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    return Interpreter(model_content=tflite, num_threads=1)
 
 
 def soft_targets(onehot: np.ndarray, teacher_probs: np.ndarray, weight: float) -> np.ndarray:
