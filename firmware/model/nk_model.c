@@ -36,16 +36,24 @@ _Static_assert(6240 + 48 <= NK_MODEL_ARENA_BYTES, "tensor 30 must fit in the are
 _Static_assert(0 + 12 <= NK_MODEL_ARENA_BYTES, "tensor 31 must fit in the arena");
 /* tensor 32 'StatefulPartitionedCall_1:0' [1, 12] */
 _Static_assert(16 + 12 <= NK_MODEL_ARENA_BYTES, "tensor 32 must fit in the arena");
-/* layer 0 scratch, 80 B */
-_Static_assert(13968 + 80 <= NK_MODEL_ARENA_BYTES, "layer 0 scratch must fit in the arena");
-/* layer 1 scratch, 24 B */
-_Static_assert(15120 + 24 <= NK_MODEL_ARENA_BYTES, "layer 1 scratch must fit in the arena");
-/* layer 3 scratch, 48 B */
-_Static_assert(12480 + 48 <= NK_MODEL_ARENA_BYTES, "layer 3 scratch must fit in the arena");
-/* layer 5 scratch, 48 B */
-_Static_assert(12480 + 48 <= NK_MODEL_ARENA_BYTES, "layer 5 scratch must fit in the arena");
-/* layer 7 scratch, 48 B */
-_Static_assert(12480 + 48 <= NK_MODEL_ARENA_BYTES, "layer 7 scratch must fit in the arena");
+/* layer 0 scratch, 363 B */
+_Static_assert(13968 + 363 <= NK_MODEL_ARENA_BYTES, "layer 0 scratch must fit in the arena");
+/* layer 1 scratch, 673 B */
+_Static_assert(15120 + 673 <= NK_MODEL_ARENA_BYTES, "layer 1 scratch must fit in the arena");
+/* layer 2 scratch, 147 B */
+_Static_assert(6240 + 147 <= NK_MODEL_ARENA_BYTES, "layer 2 scratch must fit in the arena");
+/* layer 3 scratch, 385 B */
+_Static_assert(12480 + 385 <= NK_MODEL_ARENA_BYTES, "layer 3 scratch must fit in the arena");
+/* layer 4 scratch, 291 B */
+_Static_assert(12480 + 291 <= NK_MODEL_ARENA_BYTES, "layer 4 scratch must fit in the arena");
+/* layer 5 scratch, 385 B */
+_Static_assert(12480 + 385 <= NK_MODEL_ARENA_BYTES, "layer 5 scratch must fit in the arena");
+/* layer 6 scratch, 291 B */
+_Static_assert(12480 + 291 <= NK_MODEL_ARENA_BYTES, "layer 6 scratch must fit in the arena");
+/* layer 7 scratch, 385 B */
+_Static_assert(12480 + 385 <= NK_MODEL_ARENA_BYTES, "layer 7 scratch must fit in the arena");
+/* layer 8 scratch, 291 B */
+_Static_assert(12480 + 291 <= NK_MODEL_ARENA_BYTES, "layer 8 scratch must fit in the arena");
 
 /* layer 0: op 0 CONV_2D */
 static const nk_conv_params_t l0_params = {.in_h = 49, .in_w = 40, .in_c = 1, .out_h = 25, .out_w = 20, .out_c = 24, .k_h = 10, .k_w = 4, .stride_h = 2, .stride_w = 2, .pad_h = 4, .pad_w = 1, .depth_mult = 0, .in_offset = 0, .out_offset = -128, .act_min = -128, .act_max = 127};
@@ -705,25 +713,25 @@ int nk_model_invoke(const int8_t *input, int8_t *output)
     nk_dwconv2d_fast_s8(&l1_params, nk_arena + 0, l1_w, l1_bias_f, l1_mult, l1_shift, nk_arena + 12000, nk_arena + 15120);
     if (nk_hook) { nk_hook(1, 0); }
     if (nk_hook) { nk_hook(2, 1); }
-    nk_conv2d_fast_s8(&l2_params, nk_arena + 12000, l2_w, l2_bias_f, l2_mult, l2_shift, nk_arena + 0, NULL);
+    nk_conv2d_fast_s8(&l2_params, nk_arena + 12000, l2_w, l2_bias_f, l2_mult, l2_shift, nk_arena + 0, nk_arena + 6240);
     if (nk_hook) { nk_hook(2, 0); }
     if (nk_hook) { nk_hook(3, 1); }
     nk_dwconv2d_fast_s8(&l3_params, nk_arena + 0, l3_w, l3_bias_f, l3_mult, l3_shift, nk_arena + 6240, nk_arena + 12480);
     if (nk_hook) { nk_hook(3, 0); }
     if (nk_hook) { nk_hook(4, 1); }
-    nk_conv2d_fast_s8(&l4_params, nk_arena + 6240, l4_w, l4_bias_f, l4_mult, l4_shift, nk_arena + 0, NULL);
+    nk_conv2d_fast_s8(&l4_params, nk_arena + 6240, l4_w, l4_bias_f, l4_mult, l4_shift, nk_arena + 0, nk_arena + 12480);
     if (nk_hook) { nk_hook(4, 0); }
     if (nk_hook) { nk_hook(5, 1); }
     nk_dwconv2d_fast_s8(&l5_params, nk_arena + 0, l5_w, l5_bias_f, l5_mult, l5_shift, nk_arena + 6240, nk_arena + 12480);
     if (nk_hook) { nk_hook(5, 0); }
     if (nk_hook) { nk_hook(6, 1); }
-    nk_conv2d_fast_s8(&l6_params, nk_arena + 6240, l6_w, l6_bias_f, l6_mult, l6_shift, nk_arena + 0, NULL);
+    nk_conv2d_fast_s8(&l6_params, nk_arena + 6240, l6_w, l6_bias_f, l6_mult, l6_shift, nk_arena + 0, nk_arena + 12480);
     if (nk_hook) { nk_hook(6, 0); }
     if (nk_hook) { nk_hook(7, 1); }
     nk_dwconv2d_fast_s8(&l7_params, nk_arena + 0, l7_w, l7_bias_f, l7_mult, l7_shift, nk_arena + 6240, nk_arena + 12480);
     if (nk_hook) { nk_hook(7, 0); }
     if (nk_hook) { nk_hook(8, 1); }
-    nk_conv2d_fast_s8(&l8_params, nk_arena + 6240, l8_w, l8_bias_f, l8_mult, l8_shift, nk_arena + 0, NULL);
+    nk_conv2d_fast_s8(&l8_params, nk_arena + 6240, l8_w, l8_bias_f, l8_mult, l8_shift, nk_arena + 0, nk_arena + 12480);
     if (nk_hook) { nk_hook(8, 0); }
     if (nk_hook) { nk_hook(9, 1); }
     nk_avgpool_s8(&l9_params, nk_arena + 0, nk_arena + 6240);
