@@ -70,7 +70,13 @@ def ds_cnn_net(num_classes: int, *, stem: int, channels: int, blocks: int, name:
         x = dw_block(keras, x, channels, 2, reg)
     for _ in range(blocks):
         x = dw_block(keras, x, channels, 1, reg)
-    x = keras.layers.Dropout(dropout[1])(x)
+    return pool_dense_head(keras, inp, x, num_classes, reg, dropout[1], name)
+
+
+def pool_dense_head(keras: Any, inp: Any, x: Any, num_classes: int, reg: Any, dropout: float,
+                    name: str) -> Any:
+    """Dropout, average pool over all that is left (time x frequency), dense, softmax: the model."""
+    x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import INPUT_SHAPE, _input_scaling, ds_cnn_net
+from .models import INPUT_SHAPE, _input_scaling, ds_cnn_net, pool_dense_head
 
 
 def _ds_cnn_strided(num_classes: int, stem: int, channels: int, blocks: int, name: str) -> Any:
@@ -158,12 +158,7 @@ def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int
                                 use_bias=False, kernel_regularizer=reg)(x)
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
-    x = keras.layers.Dropout(0.3)(x)
-    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)
-    out = keras.layers.Softmax()(x)
-    return keras.Model(inp, out, name=name)
+    return pool_dense_head(keras, inp, x, num_classes, reg, 0.3, name)
 
 
 def ds_cnn_stream_pad(num_classes: int) -> Any:
@@ -212,12 +207,7 @@ def ds_cnn_stream_s4(num_classes: int) -> Any:
         x = keras.layers.Conv2D(48, (1, 1), padding="valid", use_bias=False, kernel_regularizer=reg)(x)
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
-    x = keras.layers.Dropout(0.3)(x)
-    x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(num_classes, kernel_regularizer=reg)(x)
-    out = keras.layers.Softmax()(x)
-    return keras.Model(inp, out, name="ds_cnn_stream_s4")
+    return pool_dense_head(keras, inp, x, num_classes, reg, 0.3, "ds_cnn_stream_s4")
 
 
 EXTRA_MODELS = {"ds_cnn_m16": ds_cnn_m16, "ds_cnn_m12": ds_cnn_m12, "bc_resnet_1": bc_resnet_1,
