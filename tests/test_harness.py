@@ -341,7 +341,11 @@ def test_ctrl_c_stops_device_and_keeps_report(
         str(report),
         "--no-progress",
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A terminal's Ctrl-C reaches a process whose SIGINT has its default action. A test run started
+    # in the background of a non-interactive shell (`.ci/run &`) ignores SIGINT, and children inherit
+    # that, so give the child the default back.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not _running(host_fw) and time.monotonic() < deadline:  # wait until the device is up
         time.sleep(0.1)
