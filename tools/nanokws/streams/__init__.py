@@ -1,0 +1,1 @@
+"""Realistic streams: build long recordings with truth, score them through the firmware path, measure."""
