@@ -175,6 +175,7 @@ def predict(
     (the same rules as fixtures.firmware_io.expected_stream, for any model)."""
     scale_q16 = int(float(np.float32(out_scale)) * 255.0 * 65536.0 + 0.5)
     history = [np.zeros(len(labels), np.int64)] * sc.smoothing
+    armed = [True] * len(labels)
     dets: list[tuple[int, int, int]] = []
     last_det: int | None = None
     last_inf: int | None = None
@@ -187,15 +188,17 @@ def predict(
         p = np.clip(((scores.astype(np.int64) - out_zero_point) * scale_q16 + 32768) >> 16, 0, 255)
         history = history[1:] + [p]
         smoothed = sum(history) // sc.smoothing
+        armed = [a or int(s) <= sc.release for a, s in zip(armed, smoothed, strict=True)]
         if last_det is not None and (hop - last_det) * HOP * 1000 < sc.suppression_ms * 16000:
             continue
         best = None
         for k, label in enumerate(labels):
-            if label.startswith("_") or smoothed[k] < sc.thresholds[k]:
+            if label.startswith("_") or not armed[k] or smoothed[k] < sc.thresholds[k]:
                 continue
             if best is None or smoothed[k] > smoothed[best]:
                 best = k
         if best is not None:
+            armed[best] = False
             last_det = hop
             dets.append((hop, best, int(smoothed[best])))
     return dets

@@ -84,8 +84,10 @@ def test_info_describes_model_frontend_and_config(fw: Path) -> None:
     assert d["cycle_unit"] == "host_ns" and d["cycle_hz"] == 1_000_000_000
     assert d["config"] == {
         "inference_stride": 2, "smoothing": 4, "thresholds": [180] * 4,
-        "suppression_ms": 750, "stream_scores": 0,
+        "suppression_ms": 750, "release": 64, "stream_scores": 0,
     }
+    # The fixture's model_config.h predates NK_MODEL_REC_*: the library's defaults.
+    assert info.config_source == "library defaults"
 
 
 @pytest.mark.parametrize("model_dir", [FW_MODEL, FW_MODEL_REQUANT], ids=["identity", "requantised"])
@@ -210,7 +212,8 @@ def test_reset_clears_stream_and_stats_but_keeps_config(fw: Path) -> None:
     [
         (b"", P.ErrorCode.BAD_LENGTH),
         (bytes([0]), P.ErrorCode.BAD_ARGUMENT),
-        (bytes([6, 1]), P.ErrorCode.BAD_ARGUMENT),
+        (bytes([7, 1]), P.ErrorCode.BAD_ARGUMENT),
+        (bytes([6, 1, 0]), P.ErrorCode.BAD_LENGTH),
         (bytes([1, 0]), P.ErrorCode.BAD_ARGUMENT),
         (bytes([1, 51]), P.ErrorCode.BAD_ARGUMENT),
         (bytes([1, 2, 0]), P.ErrorCode.BAD_LENGTH),
@@ -237,15 +240,15 @@ def test_set_config_accepts_the_documented_ranges(fw: Path) -> None:
         *[P.req_set_config(1, P.ConfigKey.SMOOTHING, v) for v in (1, 32)],
         P.req_set_config(1, P.ConfigKey.THRESHOLD, 0, 0), P.req_set_config(1, P.ConfigKey.THRESHOLD, 2, 255),
         P.req_set_config(1, P.ConfigKey.SUPPRESSION, 65535),
-        P.req_set_config(1, P.ConfigKey.STREAM_SCORES, 1),
+        P.req_set_config(1, P.ConfigKey.STREAM_SCORES, 1), P.req_set_config(1, P.ConfigKey.RELEASE, 255),
         P.req_info(2),
     )
-    assert all(isinstance(m, P.Ok) for m in replies_to(msgs, 1)) and len(replies_to(msgs, 1)) == 8
+    assert all(isinstance(m, P.Ok) for m in replies_to(msgs, 1)) and len(replies_to(msgs, 1)) == 9
     info = one_reply(msgs, 2)
     assert isinstance(info, P.Info)
     assert info.data["config"] == {
         "inference_stride": 50, "smoothing": 32, "thresholds": [0, 180, 255, 180],
-        "suppression_ms": 65535, "stream_scores": 1,
+        "suppression_ms": 65535, "release": 255, "stream_scores": 1,
     }
     json.dumps(info.data)  # plain JSON types only
 

@@ -151,6 +151,7 @@ def test_request_builders() -> None:
     sup = P.parse_frame(P.req_set_config(1, P.ConfigKey.SUPPRESSION, 750)[:-1]).body
     assert sup == bytes([4, 0xEE, 0x02])
     assert P.parse_frame(P.req_set_config(1, P.ConfigKey.INFERENCE_STRIDE, 2)[:-1]).body == bytes([1, 2])
+    assert P.parse_frame(P.req_set_config(1, P.ConfigKey.RELEASE, 64)[:-1]).body == bytes([6, 64])
     clip = np.arange(16000, dtype=np.int16)
     frames = P.clip_load_frames(range(1, 100), clip)
     assert len(frames) == 32

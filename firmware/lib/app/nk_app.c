@@ -217,7 +217,7 @@ static const char *apply_config(nk_app_t *app, const uint8_t *b, size_t len, uin
         return "SET_CONFIG needs a key";
     }
     size_t want = (b[0] == NK_CFG_THRESHOLD || b[0] == NK_CFG_SUPPRESSION) ? 3u : 2u;
-    if (b[0] < NK_CFG_INFERENCE_STRIDE || b[0] > NK_CFG_STREAM_SCORES) {
+    if (b[0] < NK_CFG_INFERENCE_STRIDE || b[0] > NK_CFG_RELEASE) {
         *code = NK_ERR_BAD_ARGUMENT;
         return "unknown SET_CONFIG key";
     }
@@ -239,6 +239,8 @@ static const char *apply_config(nk_app_t *app, const uint8_t *b, size_t len, uin
     case NK_CFG_SUPPRESSION:
         (void)nk_kws_set_suppression_ms(&app->kws, nk_get_u16(b + 1));
         return NULL;
+    case NK_CFG_RELEASE: /* any u8 is a valid level */
+        return nk_kws_set_release(&app->kws, b[1]) == NK_KWS_OK ? NULL : "RELEASE must be 0..255";
     default: /* NK_CFG_STREAM_SCORES */
         if (b[1] > 1) {
             return "STREAM_SCORES must be 0 or 1";
@@ -352,8 +354,11 @@ static size_t build_info(nk_app_t *app, char *buf, size_t cap) {
     }
     js_raw(&j, "],");
     js_key_uint(&j, "suppression_ms", nk_kws_suppression_ms(&app->kws), 1);
+    js_key_uint(&j, "release", nk_kws_release(&app->kws), 1);
     js_key_uint(&j, "stream_scores", app->stream_scores, 0);
-    js_raw(&j, "}}");
+    js_raw(&j, "},\"config_source\":");
+    js_str(&j, nk_kws_model()->config_source);
+    js_raw(&j, "}");
     return j.full ? 0 : j.len;
 }
 

@@ -61,11 +61,15 @@ public:
     Status setAllThresholds(uint8_t threshold) { return nk_kws_set_all_thresholds(&kws_, threshold); }
     Status setSmoothing(uint32_t inferences) { return nk_kws_set_smoothing(&kws_, inferences); }
     Status setSuppressionMs(uint16_t ms) { return nk_kws_set_suppression_ms(&kws_, ms); }
+    // Hysteresis: a label that fired re-arms at or below this smoothed probability (255: off).
+    Status setRelease(uint8_t release) { return nk_kws_set_release(&kws_, release); }
     Status setStride(uint32_t hops) { return nk_kws_set_stride(&kws_, hops); }
     // Live audio: samples still waiting behind the pushed ones (behind real time: skip inferences).
     Status setBacklog(size_t samples_waiting) { return nk_kws_set_backlog(&kws_, samples_waiting); }
 
     static const nk_kws_model_t &model() { return *nk_kws_model(); }
+    // Where begin()'s thresholds/smoothing/suppression/release come from ("library defaults" or a calibration).
+    static const char *configSource() { return nk_kws_model()->config_source; }
     static size_t numLabels() { return nk_kws_model()->num_labels; }
     static const char *label(size_t i) { return i < numLabels() ? nk_kws_model()->labels[i] : ""; }
     static int labelIndex(const char *name) {

@@ -45,6 +45,32 @@ _Static_assert(NK_MODEL_STREAM_STRIDE % NK_MODEL_STREAM_ALIGN == 0 && NK_MODEL_S
 
 static const char *const k_labels[NK_MODEL_NUM_LABELS] = NK_MODEL_LABELS;
 
+/* The recognizer's start-up settings: the model's (model_config.h from `nanokws compile
+ * --recognizer`, or the library defaults it wrote), else, for a model_config.h from before these
+ * defines, the library's own. */
+#ifdef NK_MODEL_REC_THRESHOLDS
+static const uint8_t k_rec_thresholds[] = NK_MODEL_REC_THRESHOLDS;
+_Static_assert(sizeof k_rec_thresholds == NK_MODEL_NUM_LABELS, "NK_MODEL_REC_THRESHOLDS needs one value per label");
+#define KWS_REC_THRESHOLDS k_rec_thresholds
+#else
+#define KWS_REC_THRESHOLDS NULL
+#endif
+#ifndef NK_MODEL_REC_WINDOW
+#define NK_MODEL_REC_WINDOW NK_REC_DEFAULT_WINDOW
+#endif
+#ifndef NK_MODEL_REC_SUPPRESSION_MS
+#define NK_MODEL_REC_SUPPRESSION_MS NK_REC_DEFAULT_SUPPRESSION_MS
+#endif
+#ifndef NK_MODEL_REC_RELEASE
+#define NK_MODEL_REC_RELEASE NK_REC_DEFAULT_RELEASE
+#endif
+#ifndef NK_MODEL_REC_SOURCE
+#define NK_MODEL_REC_SOURCE "library defaults"
+#endif
+_Static_assert(NK_MODEL_REC_WINDOW >= 1 && NK_MODEL_REC_WINDOW <= NK_REC_MAX_WINDOW, "NK_MODEL_REC_WINDOW: 1..32");
+_Static_assert(NK_MODEL_REC_SUPPRESSION_MS <= 65535, "NK_MODEL_REC_SUPPRESSION_MS: 0..65535");
+_Static_assert(NK_MODEL_REC_RELEASE <= 255, "NK_MODEL_REC_RELEASE: 0..255");
+
 static const nk_kws_model_t k_model = {
     NK_MODEL_NAME,
     NK_MODEL_HASH,
@@ -55,6 +81,7 @@ static const nk_kws_model_t k_model = {
     NK_FE_HOP_SAMPLES,
     NK_KWS_STREAMING,
     KWS_ALIGN,
+    NK_MODEL_REC_SOURCE,
 };
 
 /* The started state that owns the model's static arena/stream (one at a time). */
@@ -136,6 +163,17 @@ static nk_kws_status_t apply_stride(uint32_t hops) {
     return NK_KWS_OK;
 }
 
+/* The model's recognizer settings on an initialised recognizer (thresholds NULL: keep the library's). */
+static int apply_recognizer_defaults(nk_recognizer_t *rec, const uint8_t *thresholds) {
+    int rc = nk_recognizer_set_window(rec, NK_MODEL_REC_WINDOW);
+    rc |= nk_recognizer_set_release(rec, NK_MODEL_REC_RELEASE);
+    nk_recognizer_set_suppression_ms(rec, (uint16_t)NK_MODEL_REC_SUPPRESSION_MS);
+    for (size_t i = 0; thresholds != NULL && i < NK_MODEL_NUM_LABELS; i++) {
+        rc |= nk_recognizer_set_threshold(rec, (uint32_t)i, thresholds[i]);
+    }
+    return rc;
+}
+
 nk_kws_status_t nk_kws_begin(nk_kws_t *kws, const nk_kws_model_t *model) {
     if (kws == NULL || model == NULL) {
         return NK_KWS_ERR_ARGUMENT;
@@ -148,7 +186,8 @@ nk_kws_status_t nk_kws_begin(nk_kws_t *kws, const nk_kws_model_t *model) {
     }
     memset(kws, 0, sizeof *kws);
     if (nk_recognizer_init(&kws->rec, k_labels, NK_MODEL_NUM_LABELS, NK_REC_SCALE_Q16(NK_MODEL_OUTPUT_SCALE),
-                           NK_MODEL_OUTPUT_ZERO_POINT, NK_FE_HOP_SAMPLES, NK_FE_SAMPLE_RATE) != 0) {
+                           NK_MODEL_OUTPUT_ZERO_POINT, NK_FE_HOP_SAMPLES, NK_FE_SAMPLE_RATE) != 0 ||
+        apply_recognizer_defaults(&kws->rec, KWS_REC_THRESHOLDS) != 0) {
         return NK_KWS_ERR_MODEL;
     }
     if (apply_stride(KWS_INITIAL_STRIDE) != NK_KWS_OK) {
@@ -431,6 +470,11 @@ nk_kws_status_t nk_kws_set_suppression_ms(nk_kws_t *kws, uint16_t ms) {
     return NK_KWS_OK;
 }
 
+nk_kws_status_t nk_kws_set_release(nk_kws_t *kws, uint8_t release) {
+    REQUIRE_STARTED(kws);
+    return nk_recognizer_set_release(&kws->rec, release) == 0 ? NK_KWS_OK : NK_KWS_ERR_ARGUMENT;
+}
+
 nk_kws_status_t nk_kws_set_stride(nk_kws_t *kws, uint32_t hops) {
     REQUIRE_STARTED(kws);
     nk_kws_status_t st = apply_stride(hops);
@@ -449,6 +493,8 @@ uint32_t nk_kws_stride(const nk_kws_t *kws) { return started(kws) ? kws->stride 
 uint32_t nk_kws_smoothing(const nk_kws_t *kws) { return started(kws) ? kws->rec.window : 0; }
 
 uint16_t nk_kws_suppression_ms(const nk_kws_t *kws) { return started(kws) ? kws->rec.suppression_ms : 0; }
+
+uint8_t nk_kws_release(const nk_kws_t *kws) { return started(kws) ? kws->rec.release : 0; }
 
 nk_kws_status_t nk_kws_set_backlog(nk_kws_t *kws, size_t samples_waiting) {
     REQUIRE_STARTED(kws);

@@ -7,7 +7,8 @@
  *     while (nk_kws_poll(&kws, &d)) { use(d.label, d.score, d.time_ms); }
  *
  * Audio goes through the frontend, the compiled model (every `stride` hops) and the recognizer
- * (smoothing, per-label thresholds, suppression); detections come by callback, by polling, or both.
+ * (smoothing, per-label thresholds, suppression, release); detections come by callback, by polling,
+ * or both.
  * No heap and no state outside nk_kws_t except the compiled model's own (its arena or streaming
  * state, one static instance): hence one started nk_kws_t per model at a time. Every call returns
  * a named status. Portable C11 (and C++): the same code runs on the host, in QEMU and on the board.
@@ -62,6 +63,9 @@ typedef struct {
     uint32_t hop_samples;      /* one frame every hop (320 samples, 20 ms) */
     uint8_t streaming;         /* 1: pushed frame by frame (nk_model_stream.h) */
     uint8_t stride_align;      /* strides must be multiples of this (1 unless streaming) */
+    /* Where nk_kws_begin()'s recognizer settings come from: the model's NK_MODEL_REC_SOURCE (e.g.
+     * the calibration that chose them), or "library defaults" (NK_REC_DEFAULT_*). */
+    const char *config_source;
 } nk_kws_model_t;
 
 /* The model compiled into this build. */
@@ -136,9 +140,12 @@ typedef struct {
 /* All the RAM keyword spotting needs but the stack: this state plus the model's static RAM. */
 #define NK_KWS_RAM_BYTES (NK_KWS_MEMORY_BYTES + NK_KWS_MODEL_RAM_BYTES)
 
-/* Start on caller storage (static, global or a member): defaults (stride 2 or the streaming
- * model's, smoothing 4, thresholds 180/255, suppression 750 ms), no callbacks. `model` must be
- * nk_kws_model(). Starting a started nk_kws_t again starts it afresh (defaults, no callbacks). */
+/* Start on caller storage (static, global or a member): defaults, no callbacks. `model` must be
+ * nk_kws_model(). Starting a started nk_kws_t again starts it afresh (defaults, no callbacks).
+ * Defaults: stride 2 (or the streaming model's); the recognizer settings of the model's
+ * model_config.h (NK_MODEL_REC_THRESHOLDS / _WINDOW / _SUPPRESSION_MS / _RELEASE, written by
+ * `nanokws compile --recognizer`), or where it has none the library's (nk_recognizer.h:
+ * smoothing 4, thresholds 180/255, suppression 750 ms, release 64/255). */
 nk_kws_status_t nk_kws_begin(nk_kws_t *kws, const nk_kws_model_t *model);
 
 /* Start on a memory block of `bytes` (>= NK_KWS_MEMORY_BYTES, aligned to NK_KWS_MEMORY_ALIGN);
@@ -175,12 +182,16 @@ uint8_t nk_kws_probability(const nk_kws_t *kws, size_t label);
 nk_kws_status_t nk_kws_set_threshold(nk_kws_t *kws, size_t label, uint8_t threshold); /* 0..255 */
 nk_kws_status_t nk_kws_set_all_thresholds(nk_kws_t *kws, uint8_t threshold);
 nk_kws_status_t nk_kws_set_smoothing(nk_kws_t *kws, uint32_t inferences); /* 1..32, clears history */
-nk_kws_status_t nk_kws_set_suppression_ms(nk_kws_t *kws, uint16_t ms);
+nk_kws_status_t nk_kws_set_suppression_ms(nk_kws_t *kws, uint16_t ms); /* no detection this long after one */
+/* Hysteresis, one level for every label: a label that fired fires again only after its smoothed
+ * probability fell to `release` or below (0..255; 255: always re-armed, the suppression time alone). */
+nk_kws_status_t nk_kws_set_release(nk_kws_t *kws, uint8_t release);
 nk_kws_status_t nk_kws_set_stride(nk_kws_t *kws, uint32_t hops); /* 1..50, see nk_kws_model_t.stride_align */
 uint8_t nk_kws_threshold(const nk_kws_t *kws, size_t label);     /* 0 when out of range */
 uint32_t nk_kws_stride(const nk_kws_t *kws);
 uint32_t nk_kws_smoothing(const nk_kws_t *kws);
 uint16_t nk_kws_suppression_ms(const nk_kws_t *kws);
+uint8_t nk_kws_release(const nk_kws_t *kws); /* 0 when not started */
 
 /* Live audio: samples waiting in the caller's buffer behind those about to be pushed. Above
  * NK_KWS_SKIP_BACKLOG_SAMPLES, inferences falling due are skipped (stats.skipped_inferences) so the

@@ -55,6 +55,7 @@ extern "C" {
 #define NK_CFG_THRESHOLD 3u
 #define NK_CFG_SUPPRESSION 4u
 #define NK_CFG_STREAM_SCORES 5u
+#define NK_CFG_RELEASE 6u
 
 #define NK_PROTO_MAX_AUDIO_SAMPLES 512u /* per AUDIO or CLIP_LOAD request */
 /* STATS_REPLY: u32 fields, samples .. skipped_inferences (the 9th, added later at the end). */

@@ -17,9 +17,11 @@ int nk_recognizer_init(nk_recognizer_t *rec, const char *const *labels, size_t n
         rec->threshold[i] = NK_REC_DEFAULT_THRESHOLD;
     }
     rec->window = NK_REC_DEFAULT_WINDOW;
+    rec->release = NK_REC_DEFAULT_RELEASE;
     rec->suppression_ms = NK_REC_DEFAULT_SUPPRESSION_MS;
     rec->hop_ms_num = hop_samples * 1000u;
     rec->hop_ms_den = sample_rate;
+    nk_recognizer_reset(rec);
     return 0;
 }
 
@@ -29,6 +31,7 @@ void nk_recognizer_reset(nk_recognizer_t *rec) {
     rec->next = 0;
     rec->have_detection = 0;
     rec->last_hop = 0;
+    memset(rec->armed, 1, sizeof rec->armed);
 }
 
 int nk_recognizer_set_window(nk_recognizer_t *rec, uint32_t window) {
@@ -49,6 +52,14 @@ int nk_recognizer_set_threshold(nk_recognizer_t *rec, uint32_t label, uint32_t t
 }
 
 void nk_recognizer_set_suppression_ms(nk_recognizer_t *rec, uint16_t ms) { rec->suppression_ms = ms; }
+
+int nk_recognizer_set_release(nk_recognizer_t *rec, uint32_t release) {
+    if (release > 255u) {
+        return -1;
+    }
+    rec->release = (uint8_t)release;
+    return 0;
+}
 
 uint8_t nk_recognizer_probability(const nk_recognizer_t *rec, int8_t score) {
     int64_t p = ((int64_t)((int32_t)score - rec->zero_point) * rec->scale_q16 + 32768) >> 16;
@@ -82,14 +93,15 @@ int nk_recognizer_process(nk_recognizer_t *rec, const int8_t *scores, uint32_t h
         row[i] = p;
     }
     rec->next = (rec->next + 1u) % rec->window;
-    if (suppressed(rec, hop)) {
-        return 0;
-    }
+    int quiet = suppressed(rec, hop);
     int best = -1;
     uint8_t best_score = 0;
     for (size_t i = 0; i < rec->num_labels; i++) {
         uint8_t s = nk_recognizer_smoothed(rec, i);
-        if (rec->active[i] && s >= rec->threshold[i] && (best < 0 || s > best_score)) {
+        if (s <= rec->release) {
+            rec->armed[i] = 1;
+        }
+        if (!quiet && rec->active[i] && rec->armed[i] && s >= rec->threshold[i] && (best < 0 || s > best_score)) {
             best = (int)i;
             best_score = s;
         }
@@ -97,6 +109,7 @@ int nk_recognizer_process(nk_recognizer_t *rec, const int8_t *scores, uint32_t h
     if (best < 0) {
         return 0;
     }
+    rec->armed[best] = 0;
     rec->have_detection = 1;
     rec->last_hop = hop;
     det->hop = hop;

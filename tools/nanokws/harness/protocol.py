@@ -85,6 +85,7 @@ class ConfigKey(IntEnum):
     THRESHOLD = _CFG["THRESHOLD"]
     SUPPRESSION = _CFG["SUPPRESSION"]
     STREAM_SCORES = _CFG["STREAM_SCORES"]
+    RELEASE = _CFG["RELEASE"]
 
 
 class ProtocolError(NanokwsError):
@@ -293,7 +294,8 @@ def req_stats(seq: int) -> bytes:
 
 
 def config_body(key: ConfigKey | int, *values: int) -> bytes:
-    """Body of SET_CONFIG; THRESHOLD takes (label, threshold), SUPPRESSION a u16, the rest a u8."""
+    """Body of SET_CONFIG; THRESHOLD takes (label, threshold), SUPPRESSION a u16, the rest (RELEASE
+    included) a u8."""
     key = ConfigKey(key)
     if key == ConfigKey.THRESHOLD:
         label, threshold = values
@@ -355,6 +357,12 @@ class Info:
     def stream_ram_bytes(self) -> int:
         """The streaming model's RAM (state + work), 0 when the model runs the full window."""
         return int(self.data.get("stream_ram_bytes", 0) or 0)
+
+    @property
+    def config_source(self) -> str:
+        """Where the recognizer's start-up settings came from ("library defaults", or the calibration
+        named in the model's recognizer.json); "" for firmware from before the field."""
+        return str(self.data.get("config_source", ""))
 
     @property
     def stride_align(self) -> int:
