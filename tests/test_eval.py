@@ -124,3 +124,58 @@ def test_litert_input_requantisation_rounds_like_the_firmware() -> None:
     assert got.tolist() == [[1, 2, -1, -2, 3, 64, -64]]
     assert np.array_equal(got, requantize_input(x, 2.0, 0))
     assert np.array_equal(_to_model_input(x, np.int8, 1.0, 0), x)
+
+
+def test_condition_audio_has_the_asked_snr_and_level() -> None:
+    from nanokws.evaluate.conditions import Condition, apply_condition, conditions_from
+
+    rng = np.random.default_rng(0)
+    clips = np.stack([tone_clip("yes", rng) for _ in range(3)])
+    noise = [rng.normal(0, 2000, 16000 * 4).astype(np.int16)]
+    assert [c.name for c in conditions_from([10, 10], [30])] == ["clean", "10 dB SNR", "30 dB quieter"]
+    assert apply_condition(clips, noise, Condition(), 0, 0) is clips
+    for snr in (20.0, 5.0, 0.0):
+        noisy = apply_condition(clips, noise, Condition(snr_db=snr), seed=0, index=1)
+        assert np.array_equal(noisy, apply_condition(clips, noise, Condition(snr_db=snr), seed=0, index=1))
+        added = noisy.astype(np.float64) - clips
+        got = 10 * np.log10(np.mean(clips.astype(np.float64) ** 2, axis=1) / np.mean(added**2, axis=1))
+        assert np.allclose(got, snr, atol=0.05), (snr, got)
+    quiet = apply_condition(clips, noise, Condition(quieter_db=30.0), seed=0, index=2)
+    assert np.abs(quiet.astype(np.float64) - clips * 10 ** -1.5).max() <= 0.5
+
+
+def test_conditions_in_the_report(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    from nanokws.data import load_dataset, noise_region
+    from nanokws.evaluate import evaluate_model
+    from nanokws.evaluate.conditions import Condition, apply_condition
+    from nanokws.evaluate.runtime import run_litert
+    from nanokws.features import compute_features_batch
+
+    model, data = setup
+    report = evaluate_model(model, [data], split="validation", snrs=[0.0], quieter_db=[40.0],
+                            conditions_plot=tmp_path / "c.png", verbose=False)
+    rows = report["conditions"]
+    assert [r["name"] for r in rows] == ["clean", "0 dB SNR", "40 dB quieter"]
+    assert rows[0]["accuracy"] == report["accuracy"] and all(r["n"] == report["n"] for r in rows)
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    # The 0 dB row, recomputed here from the validation part of the noise only.
+    ds = load_dataset(data, KEYWORDS)
+    audio, y = ds.arrays("validation")
+    noise = [noise_region(r, "validation") for r in ds.noise]
+    feats = compute_features_batch(apply_condition(audio, noise, Condition(snr_db=0.0), seed=0, index=1))
+    acc = float(np.mean(np.argmax(run_litert(model.read_bytes(), feats), axis=1) == y))
+    assert rows[1]["accuracy"] == acc
+
+
+def test_conditions_need_audio(setup: tuple[Path, Path], tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    from nanokws.cli import main
+
+    model, _data = setup
+    npz = tmp_path / "f.npz"
+    np.savez(npz, x=np.zeros((1, 49, 40), np.int8))
+    base = ["eval", "--model", str(model), "--data", str(npz), "--split", "validation"]
+    assert main([*base, "--snr", "10"]) != 0
+    assert "need audio (a dataset folder)" in capsys.readouterr().err
+    assert main([*base, "--conditions-plot", str(tmp_path / "p.png")]) != 0
+    assert "--conditions-plot needs --snr" in capsys.readouterr().err

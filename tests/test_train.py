@@ -367,3 +367,38 @@ def test_teacher_scores_a_batch_in_one_invoke_as_it_would_one_by_one() -> None:
     apart = np.concatenate([teacher(x[i : i + 1]) for i in range(len(x))])
     np.testing.assert_allclose(together, apart, atol=1e-6)
     assert together.shape == (7, len(labels)) and len({row.tobytes() for row in together}) > 1
+
+
+def test_feature_attenuation_matches_the_frontend_on_quieter_audio() -> None:
+    """attenuate_features(features(x), d) is what the C frontend computes for x d dB quieter, up to
+    rounding and the int16 quantisation of the quieter audio: both clamp at the same floor."""
+    from nanokws.features import compute_features_batch
+    from nanokws.train.augment import FEATURE_FLOOR, attenuate_features
+
+    rng = np.random.default_rng(3)
+    loud = tone_clip("yes", rng).astype(np.float64) * 2.0 + rng.normal(0, 300, SR)
+    assert np.abs(loud).max() < 32000  # no int16 clipping: a clipped clip is not the same sound quieter
+    loud_i16 = np.clip(np.rint(loud), -32768, 32767).astype(np.int16)[None]
+    assert FEATURE_FLOOR == int(compute_features_batch(np.zeros((1, SR), np.int16)).min())
+    for db in (10.0, 20.0, 30.0):
+        quiet = np.clip(np.rint(loud * 10.0 ** (-db / 20.0)), -32768, 32767).astype(np.int16)[None]
+        want = compute_features_batch(quiet)[0].astype(int)
+        got = attenuate_features(compute_features_batch(loud_i16)[0], db).astype(int)
+        above = want > FEATURE_FLOOR + 20  # well above the floor: no int16 quantisation noise there
+        assert above.sum() > 200
+        assert np.abs(got - want)[above].max() <= 2, db
+        # Not a no-op: the shift is LOG_GAIN ln(10) db / 10 levels.
+        assert np.abs(got - compute_features_batch(loud_i16)[0])[above].min() >= int(2.3 * db) - 1
+
+
+def test_level_augmentation_draws_nothing_when_off() -> None:
+    """--level-db 0 keeps the random stream, so the default recipe's batches are unchanged."""
+    from nanokws.train.augment import FeatureAugment, augment_features
+
+    x = np.random.default_rng(4).integers(-100, 100, (6, 49, 40)).astype(np.int8)
+    a = augment_features(x, None, np.random.default_rng(5), FeatureAugment())
+    b = augment_features(x, None, np.random.default_rng(5), FeatureAugment(level_db=0.0))
+    assert np.array_equal(a, b)
+    always = FeatureAugment(level_db=30.0, level_probability=1.0)
+    c = augment_features(x, None, np.random.default_rng(5), always)
+    assert not np.array_equal(a, c) and int(c.astype(int).sum()) < int(a.astype(int).sum())

@@ -1,6 +1,6 @@
 """Datasets: WAV reading, Speech Commands layout, speaker-hash splits, feature-form npz."""
 
-from .dataset import Dataset, Example, load_dataset
+from .dataset import Dataset, Example, load_dataset, noise_region
 from .feature_form import load_feature_form
 from .labels import DEFAULT_KEYWORDS, SILENCE, UNKNOWN, labels_for
 from .splits import speaker_of, which_split
@@ -19,6 +19,7 @@ __all__ = [
     "labels_for",
     "load_dataset",
     "load_feature_form",
+    "noise_region",
     "read_wav",
     "speaker_of",
     "wav_bytes",

@@ -244,6 +244,16 @@ def _pick(examples: list[Example], count: int | None, rng: np.random.Generator) 
     return [examples[i] for i in chosen]
 
 
+def noise_region(recording: np.ndarray, split: str) -> np.ndarray:
+    """The part of one background recording that belongs to `split` (train: the first 80 %,
+    validation: the next 10 %, test: the last 10 %), so training never mixes in noise that
+    validation or test conditions use; the whole recording when that part is shorter than a clip."""
+    lo_frac, hi_frac = _NOISE_REGIONS[split]
+    n = len(recording)
+    lo, hi = int(lo_frac * n), int(hi_frac * n)
+    return recording[lo:hi] if hi - lo >= CLIP_SAMPLES else recording
+
+
 def _noise_cuts(
     noise: list[np.ndarray],
     paths: list[Path],

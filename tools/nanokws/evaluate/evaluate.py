@@ -12,6 +12,7 @@ import numpy as np
 from ..atomic import write_json
 from ..errors import NanokwsError
 from ..modelmeta import model_hash, read_metadata, read_model_bytes
+from .conditions import Condition, apply_condition, conditions_from, plot_conditions
 from .metrics import format_report, plot_confusion, summarize
 from .runtime import run_litert, run_tflm
 
@@ -56,6 +57,34 @@ def load_eval_data(data: Sequence[str | os.PathLike[str]], keywords: list[str], 
     return x, y
 
 
+def load_eval_audio(data: Sequence[str | os.PathLike[str]], keywords: list[str], split: str,
+                    limit: int | None, seed: int = 0,
+                    progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """int16 clips, label indices and this split's background noise (data.noise_region) from
+    dataset folders only: the robustness conditions change the audio before the frontend."""
+    from ..data import load_dataset, noise_region
+
+    audio, ys, noise = [], [], []
+    for source in data:
+        path = Path(source)
+        if not path.is_dir():
+            raise NanokwsError(f"--data {path}: --snr/--quieter-db need audio (a dataset folder), "
+                               "not a feature-form file")
+        dataset = load_dataset(path, keywords, seed=seed)
+        a, y = dataset.arrays(split, progress=progress)
+        audio.append(a)
+        ys.append(y)
+        noise.extend(noise_region(r, "test" if split == "all" else split) for r in dataset.noise)
+    x = np.concatenate(audio)
+    y = np.concatenate(ys).astype(np.int64)
+    if limit is not None and limit < len(y):  # the same subset load_eval_data picks
+        pick = np.sort(np.random.default_rng([seed, 4]).permutation(len(y))[:limit])
+        x, y = x[pick], y[pick]
+    if len(y) == 0:
+        raise NanokwsError(f"no examples in split '{split}' of the given --data")
+    return x, y, noise
+
+
 def evaluate_model(
     model_path: str | os.PathLike[str],
     data: Sequence[str | os.PathLike[str]],
@@ -64,9 +93,14 @@ def evaluate_model(
     limit: int | None = None,
     json_path: str | os.PathLike[str] | None = None,
     plot_path: str | os.PathLike[str] | None = None,
+    snrs: Sequence[float] = (),
+    quieter_db: Sequence[float] = (),
+    conditions_plot: str | os.PathLike[str] | None = None,
     verbose: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate; return (and optionally write) the report dict described in `nanokws eval --help`."""
+    """Evaluate; return (and optionally write) the report dict described in `nanokws eval --help`.
+    `snrs` / `quieter_db` add robustness conditions (evaluate/conditions.py), reported under
+    "conditions" with the clean accuracy first."""
     from tqdm import tqdm
 
     from ..data import SILENCE, UNKNOWN
@@ -81,7 +115,15 @@ def evaluate_model(
     if labels[:2] != [SILENCE, UNKNOWN] or len(labels) < 3:
         raise NanokwsError(f"{model_path}: metadata labels {labels} do not start with {SILENCE}, {UNKNOWN}")
     _check_frontend(meta.get("frontend"), str(model_path))
-    x, y = load_eval_data(data, labels[2:], split, limit, progress=verbose)
+    conditions = conditions_from(snrs, quieter_db)
+    clips: np.ndarray | None = None
+    if len(conditions) > 1:
+        from ..train.sources import features_of
+
+        clips, y, noise = load_eval_audio(data, labels[2:], split, limit, progress=verbose)
+        x = features_of(clips)
+    else:
+        x, y = load_eval_data(data, labels[2:], split, limit, progress=verbose)
 
     with tqdm(total=len(y), desc="LiteRT", unit="clip", disable=not verbose, leave=False) as bar:
         litert = run_litert(tflite, x, bar.update)
@@ -100,6 +142,8 @@ def evaluate_model(
         "model": str(model_path), "model_name": meta.get("model"), "model_hash": model_hash(tflite),
         "split": split, "data": [str(d) for d in data], "limit": limit,
     })
+    if clips is not None:
+        report["conditions"] = _run_conditions(tflite, clips, y, noise, conditions, pred, verbose)
     if verbose:
         print(f"{model_path} on {report['n']} clips ({split}): accuracy {report['accuracy']:.2%} "
               f"(balanced: mean per-class recall {report['balanced_accuracy']:.2%})")
@@ -107,12 +151,39 @@ def evaluate_model(
         print(format_report(cm, labels, report["per_class"]))
         print(f"TFLite Micro vs LiteRT int8 outputs: {'identical' if report['tflm_agrees'] else 'DIFFER'} "
               f"({mismatches} of {report['n']} clips differ)")
+        for row in report.get("conditions", []):
+            print(f"  {row['name']:>24}: {row['accuracy']:.2%} ({row['accuracy'] - report['accuracy']:+.2%} "
+                  "against clean)")
     if json_path:
         write_json(json_path, report)
+    if conditions_plot and "conditions" in report:
+        plot_conditions(str(conditions_plot), report["conditions"],
+                        f"{meta.get('model', 'model')} ({split}, {report['n']} clips): "
+                        "int8 accuracy by condition")
     if plot_path:
         plot_confusion(np.array(report["confusion"]), labels, plot_path,
                        f"{meta.get('model', 'model')} ({split}): {report['accuracy']:.1%} of {report['n']}")
     return report
+
+
+def _run_conditions(tflite: bytes, clips: np.ndarray, y: np.ndarray, noise: list[np.ndarray],
+                    conditions: list[Condition], clean_pred: np.ndarray,
+                    verbose: bool) -> list[dict[str, Any]]:
+    """int8 accuracy (LiteRT) of every condition; the clean row reuses the main evaluation."""
+    from tqdm import tqdm
+
+    from ..train.sources import features_of
+
+    rows = []
+    for index, cond in enumerate(conditions):
+        if index == 0:
+            pred = clean_pred
+        else:
+            feats = features_of(apply_condition(clips, noise, cond, seed=0, index=index))
+            with tqdm(total=len(y), desc=cond.name, unit="clip", disable=not verbose, leave=False) as bar:
+                pred = np.argmax(run_litert(tflite, feats, bar.update), axis=1)
+        rows.append({**cond.to_json(), "accuracy": float(np.mean(pred == y)), "n": int(len(y))})
+    return rows
 
 
 def _check_frontend(frontend: Any, source: str) -> None:

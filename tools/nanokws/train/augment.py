@@ -7,6 +7,8 @@ audio): frame shift, SpecAugment masks, noise mixing done in the power domain (t
 affine function of ln(mel power)), and optionally the feature-domain analogue of speed
 perturbation: a time stretch of the frames and a shift of the mel channels (a mel channel is about
 a constant fraction of an octave above 1 kHz, so a one-channel shift is roughly a pitch change).
+Level: optionally the whole example is made quieter (a gain in audio; in features a constant shift
+down to the frontend's floor), so distant or quiet talkers are recognised.
 """
 
 from __future__ import annotations
@@ -19,6 +21,28 @@ import numpy as np
 LOG_GAIN = 10.04
 
 
+def _feature_floor() -> int:
+    """The frontend's lowest output: its log floor (power 10^NK_FE_LOG_FLOOR_EXP10) through the same
+    affine map, from the frontend's config header (-121 today; digital silence gives exactly this)."""
+    from ..features.config_header import read_config
+
+    c = read_config()
+    log_floor = c["NK_FE_LOG_FLOOR_EXP10"] * np.log(10.0)
+    value = c["NK_FE_LOG_SCALE_MILLI"] / 1000.0 * log_floor + c["NK_FE_LOG_OFFSET_MILLI"] / 1000.0
+    return int(np.clip(np.rint(value - c["NK_FE_OUTPUT_SHIFT"]), -128, 127))
+
+
+FEATURE_FLOOR = _feature_floor()
+
+
+def attenuate_features(x: np.ndarray, db: float) -> np.ndarray:
+    """Features of the same audio `db` dB quieter: every mel power scales by 10^(-db/10), a constant
+    shift of LOG_GAIN * ln(10) * db / 10 int8 steps, held at the frontend's floor as the C frontend
+    clamps there. Noise in the example gets quieter too (a distant talker, a low microphone gain)."""
+    shifted = np.rint(x.astype(np.float64) - LOG_GAIN * np.log(10.0) * db / 10.0)
+    return np.clip(np.maximum(shifted, FEATURE_FLOOR), -128, 127).astype(np.int8)
+
+
 @dataclass(frozen=True)
 class AudioAugment:
     max_shift_samples: int = 1600  # +-100 ms at 16 kHz
@@ -26,6 +50,8 @@ class AudioAugment:
     snr_db: tuple[float, float] = (0.0, 20.0)
     gain_db: tuple[float, float] = (-6.0, 6.0)
     speed: tuple[float, float] | None = None  # e.g. (0.9, 1.1): resample by a random factor
+    level_db: float = 0.0  # > 0: with level_probability the whole clip, noise too, 0..level_db dB quieter
+    level_probability: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -40,6 +66,8 @@ class FeatureAugment:
     freq_mask_channels: int = 5
     stretch: tuple[float, float] | None = None  # e.g. (0.9, 1.1): time-stretch factor of the frames
     max_channel_shift: int = 0  # e.g. 1: shift the mel channels up or down by up to this many
+    level_db: float = 0.0  # > 0: with level_probability, the whole example up to this many dB quieter
+    level_probability: float = 0.5
 
 
 def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
@@ -117,6 +145,8 @@ def augment_audio(audio: np.ndarray, noise: list[np.ndarray], rng: np.random.Gen
             else:
                 snr = rng.uniform(*cfg.snr_db)
                 x = x + seg * np.float32(np.sqrt(sig_power / (noise_power * 10.0 ** (snr / 10.0))))
+        if cfg.level_db > 0 and rng.random() < cfg.level_probability:  # no draw when off: same stream
+            x = x * np.float32(10.0 ** (-rng.uniform(0.0, cfg.level_db) / 20.0))
         clips[i] = x
     return np.clip(np.rint(clips), -32768, 32767).astype(np.int16)
 
@@ -156,5 +186,7 @@ def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.ran
                 w = int(rng.integers(0, cfg.freq_mask_channels + 1))
                 f0 = int(rng.integers(0, channels - w + 1))
                 x[:, f0:f0 + w] = fill
+        if cfg.level_db > 0 and rng.random() < cfg.level_probability:  # no draw when off: same stream
+            x = attenuate_features(x, float(rng.uniform(0.0, cfg.level_db)))
         out[i] = x
     return out

@@ -50,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed-pitch", action="store_true",
                         help="speed perturbation: audio resampled x0.9-1.1, feature-form frames "
                         "time-stretched x0.9-1.1 and mel channels shifted by up to one")
+    parser.add_argument("--level-db", type=float_in(0.0, 60.0), default=0.0, metavar="DB",
+                        help="level augmentation: half the training examples made a random 0..DB dB quieter, "
+                        "their noise too (a distant talker, a low microphone gain; e.g. 30; default: "
+                        "%(default)s = off)")
     parser.add_argument("--label-smoothing", type=float_in(0.0, 0.999), default=0.0, metavar="EPS",
                         help="label smoothing: EPS of each target spread over all classes (e.g. 0.1; "
                         "default: %(default)s)")
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     train_model(args.data, args.model, args.out, epochs=args.epochs, seed=args.seed, keywords=args.keywords,
                 batch_size=args.batch_size, lr=args.lr, specaugment=args.specaugment,
-                speed_pitch=args.speed_pitch,
+                speed_pitch=args.speed_pitch, level_db=args.level_db,
                 label_smoothing=args.label_smoothing, mixup=args.mixup, weight_decay=args.weight_decay,
                 patience=args.patience, teacher=args.teacher, teacher_weight=args.teacher_weight,
                 command=shlex.join(["nanokws", *sys.argv[1:]]))

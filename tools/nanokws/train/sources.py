@@ -49,7 +49,7 @@ def features_of(audio: np.ndarray, batch: int = 256) -> np.ndarray:
 def load_training_data(data: Sequence[str | os.PathLike[str]], keywords: Sequence[str], seed: int = 0,
                        progress: bool = True) -> TrainingData:
     """Load every `--data` source; folders as audio, `.npz` files as feature form."""
-    from ..data import labels_for, load_dataset, load_feature_form
+    from ..data import labels_for, load_dataset, load_feature_form, noise_region
 
     labels = labels_for(keywords)
     audio, audio_y, noise = [], [], []
@@ -75,7 +75,7 @@ def load_training_data(data: Sequence[str | os.PathLike[str]], keywords: Sequenc
             va, vy = ds.arrays("validation", progress=progress)
             audio.append(a)
             audio_y.append(y)
-            noise.extend(ds.noise)
+            noise.extend(noise_region(r, "train") for r in ds.noise)  # never the validation/test parts
             val_x.append(features_of(va))
             val_y.append(vy)
             summary.append({"source": str(path), "kind": "audio", "train": len(a), "validation": len(va),

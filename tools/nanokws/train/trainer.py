@@ -101,6 +101,7 @@ def train_model(
     lr: float = DEFAULT_LR,
     specaugment: bool = False,
     speed_pitch: bool = False,
+    level_db: float = 0.0,
     label_smoothing: float = 0.0,
     mixup: float = 0.0,
     weight_decay: float = 0.0,
@@ -116,13 +117,16 @@ def train_model(
     the classes), `mixup` (Beta alpha; 0 = off), `weight_decay` (AdamW's decoupled decay, on top of the
     architectures' own small L2), `specaugment` (time/frequency masks on feature-form examples),
     `speed_pitch` (audio resampled x0.9-1.1; feature-form frames stretched x0.9-1.1 and mel channels
-    shifted by up to one). `teacher`: an int8 .tflite whose probabilities on each augmented batch are
+    shifted by up to one), `level_db` (half the examples made up to this many dB quieter, noise
+    included). `teacher`: an int8 .tflite whose probabilities on each augmented batch are
     blended into the targets with `teacher_weight` (train/distill.py).
     """
     if epochs < 1 or batch_size < 1 or lr <= 0 or patience < 1:
         raise NanokwsError("epochs, batch size, learning rate and patience must be positive")
     if not 0.0 <= label_smoothing < 1.0 or mixup < 0 or weight_decay < 0:
         raise NanokwsError("label smoothing must be in [0, 1); mixup alpha and weight decay must be >= 0")
+    if not 0.0 <= level_db <= 60.0:
+        raise NanokwsError("the level augmentation must be 0..60 dB")
     if not 0.0 < teacher_weight <= 1.0:
         raise NanokwsError("the teacher weight must be in (0, 1]")
     from ..data import DEFAULT_KEYWORDS
@@ -156,8 +160,8 @@ def train_model(
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     feature_cfg = FeatureAugment(specaugment=specaugment, stretch=SPEED_RANGE if speed_pitch else None,
-                                 max_channel_shift=1 if speed_pitch else 0)
-    audio_cfg = AudioAugment(speed=SPEED_RANGE if speed_pitch else None)
+                                 max_channel_shift=1 if speed_pitch else 0, level_db=level_db)
+    audio_cfg = AudioAugment(speed=SPEED_RANGE if speed_pitch else None, level_db=level_db)
     train_batches = make_batches(td, batch_size, seed, feature_cfg, audio_cfg, mixup_alpha=mixup,
                                  teacher=teacher_fn, teacher_weight=teacher_weight)
     val_x = td.val_x.astype(np.float32)[..., None]
@@ -192,7 +196,7 @@ def train_model(
         "params": int(model.count_params()), "int8_size_bytes": len(tflite),
         "data": td.summary, "num_train": td.num_train, "num_validation": len(td.val_x),
         "seed": seed, "batch_size": batch_size, "lr": lr, "specaugment": specaugment,
-        "speed_pitch": speed_pitch,
+        "speed_pitch": speed_pitch, "level_db": level_db,
         "label_smoothing": label_smoothing, "mixup": mixup, "weight_decay": weight_decay,
         "patience": patience,
         "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight},
