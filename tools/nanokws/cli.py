@@ -49,6 +49,11 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("bench", "nanokws.compiler.bench", "measure the compiled model under QEMU: instructions, flash, RAM"),
     ("ship", "nanokws.ship", "install a trained model as the firmware default: export, compile, model card"),
     ("hil", "nanokws.harness.cli", "stream test audio to a device (serial port or emulated) and check it"),
+    (
+        "stream",
+        "nanokws.streams.cli",
+        "build realistic test streams, score them through the firmware path: false accepts, DET curves",
+    ),
 ]
 
 DESCRIPTION = """\
