@@ -63,7 +63,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
                       command="nanokws train --test", verbose=False)
     out = tmp_path_factory.mktemp("ship")
     card = ship_model(run.tflite_path, [data], out, split="test", ship_command="nanokws ship --test",
-                      verbose=False)
+                      verbose=False, snrs=[10.0], quieter_db=[30.0])
     return run.tflite_path, data, out, card
 
 
@@ -95,6 +95,26 @@ def check_installed_folder(out: Path, tflite: bytes) -> dict:
     assert f"{card['accuracy']['int8']:.2%}" in md and str(len(tflite)) in md
     assert all(cmd in md for cmd in card["reproduce"])
     return card
+
+
+def test_card_headline_robustness_and_versions(shipped: tuple[Path, Path, Path, dict]) -> None:
+    """The card leads with the compiled C's accuracy; its robustness rows are `nanokws eval`'s
+    conditions on the same clips; it records the tool versions."""
+    from nanokws.evaluate import evaluate_model
+    from nanokws.versions import tool_versions
+
+    model, data, out, card = shipped
+    acc = card["accuracy"]
+    assert acc["compiled_c"] is not None and acc["device"] == acc["compiled_c"]["accuracy"]
+    md = (out / "model_card.md").read_text()
+    first_row = next(line for line in md.splitlines() if line.startswith("| int8"))
+    assert "compiled C the firmware runs" in first_row and f"{acc['device']:.2%}" in first_row
+    ev = evaluate_model(model, [data], split="test", snrs=[10.0], quieter_db=[30.0], verbose=False)
+    assert card["robustness"] == ev["conditions"]
+    assert [r["name"] for r in card["robustness"]] == ["clean", "10 dB SNR", "30 dB quieter"]
+    assert "## Robustness" in md and "30 dB quieter" in md
+    assert (out / "robustness.png").read_bytes()[:4] == b"\x89PNG"
+    assert card["versions"] == tool_versions() and "Tool versions: " in md
 
 
 def test_installed_files_all_come_from_the_model(shipped: tuple[Path, Path, Path, dict]) -> None:
