@@ -11,6 +11,7 @@ from typing import Any
 from ..argtypes import SEED, float_in, int_in
 from ..errors import NanokwsError
 from ..paths import FIRMWARE_MODEL_DIR
+from ..streams.builder import DEFAULT_SNRS, snr_list
 
 EPILOG = """\
 Where the device is (choose one):
@@ -23,9 +24,12 @@ Modes:
           reference (C frontend + TFLite Micro), element by element. Report: accuracy, n,
           bit_exact_fraction, per_class, latency (ms from the device's cycle counter, and round
           trip), device (its INFO), mismatches.
-  stream  a long recording (--duration, default 60 s) with keywords at known times over background
-          noise, sent at --speed x real time; detections matched within --tolerance:
-          hits, misses, false accepts per hour, timeline PNG.
+  stream  a long recording (--duration, default 60 s) from the stream builder (`nanokws stream build`):
+          keywords and distractor words (_unknown_ and other word folders) at realistic gaps, in
+          segments of silence or background noise at --snr conditions, sent at --speed x real time;
+          detections judged within --tolerance by the offline scorer's matcher: hits, misses, false
+          accepts per hour split into distractor speech and noise/silence, distractor words fired,
+          repeats, confusions (report "stream_metrics"), timeline PNG.
   bench   --duration (default 20 s) of audio as fast as the device goes; per-hop frontend and
           per-call inference latency histograms (PNG) and the real-time factor.
 
@@ -76,12 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--junit", type=Path, metavar="OUT.xml", help="also write JUnit XML (one case per clip/check)"
     )
-    parser.add_argument("--min-accuracy", type=float_in(0.0, 1.0), metavar="X",
-                        help="fail below this accuracy (0..1)")
-    parser.add_argument("--min-bit-exact", type=float_in(0.0, 1.0), metavar="X",
-                        help="fail below this bit-exact fraction")
-    parser.add_argument("--max-latency-ms", type=float_in(0.0, lo_open=True), metavar="X",
-                        help="fail above this p95 latency")
+    parser.add_argument(
+        "--min-accuracy", type=float_in(0.0, 1.0), metavar="X", help="fail below this accuracy (0..1)"
+    )
+    parser.add_argument(
+        "--min-bit-exact", type=float_in(0.0, 1.0), metavar="X", help="fail below this bit-exact fraction"
+    )
+    parser.add_argument(
+        "--max-latency-ms", type=float_in(0.0, lo_open=True), metavar="X", help="fail above this p95 latency"
+    )
     parser.add_argument(
         "--duration",
         type=float_in(0.0, 86_400.0, lo_open=True),
@@ -117,7 +124,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float_in(0.0, 1000.0),
         default=1.0,
         metavar="G",
-        help="stream/bench: gain on the dataset's background noise under the keywords (default: 1)",
+        help="stream/bench: gain on the dataset's background noise under the words (stream: on top of "
+        "--snr; default: 1)",
+    )
+    parser.add_argument(
+        "--snr",
+        type=snr_list,
+        default=DEFAULT_SNRS,
+        metavar="LIST",
+        help="stream: noise conditions cycled by segment, e.g. clean,20,10,5,0 (the default)",
+    )
+    parser.add_argument(
+        "--keyword-fraction",
+        type=float_in(0.0, 1.0),
+        default=0.5,
+        metavar="X",
+        help="stream: share of words that are keywords, the rest distractors (default: 0.5)",
     )
     parser.add_argument(
         "--png",
@@ -129,11 +151,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=SEED, default=0, help="clip selection and stream layout seed (default: 0)"
     )
     parser.add_argument(
-        "--timeout", type=float_in(0.0, 3600.0, lo_open=True), default=10.0,
-        help="seconds to wait for a reply (default: 10)"
+        "--timeout",
+        type=float_in(0.0, 3600.0, lo_open=True),
+        default=10.0,
+        help="seconds to wait for a reply (default: 10)",
     )
-    parser.add_argument("--baud", type=int_in(1, 100_000_000), default=115200,
-                        help="serial baud rate (default: 115200)")
+    parser.add_argument(
+        "--baud", type=int_in(1, 100_000_000), default=115200, help="serial baud rate (default: 115200)"
+    )
     parser.add_argument(
         "--build-dir", type=Path, default=None, help="where --host/--emulate build (default: build/hil)"
     )
@@ -284,8 +309,10 @@ def _examples(args: argparse.Namespace, labels: list[str]) -> tuple[list[Any], A
         raise NanokwsError(f"model labels {labels} are not [{SILENCE}, {UNKNOWN}, keywords...]")
     dataset = load_dataset(args.data, keywords, seed=args.seed)
     if dataset.skipped:  # unreadable or malformed files: skipped, listed in the report
-        print(f"note: skipped {len(dataset.skipped)} files of {args.data} (first: {dataset.skipped[0][0]}: "
-              f"{dataset.skipped[0][1]}); all are listed in the report")
+        print(
+            f"note: skipped {len(dataset.skipped)} files of {args.data} (first: {dataset.skipped[0][0]}: "
+            f"{dataset.skipped[0][1]}); all are listed in the report"
+        )
     examples = dataset.examples(args.split)
     if not examples:
         raise NanokwsError(f"{args.data}: no clips in split '{args.split}' (try --split all)")
@@ -333,19 +360,20 @@ def _run_mode(
 
     from .streammode import build_stream, run_bench, run_stream
 
-    keyword_examples = [ex for ex in examples if not labels[ex.label_index].startswith("_")]
     duration = args.duration if args.duration is not None else (60.0 if args.mode == "stream" else 20.0)
-    audio, placed = build_stream(
-        keyword_examples, dataset.noise, duration, seed=args.seed, noise_gain=args.noise_gain
-    )
     if args.mode == "stream":
+        audio, truth = _stream_audio(args, labels, duration)
         png = args.png or args.report.with_suffix(".timeline.png")
         run_stream(
-            device, audio, placed, labels, report, args.speed, args.tolerance, png, progress, args.threshold
+            device, audio, truth, labels, report, args.speed, args.tolerance, png, progress, args.threshold
         )
+        sm = report["stream_metrics"]
+        by_kind = sm["fa_per_hour_by_kind"]
         print(
             f"stream {report['stream_seconds']:.0f} s: hits {report['hits']}/{report['keywords_judged']}, "
-            f"false accepts {report['false_accepts']} ({report['false_accepts_per_hour']:.1f}/h)"
+            f"false accepts {report['false_accepts']} ({report['false_accepts_per_hour']:.1f}/h: distractor "
+            f"{by_kind['distractor']}/h, noise {by_kind['noise']}/h, repeats {sm['repeats']}, confusions "
+            f"{sm['confusions']}); distractor words fired {sm['distractor_words_fired']}/{sm['distractors']}"
         )
         if report.get("real_time_factor") is not None:
             print(_rate_line(report))
@@ -361,6 +389,10 @@ def _run_mode(
             checks.append(Check("hit_rate", report["hit_rate"], args.min_accuracy, "min"))
         return checks
 
+    keyword_examples = [ex for ex in examples if not labels[ex.label_index].startswith("_")]
+    audio, _ = build_stream(
+        keyword_examples, dataset.noise, duration, seed=args.seed, noise_gain=args.noise_gain
+    )
     png = args.png or args.report.with_suffix(".latency.png")
     run_bench(device, audio, report, png, progress)
     inf = report["latency"]["inference_per_call_ms"]
@@ -370,6 +402,46 @@ def _run_mode(
     if args.max_latency_ms is not None:
         checks.append(Check("inference_per_call_ms_p95", inf.get("p95"), args.max_latency_ms, "max"))
     return checks
+
+
+# Gaps between words in hil streams (s): back to back, conversational, a short pause; shorter than
+# `nanokws stream build`'s, so that a short --duration still holds several words.
+HIL_GAPS = ((0.3, 0.05, 0.3), (0.6, 0.3, 1.2), (0.1, 1.5, 3.0))
+
+
+def _stream_audio(args: argparse.Namespace, labels: list[str], duration: float) -> tuple[Any, Any]:
+    """The stream builder's recording for stream mode: keywords and distractors of --split over
+    segments of silence / background noise at --snr conditions (streams/builder.py)."""
+    import numpy as np
+
+    from ..streams.builder import StreamOptions, build_stream, load_material
+
+    keywords = [name for name in labels if not name.startswith("_")]
+    material = load_material(args.data, keywords, args.split)
+    if args.limit is not None:  # --limit N: N clips drawn at random (seeded), keywords and distractors
+        rng = np.random.default_rng(args.seed)
+        pool = material.keyword_clips + material.distractor_clips
+        if args.limit < len(pool):
+            keep = {pool[i].path for i in rng.choice(len(pool), size=args.limit, replace=False)}
+            material.keyword_clips = [c for c in material.keyword_clips if c.path in keep]
+            material.distractor_clips = [c for c in material.distractor_clips if c.path in keep]
+    fraction = args.keyword_fraction
+    if not material.distractor_clips:
+        fraction = 1.0
+    if not material.keyword_clips:
+        raise NanokwsError(f"{args.data}: no keyword clips in split '{args.split}' (try --split all)")
+    opts = StreamOptions(
+        minutes=duration / 60.0,
+        seed=args.seed,
+        split=args.split,
+        keyword_fraction=fraction,
+        snrs=tuple(args.snr),
+        segment_s=duration / min(len(args.snr), max(1, int(duration // 10))),  # segments of >= 10 s
+        gaps=HIL_GAPS,
+        noise_gain=args.noise_gain,
+        lead_s=(0.5, 1.5),
+    )
+    return build_stream(material, opts)
 
 
 def _rate_line(report: dict[str, Any]) -> str:

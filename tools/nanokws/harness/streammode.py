@@ -1,8 +1,12 @@
 """Stream and bench modes: continuous audio through the device's streaming path.
 
-stream: a long recording with keywords at known times over dataset background noise is sent
-  with AUDIO at real-time pace x `speed`; DETECTION events are matched to the truth within a
-  tolerance window -> hits, misses, false accepts per hour, and a timeline PNG.
+stream: a long recording from the stream builder (streams/builder.py: keywords and distractor
+  words at realistic gaps, in segments of silence or background noise at chosen SNRs) is sent with
+  AUDIO at real-time pace x `speed`; DETECTION events are judged by streams/metrics.py, the same
+  matcher `nanokws stream score` uses -> hits, misses, false accepts per hour split into distractor
+  speech and noise/silence, distractor words fired, repeats, confusions, and a timeline PNG.
+  (`build_stream` / `match_detections` below are the older keywords-only builder and matcher;
+  bench mode still uses that builder for its audio.)
 bench: the same path with a SCORES event after every inference; the device's own cycle counts
   give the frontend-per-hop and inference-per-call distributions (histogram PNG) and the
   sustained real-time factor (device work seconds per second of audio).
@@ -133,7 +137,7 @@ def send_stream(
 def run_stream(
     device: Device,
     audio: np.ndarray,
-    placed: Sequence[Placed],
+    truth: Any,
     labels: Sequence[str],
     report: dict[str, Any],
     speed: float,
@@ -142,8 +146,20 @@ def run_stream(
     progress: bool = True,
     threshold: int | None = None,
 ) -> None:
-    report.update({"stream_seconds": round(audio.size / SAMPLE_RATE, 3), "keywords_placed": len(placed),
-                   "speed": speed, "sent_seconds": 0.0})
+    """Send a built stream (`truth`: streams.builder.StreamTruth) and judge the device's detections
+    with streams.metrics.evaluate (the offline scorer's matcher)."""
+    from ..streams import metrics
+
+    n_kw = sum(w.kind == "keyword" for w in truth.words)
+    report.update(
+        {
+            "stream_seconds": round(audio.size / SAMPLE_RATE, 3),
+            "keywords_placed": n_kw,
+            "distractors_placed": len(truth.words) - n_kw,
+            "speed": speed,
+            "sent_seconds": 0.0,
+        }
+    )
     tb = _time_base(device)
     device.reset()
     device.set_config(P.ConfigKey.STREAM_SCORES, 1)  # scores for the timeline strip
@@ -159,30 +175,45 @@ def run_stream(
         report["device_stats"] = {k: v for k, v in vars(device.stats()).items() if k != "seq"}
     finally:
         events = device.take_events()
-        dets = [(hop_time_s(e.hop), e.label) for e in events if isinstance(e, P.Detection)]
+        det_events = [e for e in events if isinstance(e, P.Detection)]
         scores = [e for e in events if isinstance(e, P.Scores)]
-        # After a fault only the audio actually sent is judged: keywords whose window it covered.
+        dets = [(hop_time_s(e.hop), e.label) for e in det_events]
+        timed = metrics.timed(det_events, labels, HOP, SAMPLE_RATE)
+        # After a fault only the audio actually sent is judged: words whose window it covered.
         seconds = float(report["sent_seconds"])
-        judged = [p for p in placed if p.start / SAMPLE_RATE + 1.0 + tolerance_s <= seconds]
-        truth, fas = match_detections(judged, dets, tolerance_s)
-        hits = sum(t["detected_at_s"] is not None for t in truth)
-        for t in truth:
-            t["label"] = labels[t["label"]]
-        for f in fas:
-            f["label"] = labels[f["label"]] if 0 <= f["label"] < len(labels) else f"#{f['label']}"
+        m = metrics.evaluate(truth, timed, tolerance_s, until_s=seconds)
+        fa = m["false_accepts"]
+        hit_times = {int(k): v for k, v in m["hit_times"].items()}
+        judged = [w for w in truth.words if w.end_s + tolerance_s <= min(seconds, truth.seconds) + 1e-9]
+        truth_rows = [
+            {
+                "start_s": w.start_s,
+                "end_s": w.end_s,
+                "label": w.label,
+                "clip": w.clip,
+                "condition": _cond(w.snr_db),
+                "detected_at_s": hit_times.get(i),
+            }
+            for i, w in enumerate(judged)
+            if w.kind == "keyword"
+        ]
         report.update(
             {
-                "hits": hits,
-                "misses": len(truth) - hits,
-                "false_accepts": len(fas),
-                "keywords_judged": len(truth),
-                "hit_rate": hits / len(truth) if truth else None,
-                "false_accepts_per_hour": len(fas) / (seconds / 3600.0) if seconds else None,
+                "hits": m["hits"],
+                "misses": m["misses"],
+                "false_accepts": fa["total"],
+                "keywords_judged": m["keywords"],
+                "hit_rate": m["hit_rate"],
+                "false_accepts_per_hour": round(fa["total"] / (seconds / 3600.0), 3) if seconds else None,
                 "tolerance_s": tolerance_s,
                 "detections": len(dets),
-                "truth": truth,
-                "false_accept_events": fas,
+                "truth": truth_rows,
+                "false_accept_events": m["false_accept_events"],
                 "scores_events": len(scores),
+                "stream_metrics": {
+                    k: v for k, v in m.items() if k not in ("false_accept_events", "missed", "hit_times")
+                },
+                "stream_options": truth.options,
             }
         )
         # The device's work per second of the audio sent, from the cycle counts in its SCORES events.
@@ -193,7 +224,12 @@ def run_stream(
             "frontend_per_hop_ms": {**distribution(tb.ms(fe), "ms"), "source": tb.source},
             "inference_per_call_ms": {**distribution(tb.ms(inf), "ms"), "source": tb.source},
         }
-        if png is not None and (dets or scores or placed):
+        if png is not None and (dets or scores or truth.words):
+            placed = [
+                Placed(int(round(w.start_s * SAMPLE_RATE)), labels.index(w.label), w.clip)
+                for w in truth.words
+                if w.kind == "keyword" and w.label in labels
+            ]
             plot_timeline(png, audio, placed, dets, scores, labels)
             report["timeline_png"] = str(png)
     if ack is not None:
@@ -202,6 +238,10 @@ def run_stream(
             "frames": ack.frames_total,
             "inferences": ack.inferences_total,
         }
+
+
+def _cond(snr: float | None) -> str:
+    return "clean" if snr is None else f"{snr:g} dB"
 
 
 def run_bench(

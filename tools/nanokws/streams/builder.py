@@ -55,11 +55,31 @@ _ACTIVE_FLOOR = 50.0  # ... and above this RMS (int16 units)
 _MARGIN = int(0.1 * SAMPLE_RATE)
 _FADE = int(0.01 * SAMPLE_RATE)
 _DITHER = 1.0
+_LEAD = (2.0, 5.0)  # noise/silence alone at the start of each segment
 # Gaps (s) between one word's active end and the next word's active start: (probability, lo, hi).
 DEFAULT_GAPS: tuple[tuple[float, float, float], ...] = ((0.2, 0.05, 0.3), (0.6, 0.3, 1.5), (0.2, 2.0, 6.0))
-_LEAD = (2.0, 5.0)  # noise/silence alone at the start of each segment
 _NOISE_REGIONS = {"train": (0.0, 0.8), "validation": (0.8, 0.9), "test": (0.9, 1.0), "all": (0.0, 1.0)}
 MIN_STRETCH_S = 1.0  # noise-only gaps at least this long are listed as stretches
+
+
+def snr_list(text: str) -> tuple[float | None, ...]:
+    """argparse type: "clean,20,10,5,0" -> (None, 20.0, 10.0, 5.0, 0.0)."""
+    import argparse
+
+    out: list[float | None] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part in ("clean", "none"):
+            out.append(None)
+            continue
+        try:
+            value = float(part.removesuffix("db"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not an SNR in dB or 'clean'") from None
+        if not -30.0 <= value <= 60.0:
+            raise argparse.ArgumentTypeError(f"SNR {value:g} dB is out of range, need -30..60")
+        out.append(value)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,8 @@ class StreamOptions:
     segment_s: float = 60.0
     level_db: float = 0.0
     gaps: tuple[tuple[float, float, float], ...] = DEFAULT_GAPS
+    noise_gain: float = 1.0  # extra gain on the noise bed after the SNR (hil's --noise-gain)
+    lead_s: tuple[float, float] = _LEAD  # noise/silence alone at the start of each segment
 
 
 @dataclass(frozen=True)
@@ -343,7 +365,7 @@ def build_stream(
             speech = np.zeros(n, dtype=np.float64)
             active_power, active_n = 0.0, 0
             seg_words: list[tuple[int, int, Clip]] = []
-            cursor = int(rng.uniform(*_LEAD) * SAMPLE_RATE)  # where the next word's activity starts
+            cursor = int(rng.uniform(*opts.lead_s) * SAMPLE_RATE)  # where the next word's activity starts
             while True:
                 kind = kinds.next()
                 clip = pick[kind].next()
@@ -366,7 +388,7 @@ def build_stream(
                 name = "silence"
             else:
                 p_speech = active_power / active_n if active_n else (1000.0 * speech_gain) ** 2
-                gain = float(np.sqrt(p_speech / 10 ** (float(snr) / 10.0)))
+                gain = float(np.sqrt(p_speech / 10 ** (float(snr) / 10.0))) * opts.noise_gain
                 mix = speech + bed * gain
             out = np.clip(np.round(mix), -32768, 32767)
             clipped += int(np.count_nonzero(np.abs(mix) > 32767.5))
@@ -439,6 +461,7 @@ def build_stream(
     options = asdict(opts)
     options["snrs"] = [None if s is None else float(s) for s in opts.snrs]
     options["gaps"] = [list(g) for g in opts.gaps]
+    options["lead_s"] = list(opts.lead_s)
     truth = StreamTruth(
         SAMPLE_RATE,
         int(audio.size),

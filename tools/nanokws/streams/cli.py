@@ -36,22 +36,6 @@ How to read the DET curve: docs/streams.md.
 """
 
 
-def _snrs(text: str) -> tuple[float | None, ...]:
-    out: list[float | None] = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if part in ("clean", "none", "inf"):
-            out.append(None)
-            continue
-        try:
-            out.append(float(part.removesuffix("db")))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r} is not an SNR in dB or 'clean'") from None
-    if not out:
-        raise argparse.ArgumentTypeError("no SNR conditions")
-    return tuple(out)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -98,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--model", type=Path, default=None, help="take the keywords from this model's labels")
     b.add_argument(
         "--snr",
-        type=_snrs,
+        type=builder.snr_list,
         default=builder.DEFAULT_SNRS,
         metavar="LIST",
         help="conditions, cycled by segment: e.g. clean,20,10,5,0 (the default)",
