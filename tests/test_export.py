@@ -145,3 +145,58 @@ def test_cli_exports_and_rejects_a_non_tflite(tmp_path: Path, exported: tuple[by
     (tmp_path / "bad.tflite").write_bytes(b"not a model at all")
     with pytest.raises(NanokwsError, match="TFL3"):
         cli.run(parser.parse_args(["--model", str(tmp_path / "bad.tflite"), "--out", str(tmp_path / "o2")]))
+
+
+def test_recognizer_settings_reach_model_config_through_export_and_compile(
+    tmp_path: Path, exported: tuple[bytes, Path]
+) -> None:
+    """Without --recognizer, model_config.h names the library's defaults (read from
+    nk_recognizer.h); with a recognizer.json, `export --recognizer` and `compile --recognizer` write
+    its settings; settings for other labels stop both with one line."""
+    from nanokws.cheader import parse_int_defines
+    from nanokws.compiler import cli as compile_cli
+    from nanokws.errors import NanokwsError
+    from nanokws.export import cli
+    from nanokws.streams.replay import RecognizerConfig, save_recognizer_json
+
+    tflite, out = exported
+    text = (out / "model_config.h").read_text()
+    defaults = RecognizerConfig.defaults(len(LABELS))
+    assert '#define NK_MODEL_REC_SOURCE "library defaults"' in text
+    assert "#define NK_MODEL_REC_THRESHOLDS { " + ", ".join(map(str, defaults.thresholds)) + " }" in text
+    got = parse_int_defines(text)
+    names = ("NK_MODEL_REC_WINDOW", "NK_MODEL_REC_SUPPRESSION_MS", "NK_MODEL_REC_RELEASE")
+    assert tuple(got[n] for n in names) == (defaults.window, defaults.suppression_ms, defaults.release)
+
+    (tmp_path / "m.tflite").write_bytes(tflite)
+    cfg = RecognizerConfig((0, 0, 200, 150, 99), window=6, suppression_ms=1000, release=40)
+    rec = tmp_path / "recognizer.json"
+    save_recognizer_json(rec, cfg, LABELS, 'calibrated "val" ?? 5% FRR')
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.run(parser.parse_args(["--model", str(tmp_path / "m.tflite"), "--out", str(tmp_path / "e"),
+                                      "--recognizer", str(rec)])) == 0
+    cparser = argparse.ArgumentParser()
+    compile_cli.add_arguments(cparser)
+    argv = ["--model", str(tmp_path / "m.tflite"), "--out", str(tmp_path / "c"), "--no-tflm", "--recognizer"]
+    assert compile_cli.run(cparser.parse_args([*argv, str(rec)])) == 0
+    for folder in ("e", "c"):
+        text = (tmp_path / folder / "model_config.h").read_text()
+        assert '#define NK_MODEL_REC_SOURCE "calibrated \\"val\\" ?\\077 5% FRR"' in text
+        assert "#define NK_MODEL_REC_THRESHOLDS { 0, 0, 200, 150, 99 }" in text
+        got = parse_int_defines(text)
+        assert tuple(got[n] for n in names) == (6, 1000, 40)
+    if HAVE_CC:  # the source string is valid C (no trigraph) under -std=c11 -Werror
+        (tmp_path / "src.c").write_text('#include <stdio.h>\n#include "model_config.h"\n'
+                                        "int main(void) { puts(NK_MODEL_REC_SOURCE); return 0; }\n")
+        proc = _run(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{FRONTEND_INC}",
+                     f"-I{tmp_path / 'c'}", "src.c", "-o", "src"], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert _run([str(tmp_path / "src")], tmp_path).stdout == 'calibrated "val" ?? 5% FRR\n'
+    save_recognizer_json(rec, RecognizerConfig((1, 2, 3, 4, 5)), ["a", "b", "c", "d", "e"], "other model")
+    with pytest.raises(NanokwsError, match="labels"):
+        cli.run(parser.parse_args(["--model", str(tmp_path / "m.tflite"), "--out", str(tmp_path / "e2"),
+                                   "--recognizer", str(rec)]))
+    with pytest.raises(NanokwsError, match="labels"):
+        compile_cli.run(cparser.parse_args(["--model", str(tmp_path / "m.tflite"), "--out",
+                                            str(tmp_path / "c2"), "--no-tflm", "--recognizer", str(rec)]))

@@ -61,6 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not generate the streaming form even if the model can stream",
     )
     parser.add_argument(
+        "--recognizer",
+        metavar="JSON",
+        type=Path,
+        help="recognizer.json: thresholds, smoothing, suppression, release the firmware starts with "
+        "(model_config.h's NK_MODEL_REC_*; default: the library's)",
+    )
+    parser.add_argument(
         "--stream-stride",
         type=int_in(1, 50),
         default=2,
@@ -76,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
 
     tflite = read_model_bytes(args.model)
     check_output_dir(args.out, "--out")
+    recognizer = None
+    if args.recognizer is not None:
+        from ..streams.replay import load_recognizer_json
+
+        recognizer = load_recognizer_json(args.recognizer)
     try:
         result = compile_model(
             tflite,
@@ -84,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             measure_tflm=not args.no_tflm,
             stream=args.streaming,
             stream_stride=args.stream_stride,
+            recognizer=recognizer,
         )
     except NanokwsError as exc:  # the compiler's refusals name the op; the line also names the file
         if str(exc).startswith(str(args.model)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import atomic
 from ..errors import NanokwsError
@@ -13,6 +13,9 @@ from ..modelmeta import model_sha256
 from ..versions import tool_versions
 from . import codegen, codegen_stream, lower, planner, streaming
 from .tflite_reader import read_graph
+
+if TYPE_CHECKING:
+    from ..streams.replay import RecognizerFile
 
 
 @dataclass
@@ -23,15 +26,17 @@ class CompileResult:
     plan: planner.Plan  # arena offsets of the tensors and of each layer's scratch
 
 
-def _model_config(tflite: bytes) -> tuple[str | None, str]:
+def _model_config(tflite: bytes, recognizer: RecognizerFile | None = None) -> tuple[str | None, str]:
     """model_config.h from the export helper, or None with the reason (no metadata, not installed)."""
     try:
         from ..export.model_config import render_model_config
     except ImportError as exc:
         return None, f"nanokws.export.model_config unavailable ({exc})"
     try:
-        return render_model_config(tflite), ""
+        return render_model_config(tflite, recognizer), ""
     except NanokwsError as exc:
+        if recognizer is not None:  # asked for settings this model cannot take: say so
+            raise
         return None, str(exc)
 
 
@@ -43,6 +48,7 @@ def compile_model(
     fast: bool = True,
     stream: bool | None = None,
     stream_stride: int = 2,
+    recognizer: RecognizerFile | None = None,
 ) -> CompileResult:
     """Compile `tflite` into `out_dir` (nk_model.h, nk_model.c, model_config.h, compile_report.json).
     `fast=False` uses only the reference kernels (for comparisons; same outputs). Whether the model
@@ -50,7 +56,8 @@ def compile_model(
     streaming form (nk_model_stream.h, its code in nk_model.c) is generated when the model can
     stream and `stream` is None (the default: detect), always with `stream=True` (which raises
     NotStreamableError, one line naming the layer, when the model cannot stream), never with
-    `stream=False`."""
+    `stream=False`. `recognizer` (a streams.replay.RecognizerFile): the recognizer's start-up
+    settings for model_config.h (default: the library's)."""
     g = read_graph(tflite)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise NanokwsError(
@@ -73,7 +80,7 @@ def compile_model(
     if stream is not False and sa.plan is not None:
         stream_header = codegen_stream.render_header(sa.plan, layers, source, sha[:16])
         body += codegen_stream.render_body(g, layers, sa.plan)
-    config, config_note = _model_config(tflite)
+    config, config_note = _model_config(tflite, recognizer)
     report: dict[str, Any] = {
         "source": source,
         "sha256": sha,

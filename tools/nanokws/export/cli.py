@@ -37,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--arduino-library", metavar="OUT.zip", type=Path, help="write an Arduino/PlatformIO library zip"
     )
     parser.add_argument(
+        "--recognizer",
+        metavar="JSON",
+        type=Path,
+        help="recognizer.json: thresholds, smoothing, suppression, release the firmware starts with "
+        "(model_config.h's NK_MODEL_REC_*; default: the library's)",
+    )
+    parser.add_argument(
         "--library-name",
         metavar="NAME",
         help="library, folder and header name (default: the model's name from its metadata, e.g. ds_cnn_m12)",
@@ -61,10 +68,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out is None and args.arduino_library is None:
         raise NanokwsError("nothing to write: give --out DIR, --arduino-library OUT.zip, or both")
+    recognizer = None
+    if args.recognizer is not None:
+        from ..streams.replay import load_recognizer_json
+
+        recognizer = load_recognizer_json(args.recognizer)
     if args.out is not None:
         from .export import export_model
 
-        paths = export_model(args.model, args.out)
+        paths = export_model(args.model, args.out, recognizer)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     if args.arduino_library is not None:
         from .arduino_library import DEFAULT_URL, export_arduino_library

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..atomic import atomic_dir
 from ..modelmeta import model_hash, read_metadata, read_model_bytes
+from ..streams.replay import RecognizerFile
 from .model_config import render_model_config
 
 BYTES_PER_LINE = 12
@@ -46,15 +47,20 @@ def render_model_data_cc(tflite: bytes, labels: list[str]) -> str:
     ])
 
 
-def export_model(tflite_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write model_data.cc, model_data.h and model_config.h into `out_dir`; return name -> path."""
+def export_model(
+    tflite_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    recognizer: RecognizerFile | None = None,
+) -> dict[str, Path]:
+    """Write model_data.cc, model_data.h and model_config.h into `out_dir`; return name -> path.
+    `recognizer`: the recognizer's start-up settings for model_config.h (default: the library's)."""
     tflite = read_model_bytes(tflite_path)
     meta = read_metadata(tflite, source=str(tflite_path))
     labels = [str(x) for x in meta.get("labels", [])]
     files = {
         "model_data.h": render_model_data_h(tflite, labels),
         "model_data.cc": render_model_data_cc(tflite, labels),
-        "model_config.h": render_model_config(tflite),
+        "model_config.h": render_model_config(tflite, recognizer),
     }
     out = Path(out_dir)
     with atomic_dir(out) as staging:

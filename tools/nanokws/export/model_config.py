@@ -2,17 +2,24 @@
 
 Shared by `nanokws export` and `nanokws compile`, so both write the same header. Labels and the
 frontend parameters come from the model's nanokws metadata; quantisation parameters of input 0 and
-output 0 come from the flatbuffer itself, so the header cannot disagree with the model.
+output 0 come from the flatbuffer itself, so the header cannot disagree with the model. The
+recognizer's start-up settings (NK_MODEL_REC_*) come from a recognizer.json (`--recognizer`, e.g.
+written by a calibration) or are the library's defaults, read from nk_recognizer.h.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import NanokwsError
 from ..modelmeta import model_hash, read_metadata
+from ..streams.replay import RecognizerConfig, RecognizerFile
+
+LIBRARY_DEFAULTS = "library defaults"  # NK_MODEL_REC_SOURCE without a recognizer.json
+MAX_SOURCE_CHARS = 96  # NK_MODEL_REC_SOURCE goes into INFO, which must fit one frame
 
 
 def tensor_quantization(tflite: bytes, which: str) -> tuple[float, int]:
@@ -48,13 +55,49 @@ def c_string(text: str) -> str:
     return json.dumps(text)
 
 
+def c_text(text: str, limit: int = MAX_SOURCE_CHARS) -> str:
+    """A C string literal of free text: printable ASCII kept (others become '_'), at most `limit`
+    characters; a '?' after a '?' is written as the octal escape \\077, so no trigraph can form."""
+    kept = "".join(c if c.isascii() and c.isprintable() else "_" for c in text)
+    if len(kept) > limit:
+        kept = kept[: limit - 3] + "..."
+    return json.dumps(kept).replace("??", "?\\077")  # non-overlapping: no "??" is left
+
+
+def render_recognizer_defines(labels: Sequence[str], recognizer: RecognizerFile | None = None) -> list[str]:
+    """model_config.h's NK_MODEL_REC_* lines: `recognizer`'s settings (checked against `labels`),
+    or the library's defaults."""
+    if recognizer is None:
+        cfg, source = RecognizerConfig.defaults(len(labels)), LIBRARY_DEFAULTS
+    else:
+        cfg, source = recognizer.config, recognizer.source
+        if recognizer.labels is not None and list(recognizer.labels) != [str(x) for x in labels]:
+            raise NanokwsError(
+                f"recognizer settings are for labels {list(recognizer.labels)}, the model has {list(labels)}"
+            )
+        if len(cfg.thresholds) != len(labels):
+            raise NanokwsError(
+                f"recognizer settings have {len(cfg.thresholds)} thresholds, the model {len(labels)} labels"
+            )
+    return [
+        "/* The recognizer's start-up settings (nk_kws_begin; SET_CONFIG and nk_kws_set_* change them",
+        " * later): thresholds per label in label order, smoothing window, suppression, release. */",
+        f"#define NK_MODEL_REC_SOURCE {c_text(source)}",
+        "#define NK_MODEL_REC_THRESHOLDS { " + ", ".join(str(t) for t in cfg.thresholds) + " }",
+        f"#define NK_MODEL_REC_WINDOW {cfg.window}",
+        f"#define NK_MODEL_REC_SUPPRESSION_MS {cfg.suppression_ms}",
+        f"#define NK_MODEL_REC_RELEASE {cfg.release}",
+    ]
+
+
 def _fe_name(key: str) -> str:
     name = key.upper()
     return name[len("NK_FE_"):] if name.startswith("NK_FE_") else name
 
 
-def render_model_config(tflite: bytes) -> str:
-    """The full text of `model_config.h` for this model (valid C11 and C++)."""
+def render_model_config(tflite: bytes, recognizer: RecognizerFile | None = None) -> str:
+    """The full text of `model_config.h` for this model (valid C11 and C++); the recognizer's
+    start-up settings from `recognizer` (a loaded recognizer.json), else the library's defaults."""
     meta: dict[str, Any] = read_metadata(tflite)
     labels = meta.get("labels")
     frontend = meta.get("frontend")
@@ -86,6 +129,8 @@ def render_model_config(tflite: bytes) -> str:
         f"#define NK_MODEL_INPUT_ZERO_POINT {in_zp}",
         f"#define NK_MODEL_OUTPUT_SCALE {c_float(out_scale)}",
         f"#define NK_MODEL_OUTPUT_ZERO_POINT {out_zp}",
+        "",
+        *render_recognizer_defines([str(x) for x in labels], recognizer),
         "",
         "/* Feature parameters the model was trained with; must match this firmware's frontend. */",
     ]
