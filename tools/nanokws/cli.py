@@ -54,6 +54,11 @@ COMMANDS: list[tuple[str, str, str]] = [
         "nanokws.streams.cli",
         "build realistic test streams, score them through the firmware path: false accepts, DET curves",
     ),
+    (
+        "calibrate",
+        "nanokws.streams.calibrate",
+        "choose recognizer thresholds/smoothing/suppression from validation speakers for the firmware",
+    ),
 ]
 
 DESCRIPTION = """\

@@ -1,0 +1,119 @@
+"""`nanokws calibrate` on a hand-built scored stream: the search finds the setting that meets the
+targets with the fewest misses, each keyword's threshold is its own, and what it reports is the
+replay of the chosen setting; the CLI refuses the test speakers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from nanokws.streams.builder import Segment, StreamTruth, Stretch, TruthWord
+from nanokws.streams.calibrate import Targets, calibrate, judge, shortfall, source_text
+from nanokws.streams.scorer import ScoreRun
+
+LABELS = ["_silence_", "_unknown_", "yes", "no"]
+HOP_S = 0.02  # 320 samples at 16 kHz
+STRIDE = 2
+
+
+def _scored(events: list[tuple[float, float, str, str, int]], seconds: float) -> tuple[StreamTruth, ScoreRun]:
+    """A stream of words (start, end, word, kind, peak probability of the label it drives) and the
+    int8 scores a model would give: the driven label's probability at `peak` for the 0.8 s after
+    the word starts, everything else silence."""
+    n = int(seconds / (HOP_S * STRIDE))
+    hops = (np.arange(n) * STRIDE + STRIDE - 1).astype(np.uint32)
+    probs = np.zeros((n, len(LABELS)))
+    probs[:, 0] = 1.0
+    words = []
+    for start, end, word, kind, peak in events:
+        label = word if kind == "keyword" else "_unknown_"
+        words.append(TruthWord(start, end, word, kind, label, f"{word}/a.wav", "s", None, 0))
+        driven = word if kind == "keyword" else "yes"  # every distractor looks a bit like "yes"
+        t = (hops + 1) * HOP_S
+        on = (t >= start) & (t <= start + 0.8)
+        probs[on] = 0.0
+        probs[on, LABELS.index(driven)] = peak / 255.0
+        probs[on, 1] = 1.0 - peak / 255.0
+    # Output quantisation of a softmax: scale 1/256, zero point -128.
+    scores = np.clip(np.round(probs * 256.0) - 128, -128, 127).astype(np.int8)
+    truth = StreamTruth(
+        16000,
+        int(seconds * 16000),
+        ["yes", "no"],
+        words,
+        [Stretch(0.0, 1.0, "silence", None, 0)],
+        [Segment(0.0, seconds, None, "silence", 1.0)],
+        {},
+    )
+    run = ScoreRun(
+        hops=hops,
+        scores=scores,
+        detections=[],
+        labels=list(LABELS),
+        output_scale=1 / 256,
+        output_zero_point=-128,
+        sample_rate=16000,
+        hop_samples=320,
+        streaming=False,
+        config={},
+        model_hash="x",
+        model_name="hand",
+        audio_seconds=seconds,
+    )
+    return truth, run
+
+
+def _stream() -> tuple[StreamTruth, ScoreRun]:
+    events = []
+    t = 1.5
+    for _ in range(20):
+        # Keywords: "yes" peaks at 240, "no" only at 150; distractors drive "yes" to 200.
+        events.append((t, t + 0.5, "yes", "keyword", 240))
+        events.append((t + 2.0, t + 2.5, "no", "keyword", 150))
+        events.append((t + 4.0, t + 4.5, "cat", "distractor", 200))
+        t += 6.0
+    return _scored(events, t + 2.0)
+
+
+def test_search_meets_the_targets_with_per_keyword_thresholds() -> None:
+    truth, run = _stream()
+    result = calibrate(truth, run, Targets(distractor_fraction=0.0))
+    cfg, val = result["config"], result["validation"]
+    assert result["met"] and val["frr"] == 0.0 and val["distractor_fire_fraction"] == 0.0
+    assert val["repeats"] == 0 and val["hits"] == 40
+    yes, no = cfg.thresholds[2], cfg.thresholds[3]
+    # "yes" must sit above the distractors' 200 and at most its own 240; "no" at most 150: one
+    # threshold for both could not hit every "no" without letting the distractors through.
+    assert 200 < yes <= 240 and no <= 150
+    assert judge(truth, run, cfg, 1.0) == val  # what it reports is the replay of what it chose
+    assert result["search"]["global"]["frr"] > 0.0  # the per-keyword pass is what got "no" back
+    assert (
+        "FRR 0.0%" in source_text(result, "validation", 5.0)
+        and len(source_text(result, "validation", 5)) <= 96
+    )
+
+
+def test_unreachable_targets_are_reported_not_hidden() -> None:
+    truth, run = _scored(
+        [(1.5 + 3 * i, 2.0 + 3 * i, "cat", "distractor", 255) for i in range(10)]
+        + [(61.5, 62.0, "yes", "keyword", 255)],
+        70.0,
+    )
+    result = calibrate(truth, run, Targets(distractor_fraction=0.0))
+    # Distractors as sure as the keyword: firing none means missing it too; the search keeps the
+    # targets (no distractor) and says what that costs.
+    assert result["met"] and result["validation"]["frr"] == 1.0
+    assert (
+        shortfall(
+            {"distractor_fire_fraction": 0.5, "repeats": 0, "noise_fa_per_noise_hour": 0.0},
+            Targets(distractor_fraction=0.02),
+        )
+        > 0
+    )
+
+
+def test_cli_refuses_the_test_speakers(capsys: pytest.CaptureFixture[str]) -> None:
+    from nanokws.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--model", "m.tflite", "--split", "test", "--out", "x"])
+    assert "invalid choice: 'test'" in capsys.readouterr().err
