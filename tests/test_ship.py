@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nanokws.data import labels_for
 from nanokws.paths import FIRMWARE_MODEL_DIR
 from test_train import KEYWORDS, make_tone_dataset
 
@@ -62,8 +63,12 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
     run = train_model([data], "tiny", tmp_path_factory.mktemp("run"), epochs=3, keywords=KEYWORDS,
                       command="nanokws train --test", verbose=False)
     out = tmp_path_factory.mktemp("ship")
+    labels = labels_for(KEYWORDS)
+    rec = tmp_path_factory.mktemp("rec") / "recognizer.json"
+    rec.write_text(json.dumps({"labels": labels, "source": "test calibration", "window": 3, "release": 40,
+                               "suppression_ms": 900, "thresholds": [200 + i for i in range(len(labels))]}))
     card = ship_model(run.tflite_path, [data], out, split="test", ship_command="nanokws ship --test",
-                      verbose=False, snrs=[10.0], quieter_db=[30.0])
+                      verbose=False, snrs=[10.0], quieter_db=[30.0], recognizer=rec)
     return run.tflite_path, data, out, card
 
 
@@ -115,6 +120,22 @@ def test_card_headline_robustness_and_versions(shipped: tuple[Path, Path, Path, 
     assert "## Robustness" in md and "30 dB quieter" in md
     assert (out / "robustness.png").read_bytes()[:4] == b"\x89PNG"
     assert card["versions"] == tool_versions() and "Tool versions: " in md
+
+
+def test_recognizer_settings_go_into_the_firmware_config_and_the_card(
+    shipped: tuple[Path, Path, Path, dict],
+) -> None:
+    _model, _data, out, card = shipped
+    labels = card["labels"]
+    want = [200 + i for i in range(len(labels))]
+    config = (out / "model_config.h").read_text()
+    assert _define(config, "NK_MODEL_REC_THRESHOLDS") == "{ " + ", ".join(map(str, want)) + " }"
+    assert _define(config, "NK_MODEL_REC_WINDOW") == "3" and _define(config, "NK_MODEL_REC_RELEASE") == "40"
+    assert _define(config, "NK_MODEL_REC_SUPPRESSION_MS") == "900"
+    assert card["recognizer"] == {"source": "test calibration", "thresholds": want, "window": 3,
+                                  "suppression_ms": 900, "release": 40, "labels": labels}
+    md = (out / "model_card.md").read_text()
+    assert "From: test calibration." in md and f"{labels[2]} {want[2]}" in md
 
 
 def test_installed_files_all_come_from_the_model(shipped: tuple[Path, Path, Path, dict]) -> None:

@@ -86,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the card's speed section from this `nanokws bench --json` file (same model) "
                         "instead of running the bench")
     parser.add_argument("--no-bench", action="store_true", help="no speed section (do not run the bench)")
+    parser.add_argument("--recognizer", type=Path, default=None, metavar="JSON",
+                        help="recognizer.json (`nanokws calibrate`): the thresholds, smoothing, suppression "
+                        "and release the firmware starts with, shown in the card (default: the library's)")
     parser.add_argument("--snr", type=float_in(-30.0, 100.0), nargs="*", default=list(ROBUSTNESS_SNR_DB),
                         metavar="DB", help="robustness section: also evaluate with background noise at these "
                         "SNRs (`nanokws eval --snr`; default: %(default)s; none: --snr with no value)")
@@ -119,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         bench = False
     card = ship_model(args.model, data, args.out, split=args.split, train_command=args.train_command,
                       ship_command=ship_command, compile_c=not args.no_compile, bench=bench,
-                      snrs=args.snr, quieter_db=args.quieter_db)
+                      snrs=args.snr, quieter_db=args.quieter_db, recognizer=args.recognizer)
     acc, size = card["accuracy"], card["size"]
     flt = f", float {acc['float']:.2%}" if acc["float"] is not None else ""
     print(f"int8 {acc['int8']:.2%}{flt} on {acc['n']} held-out clips; "
@@ -211,12 +214,14 @@ def ship_model(
     bench: bool | dict[str, Any] = False,
     snrs: Sequence[float] = (),
     quieter_db: Sequence[float] = (),
+    recognizer: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate, export, compile and card `model_path` into `out_dir`; return the card (also as JSON).
     `bench`: True runs `nanokws bench` on the model for the card's speed section; a dict is a
     `nanokws bench --json` report of the same model; False leaves the section out. `snrs` /
     `quieter_db`: the robustness section (evaluate/conditions.py; LiteRT int8 on the same clips with
-    noise mixed in or played quieter), with its bar chart robustness.png."""
+    noise mixed in or played quieter), with its bar chart robustness.png. `recognizer`: a
+    recognizer.json for model_config.h's start-up settings (the card lists them)."""
     from tqdm import tqdm
 
     from .evaluate.conditions import conditions_from, plot_conditions
@@ -225,7 +230,9 @@ def ship_model(
     from .evaluate.runtime import run_litert, run_tflm
     from .export import export_model
     from .modelmeta import read_metadata, read_model_bytes
+    from .streams.replay import load_recognizer_json
 
+    rec_file = load_recognizer_json(Path(recognizer)) if recognizer is not None else None
     model_path = Path(model_path)
     tflite = read_model_bytes(model_path)
     meta = read_metadata(tflite, source=str(model_path))
@@ -268,12 +275,12 @@ def ship_model(
     with atomic_dir(out) as stage:
         stage_model = stage / "model.tflite"
         stage_model.write_bytes(tflite)
-        export_model(stage_model, stage)  # model_data.cc/.h + model_config.h
+        export_model(stage_model, stage, recognizer=rec_file)  # model_data.cc/.h + model_config.h
         compile_report: dict[str, Any] | None = None
         if compile_c:
             from .compiler import compile_model
 
-            compile_report = compile_model(tflite, stage, source="model.tflite").report
+            compile_report = compile_model(tflite, stage, source="model.tflite", recognizer=rec_file).report
         if compile_report is not None:
             # The accuracy of what the firmware runs: the compiled C on every clip, element by
             # element against TFLite Micro (a model whose C disagrees is not shipped).
@@ -304,6 +311,7 @@ def ship_model(
         params = (deployed_params(tflite), _param_count(keras_path))
         card = _card(tflite, meta, report, compile_report, params, train,
                      [c for c in (train_command or train.get("command"), ship_command) if c])
+        card["recognizer"] = _recognizer_section(rec_file, labels)
         if bench is True:
             from .compiler.bench import bench as run_bench
 
@@ -445,6 +453,30 @@ def _accuracy_md(acc: dict[str, Any], target: float, verdict: str) -> list[str]:
     return rows
 
 
+def _recognizer_section(rec: Any, labels: list[str]) -> dict[str, Any]:
+    """What model_config.h's NK_MODEL_REC_* say: recognizer.json's settings or the library's."""
+    from .export.model_config import LIBRARY_DEFAULTS
+    from .streams.replay import RecognizerConfig, RecognizerFile
+
+    if rec is None:
+        rec = RecognizerFile(RecognizerConfig.defaults(len(labels)), tuple(labels), LIBRARY_DEFAULTS)
+    return {"source": rec.source, **rec.config.to_json(), "labels": labels}
+
+
+def _recognizer_md(rec: dict[str, Any] | None) -> list[str]:
+    if not rec:
+        return []
+    pairs = zip(rec["labels"], rec["thresholds"], strict=True)
+    kws = [(lab, t) for lab, t in pairs if not lab.startswith("_")]
+    return ["## Recognizer start-up settings (model_config.h NK_MODEL_REC_*)", "",
+            f"From: {rec['source']}. Smoothing window {rec['window']} inferences, suppression "
+            f"{rec['suppression_ms']} ms after any detection, release level {rec['release']}/255 (a label "
+            "re-arms at or below it). Thresholds (smoothed probability, 0..255): "
+            + ", ".join(f"{lab} {t}" for lab, t in kws)
+            + ". SET_CONFIG and nk_kws_set_* change them at run time.",
+            ""]
+
+
 def _robustness_md(rows: list[dict[str, Any]] | None) -> list[str]:
     """Accuracy under noise and level conditions (evaluate/conditions.py), clean first."""
     if not rows:
@@ -498,6 +530,7 @@ def render_card_md(card: dict[str, Any]) -> str:
         f"| MACs per inference | {arch['macs']} | |",
         "",
         *_robustness_md(card.get("robustness")),
+        *_recognizer_md(card.get("recognizer")),
         *_performance_md(card.get("performance")),
         f"Labels (output order): {', '.join(card['labels'])}",
         "",
