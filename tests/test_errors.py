@@ -486,3 +486,26 @@ def test_hil_lists_a_corrupt_wav_and_goes_on(
     assert rep["skipped_files"] == [{"path": str(bad), "reason": rep["skipped_files"][0]["reason"]}]
     assert "corrupt chunk id" in rep["skipped_files"][0]["reason"]
     assert rep["link"] == {"retried_requests": 0}
+
+
+def test_every_command_is_in_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All listed commands build their parsers; a command whose module cannot import is an error,
+    not a silently missing subcommand."""
+    import argparse
+    import importlib
+
+    from nanokws import cli
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(sub.choices) == sorted(name for name, _m, _h in cli.COMMANDS)
+    real = importlib.import_module
+
+    def broken(name: str, *a: object) -> object:
+        if name == "nanokws.streams.calibrate":
+            raise ModuleNotFoundError("No module named 'nanokws.streams.calibrate'", name=name)
+        return real(name, *a)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError):
+        cli.build_parser()
