@@ -29,7 +29,7 @@ system-packages:
 $(VENV)/.installed: pyproject.toml setup.py constraints.txt $(wildcard firmware/lib/frontend/*.[ch]) $(wildcard tools/nanokws/features/*.c)
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	NANOKWS_WERROR=1 $(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
 venv: $(VENV)/.installed
