@@ -24,18 +24,26 @@ def _to_model_input(features: np.ndarray, dtype: Any, scale: float, zero_point: 
     return features.astype(np.float64).astype(dtype)
 
 
-def _litert(tflite: bytes) -> Any:
-    # LiteRT's reference kernels: TFLite Micro is built from them. The optimised builtin kernels
-    # differ by one LSB now and then (seen in int8 SOFTMAX), which is not what `tflm_agrees` asks.
+def litert_interpreter(tflite: bytes, *, reference: bool = True, num_threads: int | None = None) -> Any:
+    """A LiteRT (ai-edge-litert, pinned in constraints.txt) interpreter for `tflite`. `reference`:
+    its reference kernels, which TFLite Micro is built from (the optimised ones differ by one LSB
+    now and then, seen in int8 SOFTMAX); otherwise the optimised kernels, for speed. No silent
+    fall-back to TensorFlow's bundled copy: a different runtime would change the numbers."""
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except ImportError:  # fall back to the copy bundled with TensorFlow
-        import tensorflow as tf
+    except ImportError as exc:
+        raise NanokwsError(f"LiteRT is not installed ({exc}); run `make setup` or "
+                           "`pip install -c constraints.txt ai-edge-litert`") from None
+    kwargs: dict[str, Any] = {"model_content": tflite}
+    if reference:
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_REF
+    if num_threads is not None:
+        kwargs["num_threads"] = num_threads
+    return Interpreter(**kwargs)
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-        OpResolverType = tf.lite.experimental.OpResolverType  # noqa: N806
-    return Interpreter(model_content=tflite,
-                       experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+
+def _litert(tflite: bytes) -> Any:
+    return litert_interpreter(tflite, reference=True)
 
 
 def run_litert(tflite: bytes, features: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:

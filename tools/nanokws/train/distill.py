@@ -77,13 +77,9 @@ def load_teacher(path: str | os.PathLike[str], labels: Sequence[str]) -> Teacher
 def _fast_interpreter(tflite: bytes) -> Any:
     """LiteRT with its optimised kernels: a teacher needs speed, not TFLite Micro's exact rounding
     (the reference kernels would make every epoch several times slower)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
+    from ..evaluate.runtime import litert_interpreter
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    return Interpreter(model_content=tflite, num_threads=1)
+    return litert_interpreter(tflite, reference=False, num_threads=1)
 
 
 def soft_targets(onehot: np.ndarray, teacher_probs: np.ndarray, weight: float) -> np.ndarray:
