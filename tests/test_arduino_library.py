@@ -490,7 +490,11 @@ int main(void) {
     CHECK(nk_kws_stride(&a) == NK_KWS_DEFAULT_STRIDE && nk_kws_set_stride(&a, 5) == NK_KWS_OK);
     CHECK(nk_kws_stride(&a) == 5 && nk_kws_set_stride(&a, NK_KWS_DEFAULT_STRIDE) == NK_KWS_OK);
     CHECK(nk_kws_push(&a, NULL, 3) == NK_KWS_ERR_ARGUMENT);
-    /* Loud noise: the fixture model says "yes"/"no" to it. Poll and callback see the same. */
+    CHECK(nk_kws_release(&a) == NK_REC_DEFAULT_RELEASE && nk_kws_release(&b) == 0);
+    CHECK(nk_kws_set_release(&a, 255) == NK_KWS_OK && nk_kws_release(&a) == 255);
+    CHECK(strcmp(m->config_source, "library defaults") == 0); /* the fixture has no NK_MODEL_REC_* */
+    /* Loud noise: the fixture model says "yes"/"no" to it. Poll and callback see the same. With
+     * hysteresis off (release 255) the unbroken noise fires again after every suppression time. */
     CHECK(nk_kws_set_all_thresholds(&a, 1) == NK_KWS_OK && nk_kws_threshold(&a, 0) == 1);
     CHECK(nk_kws_on_detection(&a, count, &calls) == NK_KWS_OK);
     CHECK(nk_kws_last_scores(&a, scores, sizeof scores, NULL) == 0);
@@ -516,7 +520,7 @@ int main(void) {
     }
     CHECK(polled == (int)NK_KWS_QUEUE_LEN); /* the newest ones; older unpolled ones dropped */
     CHECK(nk_kws_reset(&a) == NK_KWS_OK && nk_kws_stats(&a)->samples == 0 && !nk_kws_poll(&a, &d));
-    CHECK(nk_kws_threshold(&a, 3) == 1); /* reset keeps the configuration */
+    CHECK(nk_kws_threshold(&a, 3) == 1 && nk_kws_release(&a) == 255); /* reset keeps the configuration */
     CHECK(nk_kws_end(&a) == NK_KWS_OK && nk_kws_end(&a) == NK_KWS_ERR_NOT_STARTED);
     printf("ok\n");
     return 0;

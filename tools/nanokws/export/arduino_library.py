@@ -181,9 +181,9 @@ def render_library_json(name: str, version: str, labels: list[str], digest: str,
 # The class and its methods for the Arduino IDE's highlighting (keywords.txt: name TAB KEYWORDn).
 _CLASS_WORDS = ("NanoKws",)
 _METHOD_WORDS = ("begin", "end", "reset", "push", "poll", "onDetection", "lastScores", "probability",
-                 "setThreshold", "setAllThresholds", "setSmoothing", "setSuppressionMs", "setStride",
-                 "setBacklog", "numLabels", "label", "labelIndex", "stats", "cyclesPerInference",
-                 "statusName")
+                 "setThreshold", "setAllThresholds", "setSmoothing", "setSuppressionMs", "setRelease",
+                 "setStride", "setBacklog", "configSource", "numLabels", "label", "labelIndex", "stats",
+                 "cyclesPerInference", "statusName")
 
 
 def render_keywords() -> str:
@@ -256,9 +256,12 @@ void loop() {{ /* samples: 16 kHz mono int16 from your microphone */ kws.push(sa
 ```
 
 `push()` takes any number of samples; every 20 ms of audio is one frontend frame, and every
-`stride` frames (default 2) one inference, after which the recognizer (smoothing over 4
-inferences, per-label thresholds 180/255, 750 ms suppression) may fire. Detections arrive in the
-callback inside `push()`, or poll them with `kws.poll(d)`.
+`stride` frames (default 2) one inference, after which the recognizer may fire: smoothing over 4
+inferences, per-label thresholds 180/255, 750 ms suppression after any detection, and a release
+level of 64/255 (a keyword that fired fires again only after its probability fell that low, so one
+spoken word fires once). A model compiled with a recognizer.json starts with its settings instead
+(`NanoKws::configSource()` says which). Detections arrive in the callback inside `push()`, or poll
+them with `kws.poll(d)`.
 
 | call | what |
 |---|---|
@@ -266,7 +269,8 @@ callback inside `push()`, or poll them with `kws.poll(d)`.
 | `push(samples, n)` | 16 kHz mono int16, any n |
 | `onDetection(fn)` / `poll(d)` | detections: `d.label`, `d.label_index`, `d.score` (0..255), `d.time_ms` |
 | `lastScores(out, cap)`, `probability(i)` | the last inference's int8 scores; smoothed 0..255 per label |
-| `setThreshold("yes", 200)`, `setAllThresholds`, `setSmoothing`, `setSuppressionMs`, `setStride` | settings |
+| `setThreshold("yes", 200)`, `setAllThresholds`, `setSmoothing`, `setSuppressionMs`, `setRelease`, \
+`setStride` | settings |
 | `numLabels()`, `label(i)`, `NanoKws::kRamBytes`, `stats()`, `cyclesPerInference()` | model and cost |
 
 Every call returns a status (`NK_KWS_OK`, `NK_KWS_ERR_ARGUMENT`, ...; `NanoKws::statusName()`).
