@@ -37,7 +37,9 @@ from .splits import SPLITS, speaker_of, speaker_split, which_split
 from .wav import CLIP_SAMPLES, WavFormatError, fit_clip, read_wav
 
 SPLIT_MODES = ("auto", "hash", "lists", "speaker")
-_NOISE_REGIONS = {"train": (0.0, 0.8), "validation": (0.8, 0.9), "test": (0.9, 1.0)}
+# Each background recording is cut in time between the splits (no noise sample shared); "all" is the
+# whole recording. The one definition: training, evaluation conditions and the stream builder use it.
+NOISE_REGIONS = {"train": (0.0, 0.8), "validation": (0.8, 0.9), "test": (0.9, 1.0), "all": (0.0, 1.0)}
 _MIN_SILENCE_GAIN = 0.05
 _MODE_TEXT = {
     "lists": "validation_list.txt / testing_list.txt",
@@ -248,7 +250,7 @@ def noise_region(recording: np.ndarray, split: str) -> np.ndarray:
     """The part of one background recording that belongs to `split` (train: the first 80 %,
     validation: the next 10 %, test: the last 10 %), so training never mixes in noise that
     validation or test conditions use; the whole recording when that part is shorter than a clip."""
-    lo_frac, hi_frac = _NOISE_REGIONS[split]
+    lo_frac, hi_frac = NOISE_REGIONS[split]
     n = len(recording)
     lo, hi = int(lo_frac * n), int(hi_frac * n)
     return recording[lo:hi] if hi - lo >= CLIP_SAMPLES else recording
@@ -266,7 +268,7 @@ def _noise_cuts(
     if not noise or count <= 0:
         return []
     out = []
-    lo_frac, hi_frac = _NOISE_REGIONS[split]
+    lo_frac, hi_frac = NOISE_REGIONS[split]
     for i in range(count):
         k = i % len(noise)  # cycle the recordings so each contributes evenly
         n = len(noise[k])

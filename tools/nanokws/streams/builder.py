@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.dataset import NOISE_REGIONS
 from ..errors import NanokwsError
 
 SAMPLE_RATE = 16000
@@ -58,7 +59,6 @@ _DITHER = 1.0
 _LEAD = (2.0, 5.0)  # noise/silence alone at the start of each segment
 # Gaps (s) between one word's active end and the next word's active start: (probability, lo, hi).
 DEFAULT_GAPS: tuple[tuple[float, float, float], ...] = ((0.2, 0.05, 0.3), (0.6, 0.3, 1.5), (0.2, 2.0, 6.0))
-_NOISE_REGIONS = {"train": (0.0, 0.8), "validation": (0.8, 0.9), "test": (0.9, 1.0), "all": (0.0, 1.0)}
 MIN_STRETCH_S = 1.0  # noise-only gaps at least this long are listed as stretches
 
 
@@ -214,8 +214,8 @@ def load_material(
     """Clips of `split` ("train", "validation", "test" or "all") from a Speech-Commands-layout folder."""
     from ..data import SILENCE, UNKNOWN, load_dataset
 
-    if split not in _NOISE_REGIONS:
-        raise NanokwsError(f"unknown split {split!r}; choose from {', '.join(_NOISE_REGIONS)}")
+    if split not in NOISE_REGIONS:
+        raise NanokwsError(f"unknown split {split!r}; choose from {', '.join(NOISE_REGIONS)}")
     ds = load_dataset(
         root, keywords, unknown_share=None, silence_share=None, split_mode=split_mode, progress=progress
     )
@@ -230,7 +230,7 @@ def load_material(
             clips_kw.append(Clip(ex.path, ex.word, "keyword", ex.word, ex.speaker, ex.split))
         else:
             clips_d.append(Clip(ex.path, ex.word, "distractor", UNKNOWN, ex.speaker, ex.split))
-    lo, hi = _NOISE_REGIONS[split]
+    lo, hi = NOISE_REGIONS[split]
     noise = []
     for path, rec in zip(ds.noise_paths, ds.noise, strict=True):
         a, b = int(lo * rec.size), int(hi * rec.size)
