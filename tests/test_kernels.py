@@ -138,6 +138,30 @@ def test_bounded_requantisation_identity_holds() -> None:
         assert fast == _requantize_tflite(x, m, shift), (x, m, shift)
 
 
+def test_smmlar_output_stage_identity_holds() -> None:
+    """nk_rq_fast's DSP form (nk_quant.h): SMMLAR(2x, m, c) = c + round(2x m / 2^32) with
+    c = (2 zp + 1) 2^(e-1), the sign correction taken from x instead of the high word, one floor
+    shift and a saturation, equals TFLite's requantisation + zero point + int8 clamp (e <= 22)."""
+    from nanokws.compiler.lower import conv_rq_table
+
+    rng = np.random.default_rng(5)
+    xs = np.concatenate(
+        [rng.integers(-(1 << 30) + 1, 1 << 30, 3000), rng.integers(-3000, 3000, 3000), np.arange(-40, 40)]
+    )
+    for x in xs.tolist():
+        m, e, zp = int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(1, 23)), int(rng.integers(-128, 128))
+        _, _, c, right = conv_rq_table(np.array([0]), np.array([m]), np.array([-e]), zp).tolist()
+        assert right == e and c == (2 * zp + 1) * (1 << (e - 1))
+        x2 = 2 * x
+        t = c + ((x2 * m + (1 << 31)) >> 32)  # SMMLAR: exact, inside int32
+        assert -(1 << 31) <= t < (1 << 31)
+        fast = max(-128, min(127, (t + (-1 if x2 < 0 else 0)) >> e))
+        assert fast == max(-128, min(127, _requantize_tflite(x, m, -e) + zp)), (x, m, e, zp)
+    # beyond 22 the kernel takes the general output stage: no rounding constant
+    table = conv_rq_table(np.array([5]), np.array([1 << 30]), np.array([-23]), -128)
+    assert table.tolist() == [5, 1 << 30, 0, 23]
+
+
 def test_fast_kernel_scratch_matches_the_c_header_and_is_enough(tmp_path: Path) -> None:
     """lower.fast_scratch_bytes (what the compiler reserves in the arena) equals nk_kernels.h's
     nk_*_fast_scratch_bytes for seeded geometries and the limits' edges, and the fast kernels given

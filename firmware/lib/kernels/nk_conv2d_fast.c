@@ -116,15 +116,16 @@ static void nk_conv_gather_lanes(const nk_conv_params_t *p, const int8_t *in, in
 }
 
 /* Any geometry, one output at a time (receptive fields too large for the patch buffers). */
-static void nk_conv_slow(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                         const int32_t *mult, const int32_t *shift, int8_t *out)
+static void nk_conv_slow(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *rq,
+                         int8_t *out)
 {
     const int32_t zp = -p->in_offset;
     const nk_out_q_t q = {p->out_offset, p->act_min, p->act_max};
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                int32_t acc = bias_f[oc];
+                const int32_t *r = rq + oc * NK_RQ_WORDS;
+                int32_t acc = r[NK_RQ_BIAS];
                 const int32_t k = p->k_h * p->k_w * p->in_c;
                 for (int32_t ky = 0; ky < p->k_h; ++ky) {
                     for (int32_t kx = 0; kx < p->k_w; ++kx) {
@@ -137,23 +138,27 @@ static void nk_conv_slow(const nk_conv_params_t *p, const int8_t *in, const int8
                         }
                     }
                 }
-                out[(oy * p->out_w + ox) * p->out_c + oc] = nk_out_s8(q, acc, mult[oc], shift[oc]);
+                out[(oy * p->out_w + ox) * p->out_c + oc] = nk_out_s8(q, acc, r[NK_RQ_MULT], -r[NK_RQ_RIGHT]);
             }
         }
     }
 }
 
-void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                       const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch)
+void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *rq,
+                       int8_t *out, int8_t *scratch)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c;
     if (k > NK_CONV_PATCH_MAX) {
-        nk_conv_slow(p, in, w, bias_f, mult, shift, out);
+        nk_conv_slow(p, in, w, rq, out);
         return;
     }
     const int in_place = nk_conv2d_fast_in_place(p);
-    const nk_gemm_params_t g = {
-        .k = k, .out_c = p->out_c, .out_offset = p->out_offset, .act_min = p->act_min, .act_max = p->act_max};
+    const nk_gemm_params_t g = {.k = k,
+                                .out_c = p->out_c,
+                                .out_offset = p->out_offset,
+                                .act_min = p->act_min,
+                                .act_max = p->act_max,
+                                .rq_fast = nk_gemm_rq_fast(p->act_min, p->act_max, rq, p->out_c)};
     const int8_t zp = (int8_t)(-p->in_offset);
     /* scratch (nk_conv2d_fast_scratch_bytes): up to 3 bytes to reach a word boundary, the expanded
      * triple (6k bytes, loaded as words), then the three gathered fields (3k bytes) unless in place. */
@@ -180,7 +185,7 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
             nk_gemm_expand(field, field + k, field + 2 * k, k, x);
         }
         int8_t *o0 = out + pix * p->out_c;
-        nk_gemm_cols_s8(&g, x, w, bias_f, mult, shift, o0, n > 1 ? o0 + p->out_c : NULL,
+        nk_gemm_cols_s8(&g, x, w, rq, o0, n > 1 ? o0 + p->out_c : NULL,
                         n > 2 ? o0 + 2 * p->out_c : NULL);
     }
 }

@@ -52,13 +52,15 @@ static void nk_dw_slow(const nk_conv_params_t *p, const int8_t *in, const int8_t
 
 /* Packed weights of one channel for the 3x3 MAC pass. */
 typedef struct {
-    int32_t k[3][3]; /* [kernel row along b][tap along a] */
+    int32_t k[3][3]; /* [kernel row along b][tap along a], doubled */
+    int32_t bias2;   /* the channel's folded bias, doubled */
 #if NK_KERNELS_DSP
     int32_t k02_0, k02_1, k02_2, k1_01, k1_2; /* (k0,k2) per row; middle taps of rows 0,1 | row 2 */
 #endif
 } nk_dw3_w_t;
 
-/* Raw sums (no bias) of n outputs along a, starting at plane position x, rows `pitch` apart.
+/* Doubled sums 2 (bias + sum of x k) of n outputs along a (weights and bias are packed doubled, so
+ * the output stage's SMMLAR takes them as they are: nk_rq_fast2), starting at plane position x, rows `pitch` apart.
  * Inlined with a constant pitch (NK_DW3_PITCH) the row offsets become immediates, which keeps the
  * pair loop's weights, pointers and sums all in registers. */
 static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, int32_t n, int32_t s_a, int32_t pitch,
@@ -67,22 +69,32 @@ static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, i
     int32_t i = 0;
 #if NK_KERNELS_DSP
     const int32_t k02_0 = kw->k02_0, k02_1 = kw->k02_1, k02_2 = kw->k02_2, k1_01 = kw->k1_01, k1_2 = kw->k1_2;
+    const int32_t bias2 = kw->bias2;
     if (s_a == 1) {
         /* Pointer-bounded loop: x, its end and acc are the only induction registers. */
         i = n & ~1;
         const int8_t *end = x + i;
-#if defined(__OPTIMIZE__)
+#if defined(__OPTIMIZE__) && !defined(__clang__)
         if (pitch == NK_DW3_PITCH && i > 0) {
-            /* The pair loop in asm (13 registers: GCC's version spills its end pointer); the same
-             * instructions as the C loop below, rows at immediate offsets. */
+            /* The pair loop in asm (14 registers: GCC's version spills its end pointer); the same
+             * instructions as the C loop below, rows at immediate offsets. Size-optimised builds,
+             * whose allocator cannot give it 14 registers, compare the end from memory; clang
+             * (whose allocator gives up on it) runs the C loop. */
             int32_t v, v02, v13, a0, a1;
+#if defined(__OPTIMIZE_SIZE__)
+#define NK_DW3_END_CMP "ldr %[v], %[end]\n\tcmp %[x], %[v]\n\t"
+#define NK_DW3_END_OPERAND [end] "m"(end)
+#else
+#define NK_DW3_END_CMP "cmp %[x], %[end]\n\t"
+#define NK_DW3_END_OPERAND [end] "r"(end)
+#endif
             __asm__("1:\n\t"
                     "ldr %[v], [%[x]]\n\t"
                     "sxtb16 %[v02], %[v]\n\t"
                     "sxtb16 %[v13], %[v], ror #8\n\t"
-                    "smuad %[a0], %[v02], %[k02_0]\n\t"
+                    "smlad %[a0], %[v02], %[k02_0], %[bias2]\n\t"
                     "smlabb %[a0], %[v13], %[k1_01], %[a0]\n\t"
-                    "smuad %[a1], %[v13], %[k02_0]\n\t"
+                    "smlad %[a1], %[v13], %[k02_0], %[bias2]\n\t"
                     "smlatb %[a1], %[v02], %[k1_01], %[a1]\n\t"
                     "ldr %[v], [%[x], %[p1]]\n\t"
                     "sxtb16 %[v02], %[v]\n\t"
@@ -99,20 +111,20 @@ static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, i
                     "smlad %[a1], %[v13], %[k02_2], %[a1]\n\t"
                     "smlatb %[a1], %[v02], %[k1_2], %[a1]\n\t"
                     "strd %[a0], %[a1], [%[acc]], #8\n\t"
-                    "adds %[x], %[x], #2\n\t"
-                    "cmp %[x], %[end]\n\t"
-                    "bne 1b\n\t"
+                    "adds %[x], %[x], #2\n\t" NK_DW3_END_CMP "bne 1b\n\t"
                     : [x] "+r"(x), [acc] "+r"(acc), [v] "=&r"(v), [v02] "=&r"(v02), [v13] "=&r"(v13),
                       [a0] "=&r"(a0), [a1] "=&r"(a1)
-                    : [end] "r"(end), [k02_0] "r"(k02_0), [k02_1] "r"(k02_1), [k02_2] "r"(k02_2),
+                    : NK_DW3_END_OPERAND, [bias2] "r"(bias2), [k02_0] "r"(k02_0), [k02_1] "r"(k02_1), [k02_2] "r"(k02_2),
                       [k1_01] "r"(k1_01), [k1_2] "r"(k1_2), [p1] "I"(NK_DW3_PITCH), [p2] "I"(2 * NK_DW3_PITCH)
                     : "memory", "cc");
+#undef NK_DW3_END_CMP
+#undef NK_DW3_END_OPERAND
         }
 #endif
         for (; x != end; x += 2, acc += 2) {
             int32_t v = nk_load4(x), v02 = nk_sxtb16(v), v13 = nk_sxtb16_odd(v);
-            int32_t acc0 = nk_smlabb(v13, k1_01, nk_smuad(v02, k02_0));
-            int32_t acc1 = nk_smlatb(v02, k1_01, nk_smuad(v13, k02_0));
+            int32_t acc0 = nk_smlabb(v13, k1_01, nk_smlad(v02, k02_0, bias2));
+            int32_t acc1 = nk_smlatb(v02, k1_01, nk_smlad(v13, k02_0, bias2));
             v = nk_load4(x + pitch), v02 = nk_sxtb16(v), v13 = nk_sxtb16_odd(v);
             acc0 = nk_smlabt(v13, k1_01, nk_smlad(v02, k02_1, acc0));
             acc1 = nk_smlatt(v02, k1_01, nk_smlad(v13, k02_1, acc1));
@@ -125,7 +137,7 @@ static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, i
     /* Singles read x0..x3 (x3 unused, at most one byte past the plane: the scratch's slack). */
     for (; i < n; ++i, x += s_a) {
         int32_t v = nk_load4(x);
-        int32_t a = nk_smlabb(nk_sxtb16_odd(v), k1_01, nk_smuad(nk_sxtb16(v), k02_0));
+        int32_t a = nk_smlabb(nk_sxtb16_odd(v), k1_01, nk_smlad(nk_sxtb16(v), k02_0, bias2));
         v = nk_load4(x + pitch);
         a = nk_smlabt(nk_sxtb16_odd(v), k1_01, nk_smlad(nk_sxtb16(v), k02_1, a));
         v = nk_load4(x + 2 * pitch);
@@ -133,7 +145,7 @@ static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, i
     }
 #else
     for (; i < n; ++i, x += s_a) {
-        int32_t a = 0;
+        int32_t a = kw->bias2;
         for (int32_t jb = 0; jb < 3; ++jb) {
             const int8_t *xr = x + jb * pitch;
             a += xr[0] * kw->k[jb][0] + xr[1] * kw->k[jb][1] + xr[2] * kw->k[jb][2];
@@ -149,7 +161,7 @@ static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, i
  * holds x0..x3; SXTB16 splits it into (x0,x2) and (x1,x3). With the channel's weights packed as
  * (k0,k2) and k1 per kernel row, output a takes x0 k0 + x2 k2 (SMLAD) + x1 k1 (SMLABB) and output
  * a+1 takes x1 k0 + x3 k2 (SMLAD) + x2 k1 (SMLATB): 7 instructions per 6 MACs. The sums of a row
- * chunk are then requantised with the channel's constants in registers (nk_out_row_s8). */
+ * chunk are then requantised with the channel's constants in registers (nk_out_row2_s8). */
 static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
                            const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *plane)
 {
@@ -196,7 +208,7 @@ static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const in
         nk_dw3_w_t kw;
         for (int32_t jb = 0; jb < 3; ++jb) {
             for (int32_t ja = 0; ja < 3; ++ja) {
-                kw.k[jb][ja] = wc[wstep * (tr ? ja * 3 + jb : jb * 3 + ja)];
+                kw.k[jb][ja] = 2 * wc[wstep * (tr ? ja * 3 + jb : jb * 3 + ja)];
             }
         }
 #if NK_KERNELS_DSP
@@ -204,8 +216,9 @@ static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const in
         kw.k02_2 = nk_pack16(kw.k[2][0], kw.k[2][2]);
         kw.k1_01 = nk_pack16(kw.k[0][1], kw.k[1][1]), kw.k1_2 = kw.k[2][1];
 #endif
+        kw.bias2 = 2 * bias_f[c]; /* |bias_f| < 2^30 (lower.accumulators_bounded) */
         /* Per channel, not per row: the output stores may alias mult/shift/bias_f. */
-        const nk_rq_t rq = nk_rq_init(q, bias_f[c], mult[c], shift[c]);
+        const nk_rq_t rq = nk_rq_init(q, 0, mult[c], shift[c]);
         for (int32_t ob = 0; ob < n_b; ++ob) {
             const int8_t *r = plane + ob * s_b * pitch;
             int8_t *o = out + ob * out_step_b + c;
@@ -219,7 +232,7 @@ static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const in
                 } else {
                     nk_dw3_macs(r + a_lo * s_a, n, s_a, pitch, &kw, acc);
                 }
-                nk_out_row_s8(q, &rq, acc, n, o + a_lo * out_step_a, out_step_a);
+                nk_out_row2_s8(q, &rq, acc, n, o + a_lo * out_step_a, out_step_a);
             }
         }
     }

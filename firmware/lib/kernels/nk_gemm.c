@@ -21,6 +21,38 @@
 #include "nk_simd.h"
 #endif
 
+#if NK_KERNELS_DSP && defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
+/* Optimised GCC builds run the inner loops in asm (all 14 allocatable registers: GCC omits the
+ * frame pointer there; clang's allocator gives up on them). */
+#define NK_GEMM_ASM 1
+/* One group: 4 inputs x 3 columns x 2 rows = 24 MACs in 21 instructions. SXTB16 unpacks weight
+ * bytes 0,2 and (rotated) 1,3 into 16-bit lanes, the same pairing as the expanded inputs. */
+#define NK_GEMM_GROUP                                                                                  \
+    "ldr %[wv], [%[wp]], #4\n\t"                                                                        \
+    "sxtb16 %[e02], %[wv]\n\t"                                                                          \
+    "sxtb16 %[e13], %[wv], ror #8\n\t"                                                                  \
+    "ldr %[wv], [%[wp]], #4\n\t"                                                                        \
+    "sxtb16 %[o02], %[wv]\n\t"                                                                          \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"                                                                   \
+    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"                                                              \
+    "smlad %[a0], %[x02], %[e02], %[a0]\n\t"                                                            \
+    "smlad %[a0], %[x13], %[e13], %[a0]\n\t"                                                            \
+    "smlad %[b0], %[x02], %[o02], %[b0]\n\t"                                                            \
+    "smlad %[b0], %[x13], %[wv], %[b0]\n\t"                                                             \
+    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"                                                              \
+    "smlad %[a1], %[x02], %[e02], %[a1]\n\t"                                                            \
+    "smlad %[a1], %[x13], %[e13], %[a1]\n\t"                                                            \
+    "smlad %[b1], %[x02], %[o02], %[b1]\n\t"                                                            \
+    "smlad %[b1], %[x13], %[wv], %[b1]\n\t"                                                             \
+    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"                                                              \
+    "smlad %[a2], %[x02], %[e02], %[a2]\n\t"                                                            \
+    "smlad %[a2], %[x13], %[e13], %[a2]\n\t"                                                            \
+    "smlad %[b2], %[x02], %[o02], %[b2]\n\t"                                                            \
+    "smlad %[b2], %[x13], %[wv], %[b2]\n\t"
+#else
+#define NK_GEMM_ASM 0
+#endif
+
 /* 16-bit lane i of the expanded buffer (memcpy: the buffer is written as 32-bit words). */
 static inline int32_t nk_lane(const int32_t *x, int32_t i)
 {
@@ -64,48 +96,116 @@ void nk_gemm_expand(const int8_t *c0, const int8_t *c1, const int8_t *c2, int32_
 
 /* Requantise the sums of n output channels (NK_GEMM_COLS per channel) into o0, o1, o2. Column 2,
  * then 1, then 0 is stored, so a column aliased to o0 (not to be stored) is overwritten by
- * column 0. The fast branch is the shortcut of nk_out_row_s8 in nk_quant.h (zero point inside the rounding
- * constant, SSAT); nk_gemm_cols_s8 inlines it for its channel pairs. */
-static void nk_gemm_out(nk_out_q_t q, const int32_t *sums, int32_t n, const int32_t *mult, const int32_t *shift,
-                        int8_t *o0, int8_t *o1, int8_t *o2)
+ * column 0. */
+static void nk_gemm_out(nk_out_q_t q, int32_t fast, const int32_t *sums, int32_t n, const int32_t *rq, int8_t *o0,
+                        int8_t *o1, int8_t *o2)
 {
-    const int full = q.act_min == -128 && q.act_max == 127;
-    for (int32_t i = 0; i < n; ++i, sums += NK_GEMM_COLS) {
-        const int32_t m = mult[i], s = shift[i];
-        if (full && s >= -22) {
-            const int32_t e = -s, r = ((int32_t)1 << (e - 1)) + q.out_offset * ((int32_t)1 << e);
-            const int32_t h2 = nk_mulhi_bounded(sums[2], m), h1 = nk_mulhi_bounded(sums[1], m);
-            const int32_t h0 = nk_mulhi_bounded(sums[0], m);
-            o2[i] = nk_sat8((h2 + r + (h2 >> 31)) >> e);
-            o1[i] = nk_sat8((h1 + r + (h1 >> 31)) >> e);
-            o0[i] = nk_sat8((h0 + r + (h0 >> 31)) >> e);
+    for (int32_t i = 0; i < n; ++i, sums += NK_GEMM_COLS, rq += NK_RQ_WORDS) {
+        const int32_t m = rq[NK_RQ_MULT], e = rq[NK_RQ_RIGHT];
+        if (fast) {
+            const int32_t c = rq[NK_RQ_ROUND];
+            o2[i] = (int8_t)nk_rq_fast(sums[2], m, c, e);
+            o1[i] = (int8_t)nk_rq_fast(sums[1], m, c, e);
+            o0[i] = (int8_t)nk_rq_fast(sums[0], m, c, e);
         } else {
-            o2[i] = nk_out_s8(q, sums[2], m, s);
-            o1[i] = nk_out_s8(q, sums[1], m, s);
-            o0[i] = nk_out_s8(q, sums[0], m, s);
+            o2[i] = nk_out_s8(q, sums[2], m, -e);
+            o1[i] = nk_out_s8(q, sums[1], m, -e);
+            o0[i] = nk_out_s8(q, sums[0], m, -e);
         }
     }
 }
 
-void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *bias_f,
-                     const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1, int8_t *o2)
+void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *rq, int8_t *o0,
+                     int8_t *o1, int8_t *o2)
 {
     /* Locals: int8 stores may alias anything, so fields read through g would be reloaded. */
     const int32_t k = g->k, k4 = k & ~3, out_c = g->out_c, rest = k - k4, groups = k4 >> 2;
     const nk_out_q_t q = {g->out_offset, g->act_min, g->act_max};
-    const int full = q.act_min == -128 && q.act_max == 127;
+    const int32_t fast = g->rq_fast;
     const int32_t *x_rest = x + groups * 2 * NK_GEMM_COLS; /* leftover lanes */
     const int8_t *wp = w;                                   /* walks the row pairs */
     /* A column not to be stored goes to o0 first and is overwritten by column 0 (stored last). */
     o1 = o1 != NULL ? o1 : o0;
     o2 = o2 != NULL ? o2 : o0;
+    /* Columns 1 and 2 at o + d1, o + d2; o walks the channel pairs of column 0. */
+    const int32_t d1 = (int32_t)(o1 - o0), d2 = (int32_t)(o2 - o0);
+#if NK_GEMM_ASM
+    /* Evenly spaced columns (all three stored): the asm stores through o and one stride. */
+    const int even = fast && d1 > 0 && d2 == 2 * d1;
+#endif
     int32_t sums[2 * NK_GEMM_COLS]; /* [channel][column], for the general output stage */
-    int32_t oc = 0;
-    for (; oc + 2 <= out_c; oc += 2) {
-        int32_t a0 = bias_f[oc], b0 = bias_f[oc + 1]; /* a: even row, b: odd row; digit: column */
+    int8_t *o = o0;
+    const int32_t *const rq_end = rq + (out_c & ~1) * NK_RQ_WORDS;
+#if NK_GEMM_ASM
+    if (even && rest == 0 && rq != rq_end) {
+        /* The whole channel-pair loop in one asm: per pair the sums start at the biases, groups
+         * peeled by one and two, then four per iteration, then nk_rq_fast on both channels
+         * (registers freed by the MACs: m = e02, c = e13, e = o02, t = wv, the output pointer
+         * x02, its column stride x13, the constants' pointer xp). Loop state not in registers
+         * lives on the stack ("m" operands). */
+        const int32_t g1 = groups & 1, g2 = groups & 2, g4 = groups >= 4, d = d1;
+        const int32_t *const x_end = x_rest;
+        int32_t a0, a1, a2, b0, b1, b2, e02, e13, o02, wv, x02, x13;
+        const int32_t *xp;
+#define NK_RQ_ONE(acc, dst)                                                                            \
+    "lsl %[" acc "], %[" acc "], #1\n\t"                                                                \
+    "smmlar %[wv], %[" acc "], %[e02], %[e13]\n\t"                                                      \
+    "add %[wv], %[wv], %[" acc "], asr #31\n\t"                                                         \
+    "asr %[wv], %[wv], %[o02]\n\t"                                                                     \
+    "ssat %[wv], #8, %[wv]\n\t"                                                                        \
+    "strb %[wv], " dst "\n\t"
+        __asm__ volatile("1:\n\t"
+                         "ldr %[xp], %[rq]\n\t"
+                         "ldr %[a0], [%[xp]]\n\t"
+                         "ldr %[b0], [%[xp], #16]\n\t"
+                         "mov %[a1], %[a0]\n\t"
+                         "mov %[a2], %[a0]\n\t"
+                         "mov %[b1], %[b0]\n\t"
+                         "mov %[b2], %[b0]\n\t"
+                         "ldr %[xp], %[x]\n\t"
+                         "ldr %[wv], %[g1]\n\t"
+                         "cmp %[wv], #0\n\t"
+                         "beq 2f\n\t" NK_GEMM_GROUP "2:\n\t"
+                         "ldr %[wv], %[g2]\n\t"
+                         "cmp %[wv], #0\n\t"
+                         "beq 3f\n\t" NK_GEMM_GROUP NK_GEMM_GROUP "3:\n\t"
+                         "ldr %[wv], %[g4]\n\t"
+                         "cmp %[wv], #0\n\t"
+                         "beq 5f\n\t"
+                         "4:\n\t" NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP "ldr %[x02], %[x_end]\n\t"
+                         "cmp %[xp], %[x02]\n\t"
+                         "bne 4b\n\t"
+                         "5:\n\t"
+                         "ldr %[xp], %[rq]\n\t"
+                         "ldr %[x02], %[o]\n\t"
+                         "ldr %[x13], %[d]\n\t"
+                         "ldrd %[e02], %[e13], [%[xp], #4]\n\t"
+                         "ldr %[o02], [%[xp], #12]\n\t" NK_RQ_ONE("a2", "[%[x02], %[x13], lsl #1]")
+                             NK_RQ_ONE("a1", "[%[x02], %[x13]]") NK_RQ_ONE("a0", "[%[x02]], #1")
+                                 "ldrd %[e02], %[e13], [%[xp], #20]\n\t"
+                         "ldr %[o02], [%[xp], #28]\n\t" NK_RQ_ONE("b2", "[%[x02], %[x13], lsl #1]")
+                             NK_RQ_ONE("b1", "[%[x02], %[x13]]") NK_RQ_ONE("b0", "[%[x02]], #1")
+                                 "str %[x02], %[o]\n\t"
+                         "adds %[xp], %[xp], #32\n\t"
+                         "str %[xp], %[rq]\n\t"
+                         "ldr %[x13], %[rq_end]\n\t"
+                         "cmp %[xp], %[x13]\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [b0] "=&r"(b0), [b1] "=&r"(b1),
+                           [b2] "=&r"(b2), [e02] "=&r"(e02), [e13] "=&r"(e13), [o02] "=&r"(o02), [wv] "=&r"(wv),
+                           [x02] "=&r"(x02), [x13] "=&r"(x13), [xp] "=&r"(xp), [wp] "+r"(wp), [rq] "+m"(rq),
+                           [o] "+m"(o)
+                         : [x] "m"(x), [x_end] "m"(x_end), [rq_end] "m"(rq_end), [g1] "m"(g1), [g2] "m"(g2),
+                           [g4] "m"(g4), [d] "m"(d)
+                         : "memory", "cc");
+#undef NK_RQ_ONE
+    }
+#endif
+    for (; rq != rq_end; rq += 2 * NK_RQ_WORDS, o += 2) {
+        int32_t a0 = rq[NK_RQ_BIAS], b0 = rq[NK_RQ_WORDS + NK_RQ_BIAS]; /* a: even row, b: odd row; digit: column */
         int32_t a1 = a0, a2 = a0, b1 = b0, b2 = b0;
         const int32_t *xp = x;
-#if NK_KERNELS_DSP && defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
+#if NK_GEMM_ASM
         /* The loop in asm: GCC's scheduler hoists the loads of an unrolled C loop and spills.
          * 6 sums, 4 unpacked weights, 2 input words, 2 pointers: all 14 allocatable registers
          * (hence optimised GCC builds only, which omit the frame pointer; clang's allocator
@@ -113,28 +213,6 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
          * lanes, the same pairing as the expanded inputs: SMLAD's sums are exact. */
         int32_t e02, e13, o02, wv, x02, x13;
         const int32_t *x_end = x_rest;
-#define NK_GEMM_GROUP                                                                                  \
-    "ldr %[wv], [%[wp]], #4\n\t"                                                                        \
-    "sxtb16 %[e02], %[wv]\n\t"                                                                          \
-    "sxtb16 %[e13], %[wv], ror #8\n\t"                                                                  \
-    "ldr %[wv], [%[wp]], #4\n\t"                                                                        \
-    "sxtb16 %[o02], %[wv]\n\t"                                                                          \
-    "sxtb16 %[wv], %[wv], ror #8\n\t"                                                                   \
-    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"                                                              \
-    "smlad %[a0], %[x02], %[e02], %[a0]\n\t"                                                            \
-    "smlad %[a0], %[x13], %[e13], %[a0]\n\t"                                                            \
-    "smlad %[b0], %[x02], %[o02], %[b0]\n\t"                                                            \
-    "smlad %[b0], %[x13], %[wv], %[b0]\n\t"                                                             \
-    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"                                                              \
-    "smlad %[a1], %[x02], %[e02], %[a1]\n\t"                                                            \
-    "smlad %[a1], %[x13], %[e13], %[a1]\n\t"                                                            \
-    "smlad %[b1], %[x02], %[o02], %[b1]\n\t"                                                            \
-    "smlad %[b1], %[x13], %[wv], %[b1]\n\t"                                                             \
-    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"                                                              \
-    "smlad %[a2], %[x02], %[e02], %[a2]\n\t"                                                            \
-    "smlad %[a2], %[x13], %[e13], %[a2]\n\t"                                                            \
-    "smlad %[b2], %[x02], %[o02], %[b2]\n\t"                                                            \
-    "smlad %[b2], %[x13], %[wv], %[b2]\n\t"
 #define NK_GEMM_OPERANDS                                                                               \
     [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2),            \
         [xp] "+r"(xp), [wp] "+r"(wp), [e02] "=&r"(e02), [e13] "=&r"(e13), [o02] "=&r"(o02),             \
@@ -153,7 +231,6 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
                     : [end] "m"(x_end)
                     : "memory", "cc");
         }
-#undef NK_GEMM_GROUP
 #undef NK_GEMM_OPERANDS
 #elif NK_KERNELS_DSP
         /* The same instructions in C (clang, -O0). */
@@ -189,32 +266,54 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
             b0 += x0 * wp[rest + j], b1 += x1 * wp[rest + j], b2 += x2 * wp[rest + j];
         }
         wp += 2 * rest;
-        const int32_t ma = mult[oc], mb = mult[oc + 1], sa = shift[oc], sb = shift[oc + 1];
-        if (full && sa >= -22 && sb >= -22) { /* nk_gemm_out's fast branch, inline */
-            const int32_t ea = -sa, eb = -sb;
-            const int32_t ra = ((int32_t)1 << (ea - 1)) + q.out_offset * ((int32_t)1 << ea);
-            const int32_t rb = ((int32_t)1 << (eb - 1)) + q.out_offset * ((int32_t)1 << eb);
-            int32_t h = nk_mulhi_bounded(a2, ma);
-            o2[oc] = nk_sat8((h + ra + (h >> 31)) >> ea);
-            h = nk_mulhi_bounded(b2, mb);
-            o2[oc + 1] = nk_sat8((h + rb + (h >> 31)) >> eb);
-            h = nk_mulhi_bounded(a1, ma);
-            o1[oc] = nk_sat8((h + ra + (h >> 31)) >> ea);
-            h = nk_mulhi_bounded(b1, mb);
-            o1[oc + 1] = nk_sat8((h + rb + (h >> 31)) >> eb);
-            h = nk_mulhi_bounded(a0, ma);
-            o0[oc] = nk_sat8((h + ra + (h >> 31)) >> ea);
-            h = nk_mulhi_bounded(b0, mb);
-            o0[oc + 1] = nk_sat8((h + rb + (h >> 31)) >> eb);
+#if NK_GEMM_ASM
+        if (even) {
+            /* nk_rq_fast in asm, both channels (13 registers: GCC's version reloads its pointers
+             * and constants from the stack): per output LSL (2x), SMMLAR (+ rounding constant),
+             * ADD (- [x < 0]), ASR, SSAT, STRB; columns at o, o + d, o + 2d. Volatile: its only
+             * effect is the stores. */
+            int8_t *oa = o;
+            int32_t m, c, e, t;
+#define NK_RQ_ONE(acc, dst)                                                                            \
+    "lsl %[" acc "], %[" acc "], #1\n\t"                                                                \
+    "smmlar %[t], %[" acc "], %[m], %[c]\n\t"                                                           \
+    "add %[t], %[t], %[" acc "], asr #31\n\t"                                                           \
+    "asr %[t], %[t], %[e]\n\t"                                                                         \
+    "ssat %[t], #8, %[t]\n\t"                                                                          \
+    "strb %[t], " dst "\n\t"
+            __asm__ volatile("ldrd %[m], %[c], [%[rq], #4]\n\t"
+                    "ldr %[e], [%[rq], #12]\n\t" NK_RQ_ONE("a2", "[%[o], %[d], lsl #1]") NK_RQ_ONE("a1", "[%[o], %[d]]")
+                        NK_RQ_ONE("a0", "[%[o]], #1") "ldrd %[m], %[c], [%[rq], #20]\n\t"
+                    "ldr %[e], [%[rq], #28]\n\t" NK_RQ_ONE("b2", "[%[o], %[d], lsl #1]") NK_RQ_ONE("b1", "[%[o], %[d]]")
+                        NK_RQ_ONE("b0", "[%[o]]")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2),
+                      [o] "+r"(oa), [m] "=&r"(m), [c] "=&r"(c), [e] "=&r"(e), [t] "=&r"(t)
+                    : [rq] "r"(rq), [d] "r"(d1)
+                    : "memory");
+#undef NK_RQ_ONE
+            continue;
+        }
+#endif
+        if (fast) { /* nk_rq_fast with the channels' constants */
+            const int32_t ma = rq[NK_RQ_MULT], ca = rq[NK_RQ_ROUND], ea = rq[NK_RQ_RIGHT];
+            const int32_t mb = rq[NK_RQ_WORDS + NK_RQ_MULT], cb = rq[NK_RQ_WORDS + NK_RQ_ROUND];
+            const int32_t eb = rq[NK_RQ_WORDS + NK_RQ_RIGHT];
+            o[d2] = (int8_t)nk_rq_fast(a2, ma, ca, ea);
+            o[d2 + 1] = (int8_t)nk_rq_fast(b2, mb, cb, eb);
+            o[d1] = (int8_t)nk_rq_fast(a1, ma, ca, ea);
+            o[d1 + 1] = (int8_t)nk_rq_fast(b1, mb, cb, eb);
+            o[0] = (int8_t)nk_rq_fast(a0, ma, ca, ea);
+            o[1] = (int8_t)nk_rq_fast(b0, mb, cb, eb);
         } else {
             sums[0] = a0, sums[1] = a1, sums[2] = a2;
             sums[3] = b0, sums[4] = b1, sums[5] = b2;
-            nk_gemm_out(q, sums, 2, mult + oc, shift + oc, o0 + oc, o1 + oc, o2 + oc);
+            nk_gemm_out(q, 0, sums, 2, rq, o, o + d1, o + d2);
         }
     }
+    const int32_t oc = out_c & ~1;
     if (oc < out_c) { /* odd channel count: the last row alone, stored as is */
         for (int32_t col = 0; col < NK_GEMM_COLS; ++col) {
-            int32_t acc = bias_f[oc];
+            int32_t acc = rq[NK_RQ_BIAS];
             for (int32_t i = 0; i < k4; ++i) {
                 /* input i's lane: group i / 4, the column's two words, half (i >> 1) & 1 */
                 acc += nk_lane(x, (i >> 2) * 4 * NK_GEMM_COLS + 4 * col + (i & 1) * 2 + ((i >> 1) & 1)) * wp[i];
@@ -224,6 +323,6 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
             }
             sums[col] = acc;
         }
-        nk_gemm_out(q, sums, 1, mult + oc, shift + oc, o0 + oc, o1 + oc, o2 + oc);
+        nk_gemm_out(q, fast, sums, 1, rq, o, o + d1, o + d2);
     }
 }

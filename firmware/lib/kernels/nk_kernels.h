@@ -143,11 +143,32 @@ static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t ou
     return i < k4 ? base + (i >> 2) * 8 + r * 4 + (i & 3) : base + 2 * k4 + r * (k - k4) + (i - k4);
 }
 
+/* Per-output-channel constants of nk_conv2d_fast_s8, NK_RQ_WORDS int32 per channel, channels in
+ * order (the compiler writes them: lower.conv_rq_table; nk_conv_rq_fill computes the same): the
+ * folded bias, the multiplier, the rounding constant (2 out_offset + 1) 2^(e-1) of the fast output
+ * stage (nk_rq_fast in nk_quant.h; 0 when e > 22) and the right shift e = -shift >= 1. */
+#define NK_RQ_WORDS 4
+#define NK_RQ_BIAS 0
+#define NK_RQ_MULT 1
+#define NK_RQ_ROUND 2
+#define NK_RQ_RIGHT 3
+static inline void nk_conv_rq_fill(int32_t *rq, const int32_t *bias_f, const int32_t *mult, const int32_t *shift,
+                                   int32_t out_offset, int32_t n)
+{
+    for (int32_t i = 0; i < n; ++i, rq += NK_RQ_WORDS) {
+        const int32_t e = -shift[i];
+        rq[NK_RQ_BIAS] = bias_f[i];
+        rq[NK_RQ_MULT] = mult[i];
+        rq[NK_RQ_ROUND] = e >= 1 && e <= 22 ? (int32_t)((uint32_t)(2 * out_offset + 1) << (e - 1)) : 0;
+        rq[NK_RQ_RIGHT] = e;
+    }
+}
+
 /* CONV_2D as a matrix product over triples of output pixels x pairs of output channels; weights
- * ([out_c][k_h * k_w * in_c] rows of the .tflite) in the nk_gemm_index layout; bias_f folded
- * (never NULL); scratch: nk_conv2d_fast_scratch_bytes(p) bytes. */
-void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                       const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch);
+ * ([out_c][k_h * k_w * in_c] rows of the .tflite) in the nk_gemm_index layout; rq: the channels'
+ * constants (NK_RQ_WORDS each, bias folded); scratch: nk_conv2d_fast_scratch_bytes(p) bytes. */
+void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *rq,
+                       int8_t *out, int8_t *scratch);
 
 /* Three input columns c0, c1, c2 (k int8 each) expanded for nk_gemm_cols_s8 into x (6k bytes, word
  * aligned): per four inputs the 16-bit lane pairs (x0,x2), (x1,x3) of c0, then of c1, then of c2;
@@ -159,9 +180,25 @@ void nk_gemm_expand(const int8_t *c0, const int8_t *c1, const int8_t *c2, int32_
 typedef struct {
     int32_t k, out_c;
     int32_t out_offset, act_min, act_max;
+    int32_t rq_fast; /* 1: act_min/max are -128/127 and every right shift is in [1, 22] (nk_gemm_rq_fast) */
 } nk_gemm_params_t;
-void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *bias_f,
-                     const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1, int8_t *o2);
+
+/* 1 when every output channel of a fast conv takes nk_rq_fast (nk_quant.h): the activation range is
+ * all of int8 and every right shift is in [1, 22] (the compiler already guarantees >= 1). */
+static inline int32_t nk_gemm_rq_fast(int32_t act_min, int32_t act_max, const int32_t *rq, int32_t n)
+{
+    if (act_min != -128 || act_max != 127) {
+        return 0;
+    }
+    for (int32_t i = 0; i < n; ++i, rq += NK_RQ_WORDS) {
+        if (rq[NK_RQ_RIGHT] < 1 || rq[NK_RQ_RIGHT] > 22) {
+            return 0;
+        }
+    }
+    return 1;
+}
+void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *rq, int8_t *o0,
+                     int8_t *o1, int8_t *o2);
 
 /* Limits of nk_dwconv2d_fast_s8's per-pixel tap table and zero-point row; beyond them it runs a
  * slower per-tap loop (still exact). */

@@ -81,6 +81,30 @@ static inline int8_t nk_sat8(int32_t v)
 #endif
 }
 
+/* The rounding constant of the fast output stage for a right shift e in [1, 22] and output zero
+ * point zp: 2^(e-1) + zp 2^e = (2 zp + 1) 2^(e-1) (zp 2^e is a multiple of 2^e, so the floor shift
+ * carries it through exactly; |c| < 2^29 + 2^21). */
+static inline int32_t nk_rq_round(int32_t zp, int32_t e)
+{
+    return (int32_t)((uint32_t)(2 * zp + 1) << (e - 1));
+}
+
+/* nk_out_s8 for a full int8 activation range and a right shift e in [1, 22], with c =
+ * nk_rq_round(out_offset, e): sat8(floor((h + c - [h < 0]) / 2^e)), h = nk_mulhi_bounded(x, m).
+ * On the DSP path h + c is one SMMLAR of 2x (|h| <= 2^30: the sum fits int32), and [h < 0] is
+ * replaced by [x < 0]: they differ only when x < 0 and h = 0, where h + c = c is 2^(e-1) modulo
+ * 2^e, so subtracting 1 does not change the floor. Four instructions after the doubling. */
+static inline int32_t nk_rq_fast(int32_t x, int32_t m, int32_t c, int32_t e)
+{
+#if NK_KERNELS_DSP
+    const int32_t x2 = (int32_t)((uint32_t)x << 1);
+    return nk_ssat8((nk_smmlar(x2, m, c) + (x2 >> 31)) >> e);
+#else
+    const int32_t h = nk_mulhi_bounded(x, m);
+    return nk_clamp((h + c + (h >> 31)) >> e, -128, 127);
+#endif
+}
+
 /* The fast kernels' output stage: requantise a (bounded) accumulator, add the output zero point,
  * clamp to the fused activation's range. */
 typedef struct {
@@ -94,7 +118,7 @@ static inline int8_t nk_out_s8(nk_out_q_t q, int32_t acc, int32_t mult, int32_t 
 }
 
 /* One output channel's requantisation constants, computed once per channel (nk_rq_init) for
- * nk_out_row_s8. When the activation range is the whole int8 range and the shift is at most 22,
+ * nk_out_row2_s8. When the activation range is the whole int8 range and the shift is at most 22,
  * `fast`: the output zero point is added inside the rounding constant `c` (out_offset * 2^right
  * is a multiple of 2^right, so the floor shift carries it through exactly; |high| <= 2^30 and
  * |c| < 2^29 + 2^21 keep the sum inside int32) and one saturation clamps. */
@@ -111,22 +135,38 @@ static inline nk_rq_t nk_rq_init(nk_out_q_t q, int32_t bias, int32_t mult, int32
     return r;
 }
 
-/* Requantise n accumulators (plus the channel's bias) into o[0], o[step], ...: equal to nk_out_s8
- * on each. */
-static inline void nk_out_row_s8(nk_out_q_t q, const nk_rq_t *rq, const int32_t *acc, int32_t n, int8_t *o,
-                                 int32_t step)
+/* nk_rq_fast of x = x2 / 2 given the doubled accumulator x2 (even): on the DSP path SMMLAR takes it
+ * as it is (no doubling instruction). */
+static inline int32_t nk_rq_fast2(int32_t x2, int32_t m, int32_t c, int32_t e)
 {
-    const int32_t bias = rq->bias, mult = rq->mult;
+#if NK_KERNELS_DSP
+    return nk_ssat8((nk_smmlar(x2, m, c) + (x2 >> 31)) >> e);
+#else
+    return nk_rq_fast(x2 >> 1, m, c, e);
+#endif
+}
+
+/* Requantise n doubled accumulators acc[i] = 2 (bias + sum) (rq->bias unused) into o[0], o[step],
+ * ... (equal to nk_out_s8 on bias + sum each); two outputs per iteration on the fast branch. */
+static inline void nk_out_row2_s8(nk_out_q_t q, const nk_rq_t *rq, const int32_t *acc, int32_t n, int8_t *o,
+                                  int32_t step)
+{
+    const int32_t mult = rq->mult;
     if (rq->fast) {
         const int32_t c = rq->c, right = rq->right;
-        for (int32_t i = 0; i < n; ++i, o += step) {
-            const int32_t high = nk_mulhi_bounded(acc[i] + bias, mult);
-            *o = nk_sat8((high + c + (high >> 31)) >> right);
+        const int32_t *const end = acc + (n & ~1);
+        for (; acc != end; acc += 2, o += 2 * step) {
+            const int32_t x0 = acc[0], x1 = acc[1];
+            o[0] = (int8_t)nk_rq_fast2(x0, mult, c, right);
+            o[step] = (int8_t)nk_rq_fast2(x1, mult, c, right);
+        }
+        if (n & 1) {
+            *o = (int8_t)nk_rq_fast2(*acc, mult, c, right);
         }
         return;
     }
     for (int32_t i = 0; i < n; ++i, o += step) {
-        *o = nk_out_s8(q, acc[i] + bias, mult, rq->shift);
+        *o = nk_out_s8(q, acc[i] >> 1, mult, rq->shift);
     }
 }
 

@@ -116,6 +116,15 @@ static inline int32_t nk_smmulr(int32_t a, int32_t b)
     return r;
 }
 
+/* c + ((a * b + 2^31) >> 32): SMMULR with a 32-bit addend in the high word (SMMLAR); exact
+ * whenever the sum fits int32. */
+static inline int32_t nk_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+
 /* Two int16 packed into one word: lo in the bottom lane, hi in the top (GCC emits PKHBT). */
 static inline int32_t nk_pack16(int32_t lo, int32_t hi)
 {

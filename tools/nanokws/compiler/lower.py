@@ -263,6 +263,19 @@ def fast_scratch_bytes(v: dict[str, int], dw: bool) -> int:
     return 2 * GEMM_COLS * k + 3 + (0 if in_place else GEMM_COLS * k)
 
 
+RQ_WORDS = 4  # int32 constants per output channel of nk_conv2d_fast_s8 (NK_RQ_WORDS)
+
+
+def conv_rq_table(bias_f: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_offset: int) -> np.ndarray:
+    """nk_conv2d_fast_s8's per-channel constants, as nk_conv_rq_fill in nk_kernels.h computes them:
+    per channel the folded bias, the multiplier, the fast output stage's rounding constant
+    (2 out_offset + 1) 2^(e-1) (0 when the right shift e = -shift exceeds 22) and e."""
+    e = -np.asarray(shift, np.int64)
+    c = np.where((e >= 1) & (e <= 22), (2 * int(out_offset) + 1) * (np.int64(1) << np.clip(e - 1, 0, 62)), 0)
+    table = np.stack([np.asarray(bias_f, np.int64), np.asarray(mult, np.int64), c, e], axis=1)
+    return table.reshape(-1)
+
+
 def dw_fast_order(taps: int, channels: int) -> np.ndarray:
     """Source index (into the [taps, channels] weights) of each byte of nk_dwconv2d_fast_s8's layout,
     the inverse of nk_dw_fast_index in nk_kernels.h."""
@@ -322,15 +335,18 @@ def _lower_fast_conv(
         w_out = w.reshape(-1)[dw_fast_order(taps, oc)]
     else:
         w_out = rows.reshape(-1)[gemm_order(oc, rows.shape[1])]
-    decls = [
-        _conv_struct(f"{p}_params", v),
-        _c_array("int8_t", f"{p}_w", w_out),
-        _c_array("int32_t", f"{p}_mult", mult),
-        _c_array("int32_t", f"{p}_shift", shift),
-        _c_array("int32_t", f"{p}_bias_f", bias_f),
-    ]
-    fn = "nk_dwconv2d_fast_s8" if dw else "nk_conv2d_fast_s8"
-    call = f"{fn}(&{p}_params, {{in0}}, {p}_w, {p}_bias_f, {p}_mult, {p}_shift, {{out}}, {{scratch}});"
+    decls = [_conv_struct(f"{p}_params", v), _c_array("int8_t", f"{p}_w", w_out)]
+    if dw:
+        decls += [
+            _c_array("int32_t", f"{p}_mult", mult),
+            _c_array("int32_t", f"{p}_shift", shift),
+            _c_array("int32_t", f"{p}_bias_f", bias_f),
+        ]
+        consts = f"{p}_bias_f, {p}_mult, {p}_shift"
+        call = f"nk_dwconv2d_fast_s8(&{p}_params, {{in0}}, {p}_w, {consts}, {{out}}, {{scratch}});"
+    else:
+        decls.append(_c_array("int32_t", f"{p}_rq", conv_rq_table(bias_f, mult, shift, v["out_offset"])))
+        call = f"nk_conv2d_fast_s8(&{p}_params, {{in0}}, {p}_w, {p}_rq, {{out}}, {{scratch}});"
     return Layer(
         op.index,
         op.opcode,
@@ -339,7 +355,7 @@ def _lower_fast_conv(
         decls=decls,
         call=call,
         macs=macs,
-        weight_bytes=w.size + 12 * oc,
+        weight_bytes=w.size + (12 if dw else 4 * RQ_WORDS) * oc,
         scratch=fast_scratch_bytes(v, dw),
         params=dict(v),
     )
