@@ -358,3 +358,31 @@ def test_ctrl_c_stops_device_and_keeps_report(
     assert rep["status"] == "fault" and rep["fault"] == "interrupted"
     assert 0 < rep["sent_seconds"] < 60
     assert _running(host_fw) == []
+
+
+@pytest.mark.slow
+def test_hil_stream_equals_the_offline_scorer(
+    hil_model: Path, hil_data: Path, host_fw: Path, tmp_path: Path
+) -> None:
+    """The device's detections on a stream (hil --save-stream) are exactly what `nanokws stream
+    score` computes offline from the same recording: same hops, labels and scores."""
+    from nanokws.streams.builder import read_stream
+    from nanokws.streams.scorer import KwsConfig, score_audio
+
+    report, saved = tmp_path / "s.json", tmp_path / "sent"
+    code, _, err = _hil(
+        f"--host --build-dir {host_fw.parents[2]} --mode stream --duration 20 --speed 0 --threshold 60 "
+        f"--save-stream {saved}",
+        hil_model,
+        hil_data,
+        report,
+    )
+    assert code == 0, err
+    rep = json.loads(report.read_text())
+    device = [(d["hop"], d["label"], d["score"]) for d in rep["detection_list"]]
+    assert len(device) == rep["detections"] >= 3
+    audio, truth = read_stream(saved)
+    assert audio.size == 20 * 16000 and truth.words
+    cfg = KwsConfig(thresholds=tuple(60 if not name.startswith("_") else 180 for name in rep["labels"]))
+    offline = score_audio(hil_model, audio, cfg, build_root=tmp_path / "b")
+    assert [(d.hop, d.label, d.score) for d in offline.detections] == device

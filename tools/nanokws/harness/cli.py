@@ -120,6 +120,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: keep the device's)",
     )
     parser.add_argument(
+        "--save-stream",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="stream: also write the recording sent (stream.wav + truth.json), so that `nanokws stream "
+        "score --stream DIR` runs the same audio offline; the report lists every detection to compare",
+    )
+    parser.add_argument(
         "--noise-gain",
         type=float_in(0.0, 1000.0),
         default=1.0,
@@ -176,6 +184,10 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.junit, "--junit")
     if args.png:
         check_output_file(args.png, "--png")
+    if args.save_stream is not None:
+        from ..errors import check_output_dir
+
+        check_output_dir(args.save_stream, "--save-stream")
 
     report: dict[str, Any] = {
         "mode": args.mode,
@@ -363,6 +375,11 @@ def _run_mode(
     duration = args.duration if args.duration is not None else (60.0 if args.mode == "stream" else 20.0)
     if args.mode == "stream":
         audio, truth = _stream_audio(args, labels, duration)
+        if args.save_stream is not None:
+            from ..streams.builder import write_stream
+
+            write_stream(args.save_stream, audio, truth)
+            report["saved_stream"] = str(args.save_stream)
         png = args.png or args.report.with_suffix(".timeline.png")
         run_stream(
             device, audio, truth, labels, report, args.speed, args.tolerance, png, progress, args.threshold

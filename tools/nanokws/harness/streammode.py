@@ -207,6 +207,9 @@ def run_stream(
                 "false_accepts_per_hour": round(fa["total"] / (seconds / 3600.0), 3) if seconds else None,
                 "tolerance_s": tolerance_s,
                 "detections": len(dets),
+                # Every detection as the device sent it: compare with `nanokws stream score` on the
+                # same recording (hil --save-stream), which must give exactly these.
+                "detection_list": [{"hop": e.hop, "label": e.label, "score": e.score} for e in det_events],
                 "truth": truth_rows,
                 "false_accept_events": m["false_accept_events"],
                 "scores_events": len(scores),
