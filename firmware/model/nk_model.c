@@ -36,8 +36,8 @@ _Static_assert(6240 + 48 <= NK_MODEL_ARENA_BYTES, "tensor 30 must fit in the are
 _Static_assert(0 + 12 <= NK_MODEL_ARENA_BYTES, "tensor 31 must fit in the arena");
 /* tensor 32 'StatefulPartitionedCall_1:0' [1, 12] */
 _Static_assert(16 + 12 <= NK_MODEL_ARENA_BYTES, "tensor 32 must fit in the arena");
-/* layer 0 scratch, 363 B */
-_Static_assert(13968 + 363 <= NK_MODEL_ARENA_BYTES, "layer 0 scratch must fit in the arena");
+/* layer 0 scratch, 663 B */
+_Static_assert(13968 + 663 <= NK_MODEL_ARENA_BYTES, "layer 0 scratch must fit in the arena");
 /* layer 1 scratch, 673 B */
 _Static_assert(15120 + 673 <= NK_MODEL_ARENA_BYTES, "layer 1 scratch must fit in the arena");
 /* layer 2 scratch, 147 B */

@@ -62,55 +62,45 @@ static inline void nk_put_group(int32_t *xc, const int8_t *b)
 #endif
 }
 
-/* Receptive field of output pixel `pix` straight into column `col` of the expanded triple, for rows
- * of whole groups (k_w * in_c a multiple of 4, as the 10x4 one-channel stem): a row inside the
- * image is read in words, with no byte copy or separate expand pass. */
-static void nk_conv_gather_lanes(const nk_conv_params_t *p, const int8_t *in, int32_t pix, int8_t zp, int32_t *x,
-                                 int32_t col)
+/* Convs whose kernel rows are whole 4-byte groups (k_w * in_c a multiple of 4, as the 10x4
+ * one-channel stem) read through a strip: the k_h input rows of one output row, padded with the
+ * zero point to the width the outputs reach (nk_conv_strip_pitch), so every pixel, border or not,
+ * is read in words straight into the expanded lanes. */
+static void nk_conv_strip(const nk_conv_params_t *p, const int8_t *in, int32_t oy, int8_t zp, int8_t *strip)
 {
-    const int32_t y0 = (pix / p->out_w) * p->stride_h - p->pad_h;
-    const int32_t x0 = (pix % p->out_w) * p->stride_w - p->pad_w;
-    const int32_t row = p->k_w * p->in_c, in_c = p->in_c;
-    const int32_t kx0 = x0 < 0 ? -x0 : 0;
-    const int32_t kx1 = (p->in_w - x0) < p->k_w ? (p->in_w - x0) : p->k_w;
-    const int cols_inside = kx0 == 0 && kx1 == p->k_w;
-    int32_t *xc = x + 2 * col; /* groups of 2 * NK_GEMM_COLS words: each column's two in turn */
-    if (cols_inside && y0 >= 0 && y0 + p->k_h <= p->in_h) { /* interior pixel: no checks */
-        const int8_t *src = in + (y0 * p->in_w + x0) * in_c;
-        if (row == 4) { /* one group per row, as the 10x4 one-channel stem */
-            const int32_t stride = p->in_w * in_c;
-            for (int32_t ky = p->k_h; ky > 0; --ky, src += stride, xc += 2 * NK_GEMM_COLS) {
-                nk_put_group(xc, src);
-            }
-            return;
+    const int32_t pitch = nk_conv_strip_pitch(p), in_c = p->in_c;
+    /* Strip bytes [lo, hi) hold image columns 0 ...; the others the zero point. */
+    const int32_t lo = p->pad_w * in_c < pitch ? p->pad_w * in_c : pitch;
+    const int32_t hi = lo + p->in_w * in_c < pitch ? lo + p->in_w * in_c : pitch;
+    const int32_t y0 = oy * p->stride_h - p->pad_h;
+    for (int32_t ky = 0; ky < p->k_h; ++ky, strip += pitch) {
+        const int32_t y = y0 + ky;
+        if (y < 0 || y >= p->in_h) {
+            memset(strip, zp, (size_t)pitch);
+            continue;
         }
-        const int32_t skip = p->in_w * in_c - row;
-        for (int32_t ky = 0; ky < p->k_h; ++ky, src += skip) {
-            for (const int8_t *end = src + row; src != end; src += 4, xc += 2 * NK_GEMM_COLS) {
-                nk_put_group(xc, src);
-            }
+        memset(strip, zp, (size_t)lo);
+        memcpy(strip + lo, in + y * p->in_w * in_c, (size_t)(hi - lo));
+        memset(strip + hi, zp, (size_t)(pitch - hi));
+    }
+}
+
+/* Receptive field of the pixel in column ox of the strip's output row into column `col` of the
+ * expanded triple: one word per group. */
+static void nk_strip_lanes(const nk_conv_params_t *p, const int8_t *strip, int32_t ox, int32_t *x, int32_t col)
+{
+    const int32_t pitch = nk_conv_strip_pitch(p), row = p->k_w * p->in_c;
+    const int8_t *src = strip + ox * p->stride_w * p->in_c;
+    int32_t *xc = x + 2 * col; /* groups of 2 * NK_GEMM_COLS words: each column's two in turn */
+    if (row == 4) {            /* one group per row, as the 10x4 one-channel stem */
+        for (int32_t ky = p->k_h; ky > 0; --ky, src += pitch, xc += 2 * NK_GEMM_COLS) {
+            nk_put_group(xc, src);
         }
         return;
     }
-    for (int32_t ky = 0; ky < p->k_h; ++ky) {
-        const int32_t y = y0 + ky;
-        const int row_inside = y >= 0 && y < p->in_h;
-        if (row_inside && cols_inside) {
-            const int8_t *src = in + (y * p->in_w + x0) * in_c;
-            for (int32_t i = 0; i < row; i += 4, xc += 2 * NK_GEMM_COLS) {
-                nk_put_group(xc, src + i);
-            }
-            continue;
-        }
-        /* Border row: zero points, the image's span copied over them, a group at a time. */
-        const int32_t lo = row_inside ? kx0 * in_c : row, hi = row_inside ? kx1 * in_c : row;
-        const int8_t *src = row_inside ? in + (y * p->in_w + x0) * in_c : in;
+    for (int32_t ky = 0; ky < p->k_h; ++ky, src += pitch) {
         for (int32_t i = 0; i < row; i += 4, xc += 2 * NK_GEMM_COLS) {
-            int8_t b[4] = {zp, zp, zp, zp};
-            for (int32_t j = i < lo ? lo : i; j < i + 4 && j < hi; ++j) {
-                b[j - i] = src[j];
-            }
-            nk_put_group(xc, b);
+            nk_put_group(xc, src + i);
         }
     }
 }
@@ -161,12 +151,15 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
                                 .rq_fast = nk_gemm_rq_fast(p->act_min, p->act_max, rq, p->out_c)};
     const int8_t zp = (int8_t)(-p->in_offset);
     /* scratch (nk_conv2d_fast_scratch_bytes): up to 3 bytes to reach a word boundary, the expanded
-     * triple (6k bytes, loaded as words), then the three gathered fields (3k bytes) unless in place. */
+     * triple (6k bytes, loaded as words), then the three gathered fields (3k bytes) or the strip,
+     * unless in place. */
     int32_t *x = (int32_t *)(void *)(scratch + ((4 - ((uintptr_t)scratch & 3)) & 3));
     int8_t *field = (int8_t *)x + 2 * NK_GEMM_COLS * k;
     const int32_t pixels = p->out_h * p->out_w;
-    /* Rows of whole 4-byte groups are gathered straight into the expanded lanes. */
-    const int lanes = !in_place && (p->k_w * p->in_c) % 4 == 0;
+    /* Rows of whole 4-byte groups are read through a strip (in the fields' place) straight into
+     * the expanded lanes; the strip is rebuilt when the output row changes (pixels only advance). */
+    const int lanes = nk_conv2d_fast_strip(p);
+    int32_t strip_oy = -1;
     for (int32_t pix = 0; pix < pixels; pix += NK_GEMM_COLS) {
         /* Columns past the last pixel repeat it (computed, not stored) rather than branch in the
          * inner loop. */
@@ -175,9 +168,15 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
         if (in_place) {
             nk_gemm_expand(in + pix * p->in_c, in + p1 * p->in_c, in + p2 * p->in_c, k, x);
         } else if (lanes) {
-            nk_conv_gather_lanes(p, in, pix, zp, x, 0);
-            nk_conv_gather_lanes(p, in, p1, zp, x, 1);
-            nk_conv_gather_lanes(p, in, p2, zp, x, 2);
+            const int32_t px[NK_GEMM_COLS] = {pix, p1, p2};
+            for (int32_t col = 0; col < NK_GEMM_COLS; ++col) {
+                const int32_t oy = px[col] / p->out_w;
+                if (oy != strip_oy) {
+                    nk_conv_strip(p, in, oy, zp, field);
+                    strip_oy = oy;
+                }
+                nk_strip_lanes(p, field, px[col] - oy * p->out_w, x, col);
+            }
         } else {
             nk_conv_gather(p, in, pix, zp, field);
             nk_conv_gather(p, in, p1, zp, field + k);

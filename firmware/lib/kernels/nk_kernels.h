@@ -117,17 +117,34 @@ static inline int nk_conv2d_fast_in_place(const nk_conv_params_t *p)
 /* Output pixels per matrix-product pass of nk_conv2d_fast_s8 (columns of nk_gemm_cols_s8). */
 #define NK_GEMM_COLS 3
 
+/* 1 when nk_conv2d_fast_s8 reads through a strip: not in place and kernel rows of whole 4-byte
+ * groups (k_w * in_c a multiple of 4, as the 10x4 one-channel stem). The strip holds the k_h input
+ * rows of one output row, zero-point padded to the width the outputs reach, nk_conv_strip_pitch
+ * bytes apart. */
+static inline int nk_conv2d_fast_strip(const nk_conv_params_t *p)
+{
+    return !nk_conv2d_fast_in_place(p) && (p->k_w * p->in_c) % 4 == 0;
+}
+static inline int32_t nk_conv_strip_pitch(const nk_conv_params_t *p)
+{
+    return ((p->out_w - 1) * p->stride_w + p->k_w) * p->in_c;
+}
+
 /* nk_conv2d_fast_s8's scratch, for receptive fields of k = k_h * k_w * in_c <= NK_CONV_PATCH_MAX
  * (larger ones run a per-tap loop and need none): the columns of a pixel triple expanded to 16-bit
  * lanes (6k bytes, nk_gemm_expand) plus 3 bytes to align them to a word, and, unless the conv reads
- * its input in place, the three gathered receptive fields (3k bytes). */
+ * its input in place, the strip (k_h rows of nk_conv_strip_pitch bytes) or the three gathered
+ * receptive fields (3k bytes). */
 static inline int32_t nk_conv2d_fast_scratch_bytes(const nk_conv_params_t *p)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c;
     if (k > NK_CONV_PATCH_MAX) {
         return 0;
     }
-    return 2 * NK_GEMM_COLS * k + 3 + (nk_conv2d_fast_in_place(p) ? 0 : NK_GEMM_COLS * k);
+    const int32_t rest = nk_conv2d_fast_in_place(p) ? 0
+                         : nk_conv2d_fast_strip(p)  ? p->k_h * nk_conv_strip_pitch(p)
+                                                    : NK_GEMM_COLS * k;
+    return 2 * NK_GEMM_COLS * k + 3 + rest;
 }
 
 /* Byte index of weight (row oc, input i) in nk_gemm_cols_s8's layout for out_c rows of k inputs

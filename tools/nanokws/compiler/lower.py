@@ -228,9 +228,10 @@ def fast_scratch_bytes(v: dict[str, int], dw: bool) -> int:
     """Bytes of scratch nk_dwconv2d_fast_s8 (`dw`) or nk_conv2d_fast_s8 needs for the geometry `v`
     (nk_conv_params_t fields), as nk_*_fast_scratch_bytes in nk_kernels.h compute it. Conv, with
     k = k_h * k_w * in_c: GEMM_COLS pixels expanded to 16-bit lanes (2 * GEMM_COLS * k) plus 3
-    bytes of word alignment, and their gathered receptive fields (GEMM_COLS * k) unless it reads
-    its input in place (1x1, stride 1, unpadded); none when k exceeds CONV_PATCH_MAX (per-tap
-    loop). Depthwise: one row of
+    bytes of word alignment, and, unless it reads its input in place (1x1, stride 1, unpadded),
+    their gathered receptive fields (GEMM_COLS * k) or, for kernel rows of whole 4-byte groups, the
+    strip (k_h input rows, zero-point padded to (out_w - 1) * stride_w + k_w pixels); none when k
+    exceeds CONV_PATCH_MAX (per-tap loop). Depthwise: one row of
     in_c zero points for taps outside the image, none when no tap is outside or beyond the limits;
     3x3 depthwise: one channel's zero-point padded plane ((out - 1) * stride + 3 rows by columns, rows
     along the longer output axis, at least DW3_PITCH apart) and one byte of slack."""
@@ -260,7 +261,11 @@ def fast_scratch_bytes(v: dict[str, int], dw: bool) -> int:
     k = v["k_h"] * v["k_w"] * v["in_c"]
     if k > CONV_PATCH_MAX:
         return 0
-    return 2 * GEMM_COLS * k + 3 + (0 if in_place else GEMM_COLS * k)
+    if in_place:
+        return 2 * GEMM_COLS * k + 3
+    if (v["k_w"] * v["in_c"]) % 4 == 0:  # rows of whole groups: the strip (nk_conv_strip_pitch)
+        return 2 * GEMM_COLS * k + 3 + v["k_h"] * ((v["out_w"] - 1) * v["stride_w"] + v["k_w"]) * v["in_c"]
+    return 2 * GEMM_COLS * k + 3 + GEMM_COLS * k
 
 
 RQ_WORDS = 4  # int32 constants per output channel of nk_conv2d_fast_s8 (NK_RQ_WORDS)
