@@ -152,6 +152,46 @@ static inline void nk_out_row2_s8(nk_out_q_t q, const nk_rq_t *rq, const int32_t
                                   int32_t step)
 {
     const int32_t mult = rq->mult;
+#if NK_KERNELS_DSP && defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
+    if (rq->fast && n > 0) {
+        /* In asm (GCC spread the row's set-up and odd tail over ~60 instructions): per pair of
+         * outputs LDRD, 2 x (SMMLAR, ADD, ASR, SSAT, STRB), one pointer step and the loop test;
+         * an odd last output after the loop. */
+        int32_t x0, x1, t, left = n;
+        __asm__ volatile("subs %[left], %[left], #2\n\t"
+                         "blt 2f\n\t"
+                         "1:\n\t"
+                         "ldrd %[x0], %[x1], [%[acc]], #8\n\t"
+                         "smmlar %[t], %[x0], %[m], %[c]\n\t"
+                         "add %[t], %[t], %[x0], asr #31\n\t"
+                         "asr %[t], %[t], %[e]\n\t"
+                         "ssat %[t], #8, %[t]\n\t"
+                         "strb %[t], [%[o]]\n\t"
+                         "smmlar %[t], %[x1], %[m], %[c]\n\t"
+                         "add %[t], %[t], %[x1], asr #31\n\t"
+                         "asr %[t], %[t], %[e]\n\t"
+                         "ssat %[t], #8, %[t]\n\t"
+                         "strb %[t], [%[o], %[step]]\n\t"
+                         "add %[o], %[o], %[step], lsl #1\n\t"
+                         "subs %[left], %[left], #2\n\t"
+                         "bge 1b\n\t"
+                         "2:\n\t"
+                         "cmn %[left], #1\n\t"
+                         "bne 3f\n\t"
+                         "ldr %[x0], [%[acc]]\n\t"
+                         "smmlar %[t], %[x0], %[m], %[c]\n\t"
+                         "add %[t], %[t], %[x0], asr #31\n\t"
+                         "asr %[t], %[t], %[e]\n\t"
+                         "ssat %[t], #8, %[t]\n\t"
+                         "strb %[t], [%[o]]\n\t"
+                         "3:\n\t"
+                         : [left] "+r"(left), [acc] "+r"(acc), [o] "+r"(o), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                           [t] "=&r"(t)
+                         : [m] "r"(mult), [c] "r"(rq->c), [e] "r"(rq->right), [step] "r"(step)
+                         : "memory", "cc");
+        return;
+    }
+#endif
     if (rq->fast) {
         const int32_t c = rq->c, right = rq->right;
         const int32_t *const end = acc + (n & ~1);
