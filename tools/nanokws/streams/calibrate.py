@@ -32,6 +32,7 @@ from typing import Any
 
 from ..argtypes import float_in, int_in
 from ..errors import NanokwsError
+from .metrics import judge
 
 WINDOWS = (1, 2, 3, 4, 6, 8)
 RELEASES = (32, 64, 128)
@@ -44,29 +45,6 @@ class Targets:
     distractor_fraction: float = 0.02  # issue #14: <= 2% of distractor words fire
     noise_fa_per_hour: float = 0.5  # on noise and silence alone
     frr: float = 0.10  # reported against, not searched for: the search minimises FRR
-
-
-def judge(truth: Any, run: Any, cfg: Any, tolerance_s: float) -> dict[str, Any]:
-    """The stream metrics of `cfg` replayed over `run`'s scores (streams.metrics.evaluate)."""
-    from . import metrics
-    from .replay import replay
-
-    dets = replay(
-        run.scores,
-        run.hops,
-        run.labels,
-        cfg,
-        output_scale=run.output_scale,
-        output_zero_point=run.output_zero_point,
-        hop_samples=run.hop_samples,
-        sample_rate=run.sample_rate,
-    )
-    return metrics.evaluate(
-        truth,
-        metrics.timed(dets, run.labels, run.hop_samples, run.sample_rate),
-        tolerance_s,
-        keep_events=False,
-    )
 
 
 def _noise_rate(rep: dict[str, Any]) -> float:

@@ -319,7 +319,7 @@ def _replay_check(run: Any) -> tuple[Any, bool | None]:
     """The run's configuration as a replay RecognizerConfig, and whether replay() over the run's own
     scores gives exactly the firmware's detections (None when the replay module is absent)."""
     try:
-        from .replay import RecognizerConfig, replay
+        from .replay import RecognizerConfig, replay_run
     except ImportError:  # pragma: no cover - replay.py arrives with the recognizer's release level
         return None, None
     c = run.config
@@ -331,16 +331,7 @@ def _replay_check(run: Any) -> tuple[Any, bool | None]:
     if c.get("release") is not None:
         kwargs["release"] = c["release"]
     cfg = RecognizerConfig(**kwargs)
-    dets = replay(
-        run.scores,
-        run.hops,
-        run.labels,
-        cfg,
-        output_scale=run.output_scale,
-        output_zero_point=run.output_zero_point,
-        hop_samples=run.hop_samples,
-        sample_rate=run.sample_rate,
-    )
+    dets = replay_run(run, cfg)
     mine = [(d.hop, d.label, d.score) for d in dets]
     theirs = [(d.hop, d.label, d.score) for d in run.detections]
     return cfg, mine == theirs

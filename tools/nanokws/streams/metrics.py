@@ -227,6 +227,17 @@ def per_condition(
     return out
 
 
+def judge(truth: StreamTruth, run: Any, cfg: Any, tolerance_s: float = DEFAULT_TOLERANCE_S) -> dict[str, Any]:
+    """evaluate() of the detections the recognizer setting `cfg` (replay.RecognizerConfig) makes on
+    `run`'s stored scores (a scorer.ScoreRun), by the exact replay: no inference is run."""
+    from .replay import replay_run
+
+    dets = replay_run(run, cfg)
+    return evaluate(
+        truth, timed(dets, run.labels, run.hop_samples, run.sample_rate), tolerance_s, keep_events=False
+    )
+
+
 def default_threshold_grid() -> list[int]:
     """Thresholds swept for DET curves: coarse low, fine near the top where operating points live."""
     return sorted({*range(16, 160, 16), *range(160, 256, 4), 255})
@@ -248,27 +259,13 @@ def det_curves(
 
     from tqdm import tqdm
 
-    from .replay import replay
-
     grid = list(thresholds) if thresholds is not None else default_threshold_grid()
     active = [not lab.startswith("_") for lab in run.labels]
     overall: list[dict[str, Any]] = []
     per_kw: dict[str, list[dict[str, Any]]] = {k: [] for k in truth.keywords}
     for t in tqdm(grid, desc="DET sweep", unit="threshold", disable=not progress):
         cfg = replace(base, thresholds=tuple(t if a else base.thresholds[i] for i, a in enumerate(active)))
-        dets = replay(
-            run.scores,
-            run.hops,
-            run.labels,
-            cfg,
-            output_scale=run.output_scale,
-            output_zero_point=run.output_zero_point,
-            hop_samples=run.hop_samples,
-            sample_rate=run.sample_rate,
-        )
-        rep = evaluate(
-            truth, timed(dets, run.labels, run.hop_samples, run.sample_rate), tolerance_s, keep_events=False
-        )
+        rep = judge(truth, run, cfg, tolerance_s)
         bk = rep["fa_per_hour_by_kind"]
         overall.append(
             {

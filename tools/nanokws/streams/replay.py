@@ -228,6 +228,21 @@ def replay(
 # --- recognizer.json ----------------------------------------------------------------------------
 
 
+def replay_run(run: Any, cfg: RecognizerConfig) -> list[Detection]:
+    """replay() over a scored run (streams.scorer.ScoreRun, or anything with its scores, hops,
+    labels, output quantisation, hop_samples and sample_rate)."""
+    return replay(
+        run.scores,
+        run.hops,
+        run.labels,
+        cfg,
+        output_scale=run.output_scale,
+        output_zero_point=run.output_zero_point,
+        hop_samples=run.hop_samples,
+        sample_rate=run.sample_rate,
+    )
+
+
 @dataclass(frozen=True)
 class RecognizerFile:
     """A recognizer.json: settings for one model's labels and where they came from."""
