@@ -225,7 +225,7 @@ def ship_model(
     from tqdm import tqdm
 
     from .evaluate.conditions import conditions_from, plot_conditions
-    from .evaluate.evaluate import _check_frontend, _run_conditions, load_eval_audio, load_eval_data
+    from .evaluate.evaluate import _check_frontend, _run_conditions, load_eval_inputs
     from .evaluate.metrics import format_report, plot_confusion, summarize
     from .evaluate.runtime import run_litert, run_tflm
     from .export import export_model
@@ -242,14 +242,7 @@ def ship_model(
         raise NanokwsError(f"{model_path}: metadata has {len(labels)} labels; "
                            "expected silence, unknown, keywords")
     conditions = conditions_from(snrs, quieter_db)
-    clips: np.ndarray | None = None
-    if len(conditions) > 1:
-        from .train.sources import features_of
-
-        clips, y, noise = load_eval_audio(data, labels[2:], split, None, progress=verbose)
-        x = features_of(clips)
-    else:
-        x, y = load_eval_data(data, labels[2:], split, None, progress=verbose)
+    x, y, clips, noise = load_eval_inputs(data, labels[2:], split, None, conditions, verbose)
 
     with tqdm(total=2 * len(y), desc="int8 (LiteRT, TFLite Micro)", unit="clip", disable=not verbose,
               leave=False) as bar:

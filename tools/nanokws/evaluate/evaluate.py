@@ -85,6 +85,20 @@ def load_eval_audio(data: Sequence[str | os.PathLike[str]], keywords: list[str],
     return x, y, noise
 
 
+def load_eval_inputs(data: Sequence[str | os.PathLike[str]], keywords: list[str], split: str,
+                     limit: int | None, conditions: Sequence[Condition], progress: bool = True,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[np.ndarray]]:
+    """Features and labels; with robustness conditions beyond clean also the clips and this split's
+    noise they need (load_eval_audio), else (x, y, None, [])."""
+    if len(conditions) > 1:
+        from ..train.sources import features_of
+
+        clips, y, noise = load_eval_audio(data, keywords, split, limit, progress=progress)
+        return features_of(clips), y, clips, noise
+    x, y = load_eval_data(data, keywords, split, limit, progress=progress)
+    return x, y, None, []
+
+
 def evaluate_model(
     model_path: str | os.PathLike[str],
     data: Sequence[str | os.PathLike[str]],
@@ -116,14 +130,7 @@ def evaluate_model(
         raise NanokwsError(f"{model_path}: metadata labels {labels} do not start with {SILENCE}, {UNKNOWN}")
     _check_frontend(meta.get("frontend"), str(model_path))
     conditions = conditions_from(snrs, quieter_db)
-    clips: np.ndarray | None = None
-    if len(conditions) > 1:
-        from ..train.sources import features_of
-
-        clips, y, noise = load_eval_audio(data, labels[2:], split, limit, progress=verbose)
-        x = features_of(clips)
-    else:
-        x, y = load_eval_data(data, labels[2:], split, limit, progress=verbose)
+    x, y, clips, noise = load_eval_inputs(data, labels[2:], split, limit, conditions, verbose)
 
     with tqdm(total=len(y), desc="LiteRT", unit="clip", disable=not verbose, leave=False) as bar:
         litert = run_litert(tflite, x, bar.update)
