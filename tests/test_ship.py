@@ -67,8 +67,13 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
     rec = tmp_path_factory.mktemp("rec") / "recognizer.json"
     rec.write_text(json.dumps({"labels": labels, "source": "test calibration", "window": 3, "release": 40,
                                "suppression_ms": 900, "thresholds": [200 + i for i in range(len(labels))]}))
+    from nanokws.streams.builder import StreamOptions, build_stream, load_material, write_stream
+
+    stream = tmp_path_factory.mktemp("stream")
+    write_stream(stream, *build_stream(load_material(data, KEYWORDS, "test"),
+                                       StreamOptions(minutes=1.0, seed=3, split="test", snrs=(None, 10.0))))
     card = ship_model(run.tflite_path, [data], out, split="test", ship_command="nanokws ship --test",
-                      verbose=False, snrs=[10.0], quieter_db=[30.0], recognizer=rec)
+                      verbose=False, snrs=[10.0], quieter_db=[30.0], recognizer=rec, stream=stream)
     return run.tflite_path, data, out, card
 
 
@@ -136,6 +141,29 @@ def test_recognizer_settings_go_into_the_firmware_config_and_the_card(
                                   "suppression_ms": 900, "release": 40, "labels": labels}
     md = (out / "model_card.md").read_text()
     assert "From: test calibration." in md and f"{labels[2]} {want[2]}" in md
+
+
+def test_card_streaming_section_is_the_installed_firmware_on_the_stream(
+    shipped: tuple[Path, Path, Path, dict], tmp_path: Path
+) -> None:
+    """The card's streaming numbers are what the installed folder's own firmware path (with its
+    model_config.h start-up settings, here recognizer.json's) gives on the stream."""
+    from nanokws.streams import metrics
+    from nanokws.streams.builder import read_stream
+    from nanokws.streams.scorer import score_audio
+
+    _model, _data, out, card = shipped
+    sd = card["streaming_detection"]
+    audio, truth = read_stream(Path(sd["stream"]))
+    run = score_audio(out, audio, build_root=tmp_path)
+    assert run.config["thresholds"] == card["recognizer"]["thresholds"] and run.config["window"] == 3
+    rep = metrics.evaluate(truth, metrics.timed(run.detections, run.labels, run.hop_samples, run.sample_rate))
+    for key in ("keywords", "hits", "frr", "distractor_words_fired", "repeats", "confusions", "fa_per_hour"):
+        assert sd[key] == rep[key], key
+    assert sd["keywords"] > 0 and sd["replay_equals_firmware"] is True
+    assert (out / "det.png").read_bytes()[:4] == b"\x89PNG" and len(sd["det_overall"]) > 10
+    md = (out / "model_card.md").read_text()
+    assert "## Streaming detection" in md and f"{sd['keywords'] - sd['hits']} of {sd['keywords']}" in md
 
 
 def test_installed_files_all_come_from_the_model(shipped: tuple[Path, Path, Path, dict]) -> None:

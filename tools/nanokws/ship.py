@@ -38,7 +38,8 @@ ROBUSTNESS_SNR_DB = (20.0, 10.0, 5.0, 0.0)
 ROBUSTNESS_QUIETER_DB = (20.0, 30.0)
 # Files this command writes; those it could not write this time are removed so none goes stale.
 GENERATED = ("model.tflite", "model_data.cc", "model_data.h", "model_config.h", "nk_model.c", "nk_model.h",
-             "compile_report.json", "model_card.md", "model_card.json", "confusion.png", "robustness.png")
+             "compile_report.json", "model_card.md", "model_card.json", "confusion.png", "robustness.png",
+             "det.png")
 
 EPILOG = """\
 examples:
@@ -89,6 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recognizer", type=Path, default=None, metavar="JSON",
                         help="recognizer.json (`nanokws calibrate`): the thresholds, smoothing, suppression "
                         "and release the firmware starts with, shown in the card (default: the library's)")
+    parser.add_argument("--stream", type=Path, default=None, metavar="DIR",
+                        help="a stream built by `nanokws stream build` (held-out speakers): the card gets a "
+                        "streaming-detection section (misses, false accepts per hour by kind, repeats) and "
+                        "det.png, scored through the shipped firmware path with its start-up settings")
     parser.add_argument("--snr", type=float_in(-30.0, 100.0), nargs="*", default=list(ROBUSTNESS_SNR_DB),
                         metavar="DB", help="robustness section: also evaluate with background noise at these "
                         "SNRs (`nanokws eval --snr`; default: %(default)s; none: --snr with no value)")
@@ -122,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         bench = False
     card = ship_model(args.model, data, args.out, split=args.split, train_command=args.train_command,
                       ship_command=ship_command, compile_c=not args.no_compile, bench=bench,
-                      snrs=args.snr, quieter_db=args.quieter_db, recognizer=args.recognizer)
+                      snrs=args.snr, quieter_db=args.quieter_db, recognizer=args.recognizer,
+                      stream=args.stream)
     acc, size = card["accuracy"], card["size"]
     flt = f", float {acc['float']:.2%}" if acc["float"] is not None else ""
     print(f"int8 {acc['int8']:.2%}{flt} on {acc['n']} held-out clips; "
@@ -215,13 +221,15 @@ def ship_model(
     snrs: Sequence[float] = (),
     quieter_db: Sequence[float] = (),
     recognizer: str | os.PathLike[str] | None = None,
+    stream: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate, export, compile and card `model_path` into `out_dir`; return the card (also as JSON).
     `bench`: True runs `nanokws bench` on the model for the card's speed section; a dict is a
     `nanokws bench --json` report of the same model; False leaves the section out. `snrs` /
     `quieter_db`: the robustness section (evaluate/conditions.py; LiteRT int8 on the same clips with
     noise mixed in or played quieter), with its bar chart robustness.png. `recognizer`: a
-    recognizer.json for model_config.h's start-up settings (the card lists them)."""
+    recognizer.json for model_config.h's start-up settings (the card lists them). `stream`: a built
+    stream scored through the staged firmware path (the card's streaming section and det.png)."""
     from tqdm import tqdm
 
     from .evaluate.conditions import conditions_from, plot_conditions
@@ -305,6 +313,10 @@ def ship_model(
         card = _card(tflite, meta, report, compile_report, params, train,
                      [c for c in (train_command or train.get("command"), ship_command) if c])
         card["recognizer"] = _recognizer_section(rec_file, labels)
+        if stream is not None:
+            if not compile_c:
+                raise NanokwsError("--stream needs the compiled C (drop --no-compile)")
+            card["streaming_detection"] = _stream_section(stage, Path(stream), verbose)
         if bench is True:
             from .compiler.bench import bench as run_bench
 
@@ -446,6 +458,26 @@ def _accuracy_md(acc: dict[str, Any], target: float, verdict: str) -> list[str]:
     return rows
 
 
+def _stream_section(stage: Path, stream: Path, verbose: bool) -> dict[str, Any]:
+    """Score `stream` through the staged model folder (kws_runner starts with its model_config.h
+    settings); det.png goes into the folder, the numbers into the card."""
+    import shutil
+    import tempfile
+
+    from .streams.cli import score_stream
+
+    with tempfile.TemporaryDirectory(prefix="nanokws-ship-stream-") as tmp:
+        rep = score_stream(stage, stream, Path(tmp), progress=verbose)
+        shutil.copyfile(Path(tmp) / "det.png", stage / "det.png")
+        det = json.loads((Path(tmp) / "det.json").read_text(encoding="utf-8"))
+    keep = ("seconds", "keywords", "hits", "frr", "distractors", "distractor_words_fired",
+            "distractor_fire_fraction", "fa_per_hour", "fa_per_hour_by_kind", "noise_only_seconds",
+            "noise_fa_per_noise_hour", "repeats", "confusions", "per_condition", "distractor_pairs",
+            "replay_equals_firmware", "model_form", "config", "stream_options", "stream_summary")
+    return {"stream": str(stream), **{k: rep.get(k) for k in keep},
+            "det_overall": det["overall"], "tolerance_s": rep.get("tolerance_s")}
+
+
 def _recognizer_section(rec: Any, labels: list[str]) -> dict[str, Any]:
     """What model_config.h's NK_MODEL_REC_* say: recognizer.json's settings or the library's."""
     from .export.model_config import LIBRARY_DEFAULTS
@@ -468,6 +500,39 @@ def _recognizer_md(rec: dict[str, Any] | None) -> list[str]:
             + ", ".join(f"{lab} {t}" for lab, t in kws)
             + ". SET_CONFIG and nk_kws_set_* change them at run time.",
             ""]
+
+
+def _stream_md(sd: dict[str, Any] | None) -> list[str]:
+    """Streaming detection on a long held-out stream, at the firmware's start-up settings."""
+    if not sd:
+        return []
+    kinds = sd["fa_per_hour_by_kind"]
+    summ = sd.get("stream_summary") or {}
+    rows = ["## Streaming detection (held-out speakers, firmware start-up settings)", "",
+            f"A {sd['seconds'] / 60:.0f}-minute stream (`{sd['stream']}`: {sd['keywords']} keywords and "
+            f"{sd['distractors']} other words at realistic gaps, over silence and background noise; "
+            f"{summ.get('distinct_clips_used', '?')} distinct clips of {summ.get('speakers', '?')} speakers) "
+            f"run through the firmware's own path (`kws_runner`, {sd['model_form']}), judged within "
+            f"{sd.get('tolerance_s')} s. Issue #14's targets beside.", "",
+            "| | value | target |", "|---|---|---|",
+            f"| keywords missed (FRR) | {_pct(sd['frr'])} ({sd['keywords'] - sd['hits']} of "
+            f"{sd['keywords']}) | <= 10% |",
+            f"| other words that fired a keyword | {_pct(sd['distractor_fire_fraction'])} "
+            f"({sd['distractor_words_fired']} of {sd['distractors']}; {kinds['distractor']} per hour) "
+            "| <= 2% |",
+            f"| false accepts on noise or silence alone | {kinds['noise']} per hour of stream "
+            f"({sd['noise_fa_per_noise_hour']} per hour of noise-only stretches) | <= 0.5 per hour |",
+            f"| one word detected twice (repeats) | {sd['repeats']} | 0 |",
+            f"| another keyword during a keyword (confusions) | {sd['confusions']} | |", ""]
+    conds = sd.get("per_condition") or {}
+    if conds:
+        rows += ["| condition | keywords hit | other words fired |", "|---|---|---|"]
+        rows += [f"| {name} | {_pct(c.get('hit_rate'))} | {_pct(c.get('distractor_fire_fraction'))} |"
+                 for name, c in conds.items()]
+        rows.append("")
+    rows += ["DET curve (threshold swept by the exact replay of the C recognizer): `det.png`. How to read "
+             "it: docs/streams.md.", ""]
+    return rows
 
 
 def _robustness_md(rows: list[dict[str, Any]] | None) -> list[str]:
@@ -524,6 +589,7 @@ def render_card_md(card: dict[str, Any]) -> str:
         "",
         *_robustness_md(card.get("robustness")),
         *_recognizer_md(card.get("recognizer")),
+        *_stream_md(card.get("streaming_detection")),
         *_performance_md(card.get("performance")),
         f"Labels (output order): {', '.join(card['labels'])}",
         "",

@@ -216,13 +216,9 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from .. import atomic
     from ..errors import check_output_dir
-    from . import metrics, plots
-    from .builder import read_stream
-    from .scorer import KwsConfig, score_audio
+    from .scorer import KwsConfig
 
-    audio, truth = read_stream(args.stream)
     check_output_dir(args.out, "--out")
     progress = not args.no_progress and sys.stderr.isatty()
     cfg = KwsConfig(
@@ -232,70 +228,23 @@ def _score(args: argparse.Namespace) -> int:
         stride=args.stride,
         release=args.release,
     )
-    t0 = time.monotonic()
-    run = score_audio(args.model, audio, cfg, target=args.target, progress=progress)
-    wall = time.monotonic() - t0
-    model_kws = [lab for lab in run.labels if not lab.startswith("_")]
-    if sorted(model_kws) != sorted(truth.keywords):
-        raise NanokwsError(
-            f"the model's keywords {model_kws} are not the stream's {truth.keywords}; build the stream with "
-            f"--model {args.model}"
-        )
-    out = Path(args.out)
-    run.save_npz(out / "scores.npz")
-    timed = metrics.timed(run.detections, run.labels, run.hop_samples, run.sample_rate)
-    atomic.write_json(
-        out / "detections.json",
-        [{"time_s": round(d.time_s, 3), "hop": d.hop, "label": d.label, "score": d.score} for d in timed],
+    report = score_stream(
+        args.model,
+        Path(args.stream),
+        Path(args.out),
+        cfg,
+        target=args.target,
+        tolerance_s=args.tolerance,
+        det=not args.no_det,
+        timeline=(args.timeline_start, args.timeline_seconds),
+        progress=progress,
     )
-    report = metrics.evaluate(truth, timed, args.tolerance)
-    rec_cfg, replay_ok = _replay_check(run)
-    summary: dict[str, Any] = {
-        "model": str(args.model),
-        "model_name": run.model_name,
-        "model_hash": run.model_hash,
-        "model_form": "streaming" if run.streaming else "whole window",
-        "stream": str(args.stream),
-        "stream_options": truth.options,
-        "config": run.config,
-        "scoring": {
-            "audio_seconds": round(run.audio_seconds, 3),
-            "inferences": int(run.scores.shape[0]),
-            "wall_seconds_run": round(run.wall_seconds, 3),
-            "wall_seconds_with_build": round(wall, 3),
-            "seconds_per_hour_of_audio": round(run.wall_seconds * 3600.0 / max(run.audio_seconds, 1e-9), 1),
-            "target": args.target,
-        },
-        "replay_equals_firmware": replay_ok,
-    }
-    report = {**summary, **report}
-    files = {"scores": "scores.npz", "detections": "detections.json"}
-    if not args.no_det:
-        det = metrics.det_curves(truth, run, rec_cfg, tolerance_s=args.tolerance, progress=progress)
-        atomic.write_json(out / "det.json", det)
-        op = {"frr": report["frr"], "fa_per_hour": report["fa_per_hour"], "what": _config_text(run.config)}
-        plots.plot_det(
-            out / "det.png",
-            det,
-            op,
-            f"DET: {run.model_name} on {truth.seconds / 60:.0f} min ({truth.options.get('split')} split)",
-        )
-        files.update({"det": "det.json", "det_png": "det.png"})
-    plots.plot_snr(out / "snr.png", report["per_condition"], f"{run.model_name}: accuracy against SNR")
-    start = args.timeline_start if args.timeline_start is not None else _interesting(report)
-    threshold = run.config["thresholds"][len(run.labels) - 1] if run.labels else None
-    plots.plot_timeline(
-        out / "timeline.png", audio, truth, report, run, start, start + args.timeline_seconds, threshold
-    )
-    files.update({"snr_png": "snr.png", "timeline_png": "timeline.png"})
-    report["files"] = files
-    atomic.write_json(out / "report.json", report)
-    rate = summary["scoring"]["seconds_per_hour_of_audio"]
+    scoring = report["scoring"]
     by_kind = report["fa_per_hour_by_kind"]
     fired = 100 * (report["distractor_fire_fraction"] or 0)
     print(
-        f"{truth.seconds / 60:.1f} min scored in {run.wall_seconds:.1f} s ({rate:.0f} s per hour of audio, "
-        f"{summary['model_form']})"
+        f"{report['seconds'] / 60:.1f} min scored in {scoring['wall_seconds_run']:.1f} s "
+        f"({scoring['seconds_per_hour_of_audio']:.0f} s per hour of audio, {report['model_form']})"
     )
     print(
         f"hits {report['hits']}/{report['keywords']} (FRR {100 * (report['frr'] or 0):.1f}%); "
@@ -303,10 +252,94 @@ def _score(args: argparse.Namespace) -> int:
         f"distractor words fired {report['distractor_words_fired']}/{report['distractors']} ({fired:.1f}%); "
         f"repeats {report['repeats']}, confusions {report['confusions']}"
     )
-    if not replay_ok:
+    if not report["replay_equals_firmware"]:
         print("warning: the Python recognizer replay differs from the firmware's detections", file=sys.stderr)
-    print(f"wrote {out / 'report.json'} and the PNGs beside it")
+    print(f"wrote {Path(args.out) / 'report.json'} and the PNGs beside it")
     return 0
+
+
+def score_stream(
+    model: Path,
+    stream: Path,
+    out: Path,
+    cfg: Any = None,
+    *,
+    target: str = "host",
+    tolerance_s: float = 1.0,
+    det: bool = True,
+    timeline: tuple[float | None, float] = (None, 40.0),
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score the built stream in `stream` through kws_runner for `model` (a .tflite or a compiled
+    folder, whose model_config.h settings the runner starts with; `cfg`, a scorer.KwsConfig, changes
+    them) and write into `out`: scores.npz, detections.json, report.json, det.json/det.png (unless
+    not `det`), snr.png, timeline.png. Returns the report."""
+    from .. import atomic
+    from . import metrics, plots
+    from .builder import read_stream
+    from .scorer import score_audio
+
+    audio, truth = read_stream(stream)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    run = score_audio(model, audio, cfg, target=target, progress=progress)
+    wall = time.monotonic() - t0
+    model_kws = [lab for lab in run.labels if not lab.startswith("_")]
+    if sorted(model_kws) != sorted(truth.keywords):
+        raise NanokwsError(
+            f"the model's keywords {model_kws} are not the stream's {truth.keywords}; build the stream with "
+            f"--model {model}"
+        )
+    run.save_npz(out / "scores.npz")
+    timed = metrics.timed(run.detections, run.labels, run.hop_samples, run.sample_rate)
+    atomic.write_json(
+        out / "detections.json",
+        [{"time_s": round(d.time_s, 3), "hop": d.hop, "label": d.label, "score": d.score} for d in timed],
+    )
+    report = metrics.evaluate(truth, timed, tolerance_s)
+    rec_cfg, replay_ok = _replay_check(run)
+    summary: dict[str, Any] = {
+        "model": str(model),
+        "model_name": run.model_name,
+        "model_hash": run.model_hash,
+        "model_form": "streaming" if run.streaming else "whole window",
+        "stream": str(stream),
+        "stream_options": truth.options,
+        "stream_summary": truth.summary,
+        "config": run.config,
+        "scoring": {
+            "audio_seconds": round(run.audio_seconds, 3),
+            "inferences": int(run.scores.shape[0]),
+            "wall_seconds_run": round(run.wall_seconds, 3),
+            "wall_seconds_with_build": round(wall, 3),
+            "seconds_per_hour_of_audio": round(run.wall_seconds * 3600.0 / max(run.audio_seconds, 1e-9), 1),
+            "target": target,
+        },
+        "replay_equals_firmware": replay_ok,
+    }
+    report = {**summary, **report}
+    files = {"scores": "scores.npz", "detections": "detections.json"}
+    if det:
+        curves = metrics.det_curves(truth, run, rec_cfg, tolerance_s=tolerance_s, progress=progress)
+        atomic.write_json(out / "det.json", curves)
+        op = {"frr": report["frr"], "fa_per_hour": report["fa_per_hour"], "what": _config_text(run.config)}
+        plots.plot_det(
+            out / "det.png",
+            curves,
+            op,
+            f"DET: {run.model_name} on {truth.seconds / 60:.0f} min ({truth.options.get('split')} split)",
+        )
+        files.update({"det": "det.json", "det_png": "det.png"})
+    plots.plot_snr(out / "snr.png", report["per_condition"], f"{run.model_name}: accuracy against SNR")
+    start = timeline[0] if timeline[0] is not None else _interesting(report)
+    threshold = run.config["thresholds"][len(run.labels) - 1] if run.labels else None
+    plots.plot_timeline(
+        out / "timeline.png", audio, truth, report, run, start, start + timeline[1], threshold
+    )
+    files.update({"snr_png": "snr.png", "timeline_png": "timeline.png"})
+    report["files"] = files
+    atomic.write_json(out / "report.json", report)
+    return report
 
 
 def _config_text(config: dict[str, Any]) -> str:
