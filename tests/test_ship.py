@@ -257,7 +257,7 @@ def test_help_teaches() -> None:
 def test_repo_firmware_model_is_consistent() -> None:
     card = check_installed_folder(FIRMWARE_MODEL_DIR, (FIRMWARE_MODEL_DIR / "model.tflite").read_bytes())
     assert card["reproduce"] and card["reproduce"][0].startswith("nanokws train")
-    assert card["reproduce"][1].startswith("nanokws ship")
+    assert card["reproduce"][-1].startswith("nanokws ship")  # after any stream it is scored on
     acc = card["accuracy"]
     # LiteRT's and TFLite Micro's int8 kernels may round a few clips differently; never many.
     assert acc["tflm_mismatches"] <= 0.01 * acc["n"] and abs(acc["int8_tflm"] - acc["int8"]) <= 0.01

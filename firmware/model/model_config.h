@@ -19,6 +19,14 @@
 #define NK_MODEL_OUTPUT_SCALE 0.00390625f
 #define NK_MODEL_OUTPUT_ZERO_POINT -128
 
+/* The recognizer's start-up settings (nk_kws_begin; SET_CONFIG and nk_kws_set_* change them
+ * later): thresholds per label in label order, smoothing window, suppression, release. */
+#define NK_MODEL_REC_SOURCE "library defaults"
+#define NK_MODEL_REC_THRESHOLDS { 180, 180, 180, 180, 180, 180, 180, 180, 180, 180, 180, 180 }
+#define NK_MODEL_REC_WINDOW 4
+#define NK_MODEL_REC_SUPPRESSION_MS 750
+#define NK_MODEL_REC_RELEASE 64
+
 /* Feature parameters the model was trained with; must match this firmware's frontend. */
 #define NK_MODEL_FE_CLIP_FRAMES 49
 #define NK_MODEL_FE_CLIP_SAMPLES 16000
