@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..argtypes import int_in
 from ..errors import NanokwsError
+from ..recognizer_option import add_recognizer_argument, recognizer_from_args
 
 EPILOG = """\
 examples:
@@ -60,13 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=False,
         help="do not generate the streaming form even if the model can stream",
     )
-    parser.add_argument(
-        "--recognizer",
-        metavar="JSON",
-        type=Path,
-        help="recognizer.json: thresholds, smoothing, suppression, release the firmware starts with "
-        "(model_config.h's NK_MODEL_REC_*; default: the library's)",
-    )
+    add_recognizer_argument(parser)
     parser.add_argument(
         "--stream-stride",
         type=int_in(1, 50),
@@ -83,11 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     tflite = read_model_bytes(args.model)
     check_output_dir(args.out, "--out")
-    recognizer = None
-    if args.recognizer is not None:
-        from ..streams.replay import load_recognizer_json
-
-        recognizer = load_recognizer_json(args.recognizer)
+    recognizer = recognizer_from_args(args.recognizer)
     try:
         result = compile_model(
             tflite,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import NanokwsError
+from ..recognizer_option import add_recognizer_argument, recognizer_from_args
 
 EPILOG = """\
 examples:
@@ -36,13 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--arduino-library", metavar="OUT.zip", type=Path, help="write an Arduino/PlatformIO library zip"
     )
-    parser.add_argument(
-        "--recognizer",
-        metavar="JSON",
-        type=Path,
-        help="recognizer.json: thresholds, smoothing, suppression, release the firmware starts with "
-        "(model_config.h's NK_MODEL_REC_*; default: the library's)",
-    )
+    add_recognizer_argument(parser)
     parser.add_argument(
         "--library-name",
         metavar="NAME",
@@ -68,11 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out is None and args.arduino_library is None:
         raise NanokwsError("nothing to write: give --out DIR, --arduino-library OUT.zip, or both")
-    recognizer = None
-    if args.recognizer is not None:
-        from ..streams.replay import load_recognizer_json
-
-        recognizer = load_recognizer_json(args.recognizer)
+    recognizer = recognizer_from_args(args.recognizer)
     if args.out is not None:
         from .export import export_model
 
