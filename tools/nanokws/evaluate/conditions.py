@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NanokwsError
+from ..train.augment import noise_gain
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,7 @@ def apply_condition(audio: np.ndarray, noise: Sequence[np.ndarray], cond: Condit
             start = int(rng.integers(max(1, len(rec) - length + 1)))
             seg = np.resize(rec[start:start + length], length).astype(np.float64)
             sig_power = float(np.mean(x[i] * x[i]))
-            noise_power = float(np.mean(seg * seg)) + 1e-9
-            wanted = noise_power * 10.0 ** (cond.snr_db / 10.0)
-            gain = 1.0 if sig_power < 1.0 else np.sqrt(sig_power / wanted)
+            gain = 1.0 if sig_power < 1.0 else noise_gain(sig_power, float(np.mean(seg * seg)), cond.snr_db)
             x[i] += seg * gain
     if cond.quieter_db:
         x *= 10.0 ** (-cond.quieter_db / 20.0)

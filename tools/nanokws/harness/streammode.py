@@ -5,8 +5,8 @@ stream: a long recording from the stream builder (streams/builder.py: keywords a
   AUDIO at real-time pace x `speed`; DETECTION events are judged by streams/metrics.py, the same
   matcher `nanokws stream score` uses -> hits, misses, false accepts per hour split into distractor
   speech and noise/silence, distractor words fired, repeats, confusions, and a timeline PNG.
-  (`build_stream` / `match_detections` below are the older keywords-only builder and matcher;
-  bench mode still uses that builder for its audio.)
+  (`build_stream` below is the older keywords-only builder: bench mode still uses it for its
+  audio.)
 bench: the same path with a SCORES event after every inference; the device's own cycle counts
   give the frontend-per-hop and inference-per-call distributions (histogram PNG) and the
   sustained real-time factor (device work seconds per second of audio).
@@ -81,28 +81,6 @@ def build_stream(
 def hop_time_s(hop: int) -> float:
     """Time at the end of hop `hop` (hop k covers samples [320k, 320k + 320))."""
     return (hop + 1) * HOP / SAMPLE_RATE
-
-
-def match_detections(
-    placed: Sequence[Placed], detections: Sequence[tuple[float, int]], tolerance_s: float
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Each truth keyword is hit by the first unused detection of its label within
-    [start, start + 1 s + tolerance]; every other detection is a false accept."""
-    used = [False] * len(detections)
-    truth: list[dict[str, Any]] = []
-    for p in placed:
-        lo, hi = p.start / SAMPLE_RATE, p.start / SAMPLE_RATE + 1.0 + tolerance_s
-        hit = None
-        for j, (t, label) in enumerate(detections):
-            if not used[j] and label == p.label and lo <= t <= hi:
-                used[j] = True
-                hit = t
-                break
-        truth.append({"start_s": round(lo, 3), "label": p.label, "clip": p.name, "detected_at_s": hit})
-    false_accepts = [
-        {"time_s": round(t, 3), "label": lab} for (t, lab), u in zip(detections, used, strict=False) if not u
-    ]
-    return truth, false_accepts
 
 
 def send_stream(
@@ -191,7 +169,7 @@ def run_stream(
                 "end_s": w.end_s,
                 "label": w.label,
                 "clip": w.clip,
-                "condition": _cond(w.snr_db),
+                "condition": metrics.condition_name(w.snr_db),
                 "detected_at_s": hit_times.get(i),
             }
             for i, w in enumerate(judged)
@@ -241,10 +219,6 @@ def run_stream(
             "frames": ack.frames_total,
             "inferences": ack.inferences_total,
         }
-
-
-def _cond(snr: float | None) -> str:
-    return "clean" if snr is None else f"{snr:g} dB"
 
 
 def run_bench(

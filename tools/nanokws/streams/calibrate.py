@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,10 +62,6 @@ def _rank(rep: dict[str, Any], targets: Targets) -> tuple[float, float, float]:
     return (round(shortfall(rep, targets), 9), float(rep["frr"] or 0.0), float(rep["fa_per_hour"] or 0.0))
 
 
-def _with(cfg: Any, active: Sequence[bool], value: int) -> Any:
-    return replace(cfg, thresholds=tuple(value if a else cfg.thresholds[i] for i, a in enumerate(active)))
-
-
 def calibrate(
     truth: Any, run: Any, targets: Targets = Targets(), tolerance_s: float = 1.0, progress: bool = False
 ) -> dict[str, Any]:
@@ -91,7 +86,7 @@ def calibrate(
         for w, r, s in combos:
             combo_best = None
             for t in grid:
-                cfg = _with(replace(base, window=w, release=r, suppression_ms=s), active, t)
+                cfg = replace(base, window=w, release=r, suppression_ms=s).with_keyword_threshold(labels, t)
                 rep = judge(truth, run, cfg, tolerance_s)
                 key = _rank(rep, targets)
                 if combo_best is None or key < combo_best[0]:
@@ -244,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     from . import metrics
     from .builder import StreamOptions, build_stream, load_material
     from .plots import plot_det
-    from .replay import recognizer_json
+    from .replay import recognizer_json, save_recognizer_json
     from .scorer import score_audio
 
     if not args.data.is_dir():
@@ -271,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     cfg, val = result["config"], result["validation"]
     source = source_text(result, args.split, args.minutes)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "recognizer.json", recognizer_json(cfg, labels, source))
+    save_recognizer_json(args.out / "recognizer.json", cfg, labels, source)
     det = metrics.det_curves(truth, scored, cfg)
     operating = {"frr": val["frr"], "fa_per_hour": val["fa_per_hour"], "label": "calibrated"}
     plot_det(

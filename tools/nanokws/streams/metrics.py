@@ -47,7 +47,8 @@ def timed(
     return out
 
 
-def _cond(snr: float | None) -> str:
+def condition_name(snr: float | None) -> str:
+    """A segment condition's name in reports: "clean" or e.g. "10 dB"."""
     return "clean" if snr is None else f"{snr:g} dB"
 
 
@@ -104,7 +105,7 @@ def evaluate(
         if wi >= 0:
             w = words[wi]
             ev.update({"word": w.word, "word_start_s": w.start_s, "clip": w.clip})
-        ev["condition"] = _cond(_snr_at(truth, d.time_s))
+        ev["condition"] = condition_name(_snr_at(truth, d.time_s))
         events.append(ev)
 
     hours = seconds / 3600.0
@@ -172,7 +173,7 @@ def evaluate(
                 "end_s": words[wi].end_s,
                 "word": words[wi].word,
                 "clip": words[wi].clip,
-                "condition": _cond(words[wi].snr_db),
+                "condition": condition_name(words[wi].snr_db),
             }
             for wi in kws
             if wi not in hit_at
@@ -200,20 +201,22 @@ def per_condition(
     out: dict[str, Any] = {}
     conds = []
     for s in truth.segments:
-        c = _cond(s.snr_db)
+        c = condition_name(s.snr_db)
         if c not in conds:
             conds.append(c)
     for c in conds:
         secs = sum(
-            max(0.0, min(s.end_s, seconds) - s.start_s) for s in truth.segments if _cond(s.snr_db) == c
+            max(0.0, min(s.end_s, seconds) - s.start_s)
+            for s in truth.segments
+            if condition_name(s.snr_db) == c
         )
-        kw = [wi for wi, w in enumerate(words) if w.kind == "keyword" and _cond(w.snr_db) == c]
-        di = [wi for wi, w in enumerate(words) if w.kind == "distractor" and _cond(w.snr_db) == c]
+        kw = [wi for wi, w in enumerate(words) if w.kind == "keyword" and condition_name(w.snr_db) == c]
+        di = [wi for wi, w in enumerate(words) if w.kind == "distractor" and condition_name(w.snr_db) == c]
         h = sum(wi in hit_at for wi in kw)
         f = sum(wi in fired for wi in di)
         noise = sum(e["kind"] == "noise" and e["condition"] == c for e in events)
         out[c] = {
-            "snr_db": next((s.snr_db for s in truth.segments if _cond(s.snr_db) == c), None),
+            "snr_db": next((s.snr_db for s in truth.segments if condition_name(s.snr_db) == c), None),
             "seconds": round(secs, 3),
             "keywords": len(kw),
             "hits": h,
@@ -255,16 +258,14 @@ def det_curves(
     every keyword's threshold set to each value of `thresholds`, the rest of `base` (a replay
     RecognizerConfig: window, suppression, release) kept. Overall and per keyword: FRR against
     false accepts per hour (distractor + noise), with each kind beside."""
-    from dataclasses import replace
 
     from tqdm import tqdm
 
     grid = list(thresholds) if thresholds is not None else default_threshold_grid()
-    active = [not lab.startswith("_") for lab in run.labels]
     overall: list[dict[str, Any]] = []
     per_kw: dict[str, list[dict[str, Any]]] = {k: [] for k in truth.keywords}
     for t in tqdm(grid, desc="DET sweep", unit="threshold", disable=not progress):
-        cfg = replace(base, thresholds=tuple(t if a else base.thresholds[i] for i, a in enumerate(active)))
+        cfg = base.with_keyword_threshold(run.labels, t)
         rep = judge(truth, run, cfg, tolerance_s)
         bk = rep["fa_per_hour_by_kind"]
         overall.append(

@@ -89,6 +89,15 @@ class RecognizerConfig:
             "release": self.release,
         }
 
+    def with_keyword_threshold(self, labels: Sequence[str], value: int) -> RecognizerConfig:
+        """This setting with every keyword's threshold (labels not starting with '_') set to `value`."""
+        from dataclasses import replace
+
+        ths = tuple(
+            t if lab.startswith("_") else value for lab, t in zip(labels, self.thresholds, strict=True)
+        )
+        return replace(self, thresholds=ths)
+
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RecognizerConfig:
         """Inverse of `to_json`; `window`, `suppression_ms` and `release` may be left out (library
@@ -260,7 +269,10 @@ def recognizer_json(cfg: RecognizerConfig, labels: Sequence[str], source: str) -
 
 
 def save_recognizer_json(path: Path, cfg: RecognizerConfig, labels: Sequence[str], source: str) -> None:
-    Path(path).write_text(json.dumps(recognizer_json(cfg, labels, source), indent=2) + "\n", encoding="utf-8")
+    """Write recognizer.json atomically (a reader never sees half a file)."""
+    from ..atomic import write_json
+
+    write_json(path, recognizer_json(cfg, labels, source))
 
 
 def load_recognizer_json(path: Path) -> RecognizerFile:

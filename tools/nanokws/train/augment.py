@@ -120,6 +120,12 @@ def _shift(x: np.ndarray, shift: int, fill: float) -> np.ndarray:
     return out
 
 
+def noise_gain(signal_power: float, noise_power: float, snr_db: float) -> float:
+    """Gain on a noise segment of `noise_power` (mean square) that puts it `snr_db` below a clip of
+    `signal_power`: SNR = the clip's power over the added noise's, both over the whole clip."""
+    return float(np.sqrt(signal_power / ((noise_power + 1e-9) * 10.0 ** (snr_db / 10.0))))
+
+
 def augment_audio(audio: np.ndarray, noise: list[np.ndarray], rng: np.random.Generator,
                   cfg: AudioAugment = AudioAugment()) -> np.ndarray:
     """Augment int16 clips [n, samples]; returns a new int16 array of the same shape."""
@@ -139,12 +145,11 @@ def augment_audio(audio: np.ndarray, noise: list[np.ndarray], rng: np.random.Gen
             else:
                 seg = np.resize(src, length).astype(np.float32)
             sig_power = float(np.mean(x * x))
-            noise_power = float(np.mean(seg * seg)) + 1e-9
             if sig_power < 1.0:  # (near) silent clip: add the noise at its own level
                 x = x + seg * np.float32(rng.uniform(0.1, 1.0))
             else:
                 snr = rng.uniform(*cfg.snr_db)
-                x = x + seg * np.float32(np.sqrt(sig_power / (noise_power * 10.0 ** (snr / 10.0))))
+                x = x + seg * np.float32(noise_gain(sig_power, float(np.mean(seg * seg)), snr))
         if cfg.level_db > 0 and rng.random() < cfg.level_probability:  # no draw when off: same stream
             x = x * np.float32(10.0 ** (-rng.uniform(0.0, cfg.level_db) / 20.0))
         clips[i] = x
