@@ -464,7 +464,7 @@ def _stream_section(stage: Path, stream: Path, verbose: bool) -> dict[str, Any]:
     import shutil
     import tempfile
 
-    from .streams.cli import score_stream
+    from .streams.scoring import score_stream
 
     with tempfile.TemporaryDirectory(prefix="nanokws-ship-stream-") as tmp:
         rep = score_stream(stage, stream, Path(tmp), progress=verbose)
