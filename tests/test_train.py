@@ -402,3 +402,46 @@ def test_level_augmentation_draws_nothing_when_off() -> None:
     always = FeatureAugment(level_db=30.0, level_probability=1.0)
     c = augment_features(x, None, np.random.default_rng(5), always)
     assert not np.array_equal(a, c) and int(c.astype(int).sum()) < int(a.astype(int).sum())
+
+
+def test_true_snr_mixing_puts_the_noise_the_asked_db_below_the_example() -> None:
+    """--snr-db: the added noise's in-band power is the example's power minus the drawn SNR."""
+    from nanokws.train.augment import LOG_GAIN, mel_power_db, mix_features, snr_gain_db
+
+    rng = np.random.default_rng(7)
+    speech = rng.integers(-60, 60, (49, 40)).astype(np.int8)
+    noise = rng.integers(-110, -40, (49, 40)).astype(np.int8)
+    for snr in (0.0, 10.0, 20.0):
+        gain = snr_gain_db(speech, noise, snr)
+        added_db = mel_power_db(noise) + gain  # the noise's power after the gain
+        assert abs((mel_power_db(speech) - added_db) - snr) < 1e-9
+        mixed = mix_features(speech, noise, gain)
+        # Mixing adds power: the mix's power is the sum, 10 log10(1 + 10^(-snr/10)) dB above the speech
+        # (within int8 rounding of each element: +-0.5 level = +-0.5 / LOG_GAIN in ln).
+        want = 10 * np.log10(1 + 10 ** (-snr / 10))
+        got = mel_power_db(mixed) - mel_power_db(speech)
+        assert abs(got - want) < 10 * np.log10(np.exp(0.5 / LOG_GAIN)) + 1e-9
+
+
+def test_true_snr_option_keeps_the_draws_and_lowers_the_snr() -> None:
+    """speech_snr_db draws as many numbers as the default mixing (later draws unchanged) and, at a low
+    SNR, changes the example far more than the default's mostly quiet noise."""
+    from nanokws.train.augment import FeatureAugment, augment_features
+
+    x = np.random.default_rng(4).integers(-40, 100, (8, 49, 40)).astype(np.int8)
+    noise = np.random.default_rng(6).integers(-100, -60, (3, 49, 40)).astype(np.int8)
+    base = FeatureAugment(noise_probability=1.0)
+    low = FeatureAugment(noise_probability=1.0, speech_snr_db=(0.0, 0.0))
+    r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
+    a = augment_features(x, noise, r1, base)
+    b = augment_features(x, noise, r2, low)
+    assert r1.random() == r2.random()  # same number of draws
+    assert np.abs(b.astype(int) - x).mean() > np.abs(a.astype(int) - x).mean() + 1.0
+
+
+def test_snr_range_is_checked(tmp_path: Path) -> None:
+    from nanokws.errors import NanokwsError
+    from nanokws.train import train_model
+
+    with pytest.raises(NanokwsError, match="SNR range"):
+        train_model([tmp_path], "tiny", tmp_path / "o", verbose=False, snr_db=(20.0, 0.0))

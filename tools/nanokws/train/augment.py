@@ -68,6 +68,10 @@ class FeatureAugment:
     max_channel_shift: int = 0  # e.g. 1: shift the mel channels up or down by up to this many
     level_db: float = 0.0  # > 0: with level_probability, the whole example up to this many dB quieter
     level_probability: float = 0.5
+    # (lo, hi): noise mixed at a true signal-to-noise ratio drawn from lo..hi dB, the example's own
+    # in-band (mel) power over the noise's; None: the noise slice at its own level minus snr_db, whose
+    # effective SNR on the shared npz has a median near 57 dB (95% of mixes above 10 dB).
+    speech_snr_db: tuple[float, float] | None = None
 
 
 def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
@@ -164,6 +168,17 @@ def mix_features(a: np.ndarray, b: np.ndarray, gain_db: float) -> np.ndarray:
     return np.clip(np.rint(mixed), -128, 127).astype(np.int8)
 
 
+def mel_power_db(x: np.ndarray) -> float:
+    """In-band power of int8 features in dB, up to the affine map's constant (which cancels in a
+    ratio of two examples): the sum over frames and mel channels of exp(x / LOG_GAIN)."""
+    return float(10.0 * np.log10(np.exp(x.astype(np.float64) / LOG_GAIN).sum()))
+
+
+def snr_gain_db(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> float:
+    """The gain on `noise` (features) that puts it `snr_db` below `signal`'s in-band power."""
+    return mel_power_db(signal) - mel_power_db(noise) - snr_db
+
+
 def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.random.Generator,
                      cfg: FeatureAugment = FeatureAugment()) -> np.ndarray:
     """Augment int8 features [n, frames, channels]; returns a new int8 array."""
@@ -178,8 +193,12 @@ def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.ran
             x = shift_channels(x, int(rng.integers(-cfg.max_channel_shift, cfg.max_channel_shift + 1)))
         x = _shift(x, int(rng.integers(-cfg.max_shift_frames, cfg.max_shift_frames + 1)), floor)
         if noise is not None and len(noise) and rng.random() < cfg.noise_probability:
-            # Relative level: the noise slice's power is lowered by a random SNR-like amount.
-            x = mix_features(x, noise[int(rng.integers(len(noise)))], -float(rng.uniform(*cfg.snr_db)))
+            slice_ = noise[int(rng.integers(len(noise)))]
+            if cfg.speech_snr_db is None:
+                # Relative level: the noise slice's power is lowered by a random SNR-like amount.
+                x = mix_features(x, slice_, -float(rng.uniform(*cfg.snr_db)))
+            else:  # a true SNR against this example's power (same number of draws as above)
+                x = mix_features(x, slice_, snr_gain_db(x, slice_, float(rng.uniform(*cfg.speech_snr_db))))
         if cfg.specaugment:
             x = x.copy()
             fill = np.int8(np.rint(x.mean()))

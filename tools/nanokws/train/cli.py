@@ -54,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="level augmentation: half the training examples made a random 0..DB dB quieter, "
                         "their noise too (a distant talker, a low microphone gain; e.g. 30; default: "
                         "%(default)s = off)")
+    parser.add_argument("--snr-db", type=float_in(-30.0, 60.0), nargs=2, default=None, metavar=("LO", "HI"),
+                        help="background noise at a true signal-to-noise ratio drawn from LO..HI dB, for "
+                        "audio and feature-form examples alike (e.g. 0 20; feature form: in-band mel power "
+                        "of the example over the noise's). Default: audio at 0..20 dB, feature-form noise at "
+                        "its own level minus 0..20 dB, which rarely goes below 10 dB SNR")
     parser.add_argument("--label-smoothing", type=float_in(0.0, 0.999), default=0.0, metavar="EPS",
                         help="label smoothing: EPS of each target spread over all classes (e.g. 0.1; "
                         "default: %(default)s)")
@@ -86,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     train_model(args.data, args.model, args.out, epochs=args.epochs, seed=args.seed, keywords=args.keywords,
                 batch_size=args.batch_size, lr=args.lr, specaugment=args.specaugment,
                 speed_pitch=args.speed_pitch, level_db=args.level_db,
+                snr_db=None if args.snr_db is None else (args.snr_db[0], args.snr_db[1]),
                 label_smoothing=args.label_smoothing, mixup=args.mixup, weight_decay=args.weight_decay,
                 patience=args.patience, teacher=args.teacher, teacher_weight=args.teacher_weight,
                 command=shlex.join(["nanokws", *sys.argv[1:]]))

@@ -102,6 +102,7 @@ def train_model(
     specaugment: bool = False,
     speed_pitch: bool = False,
     level_db: float = 0.0,
+    snr_db: tuple[float, float] | None = None,
     label_smoothing: float = 0.0,
     mixup: float = 0.0,
     weight_decay: float = 0.0,
@@ -118,7 +119,9 @@ def train_model(
     architectures' own small L2), `specaugment` (time/frequency masks on feature-form examples),
     `speed_pitch` (audio resampled x0.9-1.1; feature-form frames stretched x0.9-1.1 and mel channels
     shifted by up to one), `level_db` (half the examples made up to this many dB quieter, noise
-    included). `teacher`: an int8 .tflite whose probabilities on each augmented batch are
+    included), `snr_db` ((lo, hi): background noise mixed at a true SNR from lo..hi dB, audio and
+    feature form alike; None keeps audio at 0..20 dB and feature-form noise at its own level).
+    `teacher`: an int8 .tflite whose probabilities on each augmented batch are
     blended into the targets with `teacher_weight` (train/distill.py).
     """
     if epochs < 1 or batch_size < 1 or lr <= 0 or patience < 1:
@@ -127,6 +130,8 @@ def train_model(
         raise NanokwsError("label smoothing must be in [0, 1); mixup alpha and weight decay must be >= 0")
     if not 0.0 <= level_db <= 60.0:
         raise NanokwsError("the level augmentation must be 0..60 dB")
+    if snr_db is not None and not -30.0 <= snr_db[0] <= snr_db[1] <= 60.0:
+        raise NanokwsError("the SNR range must be LO <= HI within -30..60 dB")
     if not 0.0 < teacher_weight <= 1.0:
         raise NanokwsError("the teacher weight must be in (0, 1]")
     from ..data import DEFAULT_KEYWORDS
@@ -160,8 +165,10 @@ def train_model(
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     feature_cfg = FeatureAugment(specaugment=specaugment, stretch=SPEED_RANGE if speed_pitch else None,
-                                 max_channel_shift=1 if speed_pitch else 0, level_db=level_db)
-    audio_cfg = AudioAugment(speed=SPEED_RANGE if speed_pitch else None, level_db=level_db)
+                                 max_channel_shift=1 if speed_pitch else 0, level_db=level_db,
+                                 speech_snr_db=snr_db)
+    audio_cfg = AudioAugment(speed=SPEED_RANGE if speed_pitch else None, level_db=level_db,
+                             **({} if snr_db is None else {"snr_db": snr_db}))
     train_batches = make_batches(td, batch_size, seed, feature_cfg, audio_cfg, mixup_alpha=mixup,
                                  teacher=teacher_fn, teacher_weight=teacher_weight)
     val_x = td.val_x.astype(np.float32)[..., None]
@@ -196,7 +203,7 @@ def train_model(
         "params": int(model.count_params()), "int8_size_bytes": len(tflite),
         "data": td.summary, "num_train": td.num_train, "num_validation": len(td.val_x),
         "seed": seed, "batch_size": batch_size, "lr": lr, "specaugment": specaugment,
-        "speed_pitch": speed_pitch, "level_db": level_db,
+        "speed_pitch": speed_pitch, "level_db": level_db, "snr_db": None if snr_db is None else list(snr_db),
         "label_smoothing": label_smoothing, "mixup": mixup, "weight_decay": weight_decay,
         "patience": patience,
         "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight},
