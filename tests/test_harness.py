@@ -280,6 +280,8 @@ def test_stream_and_bench_host(hil_model: Path, hil_data: Path, host_fw: Path, t
     assert code == 0, err
     assert rep["latency"]["inference_per_call_ms"]["n"] == rep["n"] > 0
     assert rep["real_time_factor"] is not None and rep["real_time_factor"] > 0
+    # Bench sends the stream builder's recording (words over silence/noise), as stream mode does.
+    assert rep["stream_options"]["seed"] == 0 and rep["words_placed"] >= 2
     assert Path(rep["histogram_png"]).read_bytes()[:4] == b"\x89PNG"
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from nanokws.harness import protocol as P
 from nanokws.harness.device import Device, DeviceTimeout, SerialTransport
 from nanokws.harness.reference import requantize_input
-from nanokws.harness.streammode import build_stream, hop_time_s
+from nanokws.harness.streammode import hop_time_s
 from nanokws.harness.summary import Check, distribution, write_junit
 from nanokws.modelmeta import model_hash, model_sha256
 
@@ -33,34 +32,6 @@ def test_model_hash_is_sha256_prefix() -> None:
     assert model_hash(b"abc") == hashlib.sha256(b"abc").hexdigest()[:16]
     assert model_sha256(b"abc") == hashlib.sha256(b"abc").hexdigest()
     assert len(model_hash(b"")) == 16
-
-
-def _fake_example(label: int, value: int) -> SimpleNamespace:
-    audio = np.full(16000, value, np.int16)
-    return SimpleNamespace(
-        label_index=label, audio=lambda: audio, path=Path(f"w{label}/s_nohash_{value}.wav")
-    )
-
-
-def test_build_stream_places_keywords_where_it_says() -> None:
-    exs = [_fake_example(2, 1000), _fake_example(3, 2000)]
-    audio, placed = build_stream(exs, [], 20.0, seed=1)
-    assert audio.dtype == np.int16 and audio.size == 20 * 16000
-    assert len(placed) >= 5
-    for p in placed:
-        seg = audio[p.start : p.start + 16000].astype(np.int32)
-        want = 1000 if p.label == 2 else 2000
-        # the clip's constant value plus quiet hiss: the mean recovers it
-        assert abs(seg.mean() - want) < 20
-    starts = [p.start for p in placed]
-    assert all(b - a >= 16000 for a, b in zip(starts, starts[1:], strict=False))
-
-
-def test_build_stream_is_seeded() -> None:
-    exs = [_fake_example(2, 1000), _fake_example(3, 2000)]
-    a1, p1 = build_stream(exs, [np.arange(5000, dtype=np.int16)], 10.0, seed=4)
-    a2, p2 = build_stream(exs, [np.arange(5000, dtype=np.int16)], 10.0, seed=4)
-    assert np.array_equal(a1, a2) and p1 == p2
 
 
 def test_hop_time_s() -> None:

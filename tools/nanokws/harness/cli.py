@@ -370,7 +370,8 @@ def _run_mode(
             checks.append(Check("device_total_ms_p95", p95, args.max_latency_ms, "max"))
         return checks
 
-    from .streammode import build_stream, run_bench, run_stream
+    from ..export.model_config import tensor_quantization
+    from .streammode import run_bench, run_stream
 
     duration = args.duration if args.duration is not None else (60.0 if args.mode == "stream" else 20.0)
     if args.mode == "stream":
@@ -382,7 +383,17 @@ def _run_mode(
             report["saved_stream"] = str(args.save_stream)
         png = args.png or args.report.with_suffix(".timeline.png")
         run_stream(
-            device, audio, truth, labels, report, args.speed, args.tolerance, png, progress, args.threshold
+            device,
+            audio,
+            truth,
+            labels,
+            report,
+            args.speed,
+            args.tolerance,
+            png,
+            progress,
+            args.threshold,
+            tensor_quantization(model_bytes, "output"),
         )
         sm = report["stream_metrics"]
         by_kind = sm["fa_per_hour_by_kind"]
@@ -406,10 +417,9 @@ def _run_mode(
             checks.append(Check("hit_rate", report["hit_rate"], args.min_accuracy, "min"))
         return checks
 
-    keyword_examples = [ex for ex in examples if not labels[ex.label_index].startswith("_")]
-    audio, _ = build_stream(
-        keyword_examples, dataset.noise, duration, seed=args.seed, noise_gain=args.noise_gain
-    )
+    audio, truth = _stream_audio(args, labels, duration)  # the same recording stream mode would send
+    report["stream_options"] = truth.options
+    report["words_placed"] = len(truth.words)
     png = args.png or args.report.with_suffix(".latency.png")
     run_bench(device, audio, report, png, progress)
     inf = report["latency"]["inference_per_call_ms"]

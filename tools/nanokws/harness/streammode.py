@@ -4,12 +4,11 @@ stream: a long recording from the stream builder (streams/builder.py: keywords a
   words at realistic gaps, in segments of silence or background noise at chosen SNRs) is sent with
   AUDIO at real-time pace x `speed`; DETECTION events are judged by streams/metrics.py, the same
   matcher `nanokws stream score` uses -> hits, misses, false accepts per hour split into distractor
-  speech and noise/silence, distractor words fired, repeats, confusions, and a timeline PNG.
-  (`build_stream` below is the older keywords-only builder: bench mode still uses it for its
-  audio.)
-bench: the same path with a SCORES event after every inference; the device's own cycle counts
-  give the frontend-per-hop and inference-per-call distributions (histogram PNG) and the
-  sustained real-time factor (device work seconds per second of audio).
+  speech and noise/silence, distractor words fired, repeats, confusions, and the same timeline PNG
+  as the offline scorer's (streams/plots.py), from the device's own SCORES events.
+bench: the same builder's recording through the same path, with a SCORES event after every
+  inference; the device's own cycle counts give the frontend-per-hop and inference-per-call
+  distributions (histogram PNG) and the sustained real-time factor (device work seconds per second of audio).
 Time on a board (cpu_cycles) or the host is its counter's; under QEMU (qemu_systick_ticks) the
 counter is QEMU's virtual clock, so ticks become guest instructions and ms / real-time factor are
 the Nano 33 BLE's lower bound at 64 MHz, 1 instruction/cycle (summary.TimeBase), named so in the
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,46 +34,6 @@ from .summary import TimeBase, distribution, time_base, work_rate
 _FE = read_config()
 SAMPLE_RATE = _FE["NK_FE_SAMPLE_RATE"]
 HOP = _FE["NK_FE_HOP_SAMPLES"]
-CLIP = _FE["NK_FE_CLIP_SAMPLES"]
-
-
-@dataclass(frozen=True)
-class Placed:
-    start: int  # sample where the one-second clip begins
-    label: int
-    name: str
-
-
-def build_stream(
-    keyword_examples: Sequence[Any],
-    noise: Sequence[np.ndarray],
-    seconds: float,
-    seed: int = 0,
-    noise_gain: float = 1.0,
-    spacing_s: tuple[float, float] = (2.0, 3.5),
-) -> tuple[np.ndarray, list[Placed]]:
-    """int16 audio of `seconds` with keyword clips at random known times over background noise."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SAMPLE_RATE)
-    if noise:
-        rec = np.asarray(noise[int(rng.integers(len(noise)))], dtype=np.float64)
-        reps = int(np.ceil(n / max(rec.size, 1))) + 1
-        off = int(rng.integers(max(rec.size, 1)))
-        bed = np.tile(rec, reps)[off : off + n] * noise_gain
-    else:  # no background recordings in this dataset: a quiet hiss keeps the frontend busy
-        bed = rng.normal(0.0, 60.0, n)
-    mix = bed.astype(np.float64)
-    placed: list[Placed] = []
-    t = int(SAMPLE_RATE * 1.0)
-    order = rng.permutation(len(keyword_examples)) if len(keyword_examples) else np.array([], int)
-    k = 0
-    while len(order) and t + CLIP <= n:
-        ex = keyword_examples[int(order[k % len(order)])]
-        k += 1
-        mix[t : t + CLIP] += np.asarray(ex.audio(), dtype=np.float64)
-        placed.append(Placed(t, int(ex.label_index), f"{ex.path.parent.name}/{ex.path.name}"))
-        t += CLIP + int(rng.uniform(*spacing_s) * SAMPLE_RATE) - SAMPLE_RATE
-    return np.clip(np.round(mix), -32768, 32767).astype(np.int16), placed
 
 
 def hop_time_s(hop: int) -> float:
@@ -123,9 +81,11 @@ def run_stream(
     png: Path | None,
     progress: bool = True,
     threshold: int | None = None,
+    output_quant: tuple[float, int] = (1.0 / 256.0, -128),
 ) -> None:
     """Send a built stream (`truth`: streams.builder.StreamTruth) and judge the device's detections
-    with streams.metrics.evaluate (the offline scorer's matcher)."""
+    with streams.metrics.evaluate (the offline scorer's matcher). `output_quant`: the model's output
+    (scale, zero point), for the timeline's smoothed probabilities."""
     from ..streams import metrics
 
     n_kw = sum(w.kind == "keyword" for w in truth.words)
@@ -206,12 +166,9 @@ def run_stream(
             "inference_per_call_ms": {**distribution(tb.ms(inf), "ms"), "source": tb.source},
         }
         if png is not None and (dets or scores or truth.words):
-            placed = [
-                Placed(int(round(w.start_s * SAMPLE_RATE)), labels.index(w.label), w.clip)
-                for w in truth.words
-                if w.kind == "keyword" and w.label in labels
-            ]
-            plot_timeline(png, audio, placed, dets, scores, labels)
+            _plot_stream_timeline(
+                png, audio, truth, m, scores, labels, device, output_quant, seconds, threshold
+            )
             report["timeline_png"] = str(png)
     if ack is not None:
         report["device_counters"] = {
@@ -275,56 +232,40 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_timeline(
-    path: Path,
+def _plot_stream_timeline(
+    png: Path,
     audio: np.ndarray,
-    placed: Sequence[Placed],
-    dets: Sequence[tuple[float, int]],
+    truth: Any,
+    judged: dict[str, Any],
     scores: Sequence[P.Scores],
     labels: Sequence[str],
+    device: Device,
+    output_quant: tuple[float, int],
+    seconds: float,
+    threshold: int | None,
 ) -> None:
-    from ..atomic import atomic_path
+    """streams/plots.plot_timeline over the audio sent, its lower strip from the device's SCORES events
+    smoothed with the device's own window (INFO config), as `nanokws stream score` draws it."""
+    from types import SimpleNamespace
 
-    plt = _pyplot()
-    fig, (ax_w, ax_s) = plt.subplots(2, 1, figsize=(14, 5), sharex=True, height_ratios=[1, 1.2])
-    step = max(1, audio.size // 20000)
-    t = np.arange(0, audio.size, step) / SAMPLE_RATE
-    ax_w.plot(t, audio[::step], lw=0.4, color="0.4")
-    for p in placed:
-        ax_w.axvspan(p.start / SAMPLE_RATE, p.start / SAMPLE_RATE + 1.0, color="tab:green", alpha=0.15)
-        ax_w.text(
-            p.start / SAMPLE_RATE,
-            audio.max() * 0.9 if audio.size else 0,
-            labels[p.label],
-            fontsize=7,
-            color="tab:green",
-        )
-    for tt, lab in dets:
-        ax_w.axvline(tt, color="tab:red", lw=1)
-        ax_s.axvline(tt, color="tab:red", lw=1)
-        ax_w.text(
-            tt,
-            audio.min() * 0.9 if audio.size else 0,
-            labels[lab] if lab < len(labels) else str(lab),
-            fontsize=7,
-            color="tab:red",
-        )
-    ax_w.set_ylabel("PCM")
-    ax_w.set_title("stream: true keywords (green spans), detections (red lines)")
-    if scores:
-        st = np.array([hop_time_s(s.hop) for s in scores])
-        mat = np.stack([s.scores for s in scores]).astype(np.int16)
-        for j in range(min(mat.shape[1], len(labels))):
-            if labels[j].startswith("_"):
-                continue
-            ax_s.plot(st, mat[:, j], lw=0.8, label=labels[j])
-        ax_s.legend(fontsize=6, ncol=6, loc="upper right")
-    ax_s.set_ylabel("int8 score")
-    ax_s.set_xlabel("time (s)")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    from ..streams import plots
+
+    config = dict(device.info.data.get("config", {})) if device.info is not None else {}
+    run = SimpleNamespace(
+        scores=np.stack([s.scores for s in scores]).astype(np.int8) if scores else np.zeros((0, len(labels))),
+        hops=np.array([s.hop for s in scores], dtype=np.int64),
+        hop_samples=HOP,
+        sample_rate=SAMPLE_RATE,
+        config={"window": int(config.get("smoothing", 1) or 1)},
+        output_scale=output_quant[0],
+        output_zero_point=output_quant[1],
+        labels=list(labels),
+    )
+    ths = config.get("thresholds")
+    if threshold is None and isinstance(ths, list) and ths:
+        threshold = int(ths[-1])
+    end = max(min(seconds, truth.seconds), 1.0)
+    plots.plot_timeline(png, audio, truth, judged, run, 0.0, min(end, 60.0), threshold)
 
 
 def plot_histograms(path: Path, fe_ms: Sequence[float], inf_ms: Sequence[float], source: str) -> None:
