@@ -445,3 +445,27 @@ def test_snr_range_is_checked(tmp_path: Path) -> None:
 
     with pytest.raises(NanokwsError, match="SNR range"):
         train_model([tmp_path], "tiny", tmp_path / "o", verbose=False, snr_db=(20.0, 0.0))
+
+
+def test_unknown_shift_moves_only_unknown_examples_further() -> None:
+    """wide_shift: examples of the chosen label shift up to its reach, the others keep +-max_shift_frames;
+    the number of draws is unchanged (the recipe's other randomness stays put)."""
+    from nanokws.train.augment import FeatureAugment, augment_features
+
+    n = 400
+    x = np.full((n, 49, 40), -121, np.int8)
+    x[:, 20:29, :] = 50  # a 'word' in the middle
+    labels = np.where(np.arange(n) % 2 == 0, 1, 2)  # 1 = _unknown_ here
+    cfg = FeatureAugment(noise_probability=0.0, wide_shift=(1, 20))
+    r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+    out = augment_features(x, None, r1, cfg, labels)
+    augment_features(x, None, r2, FeatureAugment(noise_probability=0.0))
+    assert r1.random() == r2.random()
+
+    # The 9-frame word stays inside the window at any shift of +-20: its first frame gives the shift.
+    shifts = np.array([int(np.argmax(e[:, 0] > 0)) - 20 for e in out])
+    unknown, other = shifts[labels == 1], shifts[labels == 2]
+    assert np.abs(other).max() <= 5 and np.abs(unknown).max() <= 20
+    assert (np.abs(unknown) > 10).mean() > 0.3  # half of +-20 frames lies beyond +-10
+    with pytest.raises(ValueError):
+        augment_features(x, None, np.random.default_rng(0), cfg)  # labels needed

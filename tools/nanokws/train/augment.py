@@ -72,6 +72,9 @@ class FeatureAugment:
     # in-band (mel) power over the noise's; None: the noise slice at its own level minus snr_db, whose
     # effective SNR on the shared npz has a median near 57 dB (95% of mixes above 10 dB).
     speech_snr_db: tuple[float, float] | None = None
+    # (label index, frames): examples of that label (_unknown_) shifted by up to +-frames instead of
+    # max_shift_frames, partly out of the window, as other words pass through a stream's windows.
+    wide_shift: tuple[int, int] | None = None
 
 
 def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
@@ -180,8 +183,11 @@ def snr_gain_db(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> float:
 
 
 def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.random.Generator,
-                     cfg: FeatureAugment = FeatureAugment()) -> np.ndarray:
-    """Augment int8 features [n, frames, channels]; returns a new int8 array."""
+                     cfg: FeatureAugment = FeatureAugment(), labels: np.ndarray | None = None) -> np.ndarray:
+    """Augment int8 features [n, frames, channels]; returns a new int8 array. `labels` (label index
+    per example) is needed only for cfg.wide_shift."""
+    if cfg.wide_shift is not None and (labels is None or len(labels) != len(features)):
+        raise ValueError("wide_shift needs one label per example")
     out = np.empty_like(features)
     n, frames, channels = features.shape
     for i in range(n):
@@ -191,7 +197,10 @@ def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.ran
             x = stretch_frames(x, float(rng.uniform(*cfg.stretch)), floor)
         if cfg.max_channel_shift:
             x = shift_channels(x, int(rng.integers(-cfg.max_channel_shift, cfg.max_channel_shift + 1)))
-        x = _shift(x, int(rng.integers(-cfg.max_shift_frames, cfg.max_shift_frames + 1)), floor)
+        reach = cfg.max_shift_frames
+        if cfg.wide_shift is not None and labels is not None and int(labels[i]) == cfg.wide_shift[0]:
+            reach = cfg.wide_shift[1]
+        x = _shift(x, int(rng.integers(-reach, reach + 1)), floor)
         if noise is not None and len(noise) and rng.random() < cfg.noise_probability:
             slice_ = noise[int(rng.integers(len(noise)))]
             if cfg.speech_snr_db is None:

@@ -53,7 +53,8 @@ def make_batches(data: TrainingData, batch_size: int, seed: int, feature_cfg: Fe
             a_idx = idx[idx < self.n_audio]
             f_idx = idx[idx >= self.n_audio] - self.n_audio
             x_audio = features_of(augment_audio(data.audio[a_idx], data.noise, rng, audio_cfg))
-            x_feat = augment_features(data.features[f_idx], data.feature_noise, rng, feature_cfg)
+            x_feat = augment_features(data.features[f_idx], data.feature_noise, rng, feature_cfg,
+                                      data.feature_labels[f_idx])
             x = np.concatenate([x_audio, x_feat]).astype(np.float32)[..., None]
             labels = np.concatenate([data.audio_labels[a_idx], data.feature_labels[f_idx]])
             y = np.eye(len(data.labels), dtype=np.float32)[labels]

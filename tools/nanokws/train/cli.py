@@ -59,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "audio and feature-form examples alike (e.g. 0 20; feature form: in-band mel power "
                         "of the example over the noise's). Default: audio at 0..20 dB, feature-form noise at "
                         "its own level minus 0..20 dB, which rarely goes below 10 dB SNR")
+    parser.add_argument("--unknown-shift-ms", type=int_in(0, 1000), default=0, metavar="MS",
+                        help="feature-form _unknown_ examples shifted by up to +-MS ms instead of 100, "
+                        "partly out of the window: other words as a stream's sliding windows see them (e.g. "
+                        "400; default: %(default)s = off)")
     parser.add_argument("--label-smoothing", type=float_in(0.0, 0.999), default=0.0, metavar="EPS",
                         help="label smoothing: EPS of each target spread over all classes (e.g. 0.1; "
                         "default: %(default)s)")
@@ -92,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size, lr=args.lr, specaugment=args.specaugment,
                 speed_pitch=args.speed_pitch, level_db=args.level_db,
                 snr_db=None if args.snr_db is None else (args.snr_db[0], args.snr_db[1]),
+                unknown_shift_ms=args.unknown_shift_ms,
                 label_smoothing=args.label_smoothing, mixup=args.mixup, weight_decay=args.weight_decay,
                 patience=args.patience, teacher=args.teacher, teacher_weight=args.teacher_weight,
                 command=shlex.join(["nanokws", *sys.argv[1:]]))

@@ -103,6 +103,7 @@ def train_model(
     speed_pitch: bool = False,
     level_db: float = 0.0,
     snr_db: tuple[float, float] | None = None,
+    unknown_shift_ms: int = 0,
     label_smoothing: float = 0.0,
     mixup: float = 0.0,
     weight_decay: float = 0.0,
@@ -120,7 +121,9 @@ def train_model(
     `speed_pitch` (audio resampled x0.9-1.1; feature-form frames stretched x0.9-1.1 and mel channels
     shifted by up to one), `level_db` (half the examples made up to this many dB quieter, noise
     included), `snr_db` ((lo, hi): background noise mixed at a true SNR from lo..hi dB, audio and
-    feature form alike; None keeps audio at 0..20 dB and feature-form noise at its own level).
+    feature form alike; None keeps audio at 0..20 dB and feature-form noise at its own level),
+    `unknown_shift_ms` (> 0: feature-form `_unknown_` examples shifted by up to +-this many ms instead
+    of 100, other words at the offsets a stream shows them).
     `teacher`: an int8 .tflite whose probabilities on each augmented batch are
     blended into the targets with `teacher_weight` (train/distill.py).
     """
@@ -132,6 +135,8 @@ def train_model(
         raise NanokwsError("the level augmentation must be 0..60 dB")
     if snr_db is not None and not -30.0 <= snr_db[0] <= snr_db[1] <= 60.0:
         raise NanokwsError("the SNR range must be LO <= HI within -30..60 dB")
+    if not 0 <= unknown_shift_ms <= 1000:
+        raise NanokwsError("the _unknown_ shift must be 0..1000 ms")
     if not 0.0 < teacher_weight <= 1.0:
         raise NanokwsError("the teacher weight must be in (0, 1]")
     from ..data import DEFAULT_KEYWORDS
@@ -166,7 +171,7 @@ def train_model(
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     feature_cfg = FeatureAugment(specaugment=specaugment, stretch=SPEED_RANGE if speed_pitch else None,
                                  max_channel_shift=1 if speed_pitch else 0, level_db=level_db,
-                                 speech_snr_db=snr_db)
+                                 speech_snr_db=snr_db, wide_shift=_wide_shift(td.labels, unknown_shift_ms))
     audio_cfg = AudioAugment(speed=SPEED_RANGE if speed_pitch else None, level_db=level_db,
                              **({} if snr_db is None else {"snr_db": snr_db}))
     train_batches = make_batches(td, batch_size, seed, feature_cfg, audio_cfg, mixup_alpha=mixup,
@@ -204,6 +209,7 @@ def train_model(
         "data": td.summary, "num_train": td.num_train, "num_validation": len(td.val_x),
         "seed": seed, "batch_size": batch_size, "lr": lr, "specaugment": specaugment,
         "speed_pitch": speed_pitch, "level_db": level_db, "snr_db": None if snr_db is None else list(snr_db),
+        "unknown_shift_ms": unknown_shift_ms,
         "label_smoothing": label_smoothing, "mixup": mixup, "weight_decay": weight_decay,
         "patience": patience,
         "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight},
@@ -224,6 +230,17 @@ def train_model(
         print(f"validation accuracy: float {float_acc:.2%}, int8 {int8_acc:.2%}; "
               f"int8 model {len(tflite)} bytes; wrote {out}/{{{','.join(names)}}}", flush=True)
     return TrainResult(out, *(out / n for n in names), metrics=metrics)
+
+
+def _wide_shift(labels: Sequence[str], unknown_shift_ms: int) -> tuple[int, int] | None:
+    """FeatureAugment.wide_shift for `_unknown_` at +-unknown_shift_ms (frames of the frontend's hop)."""
+    if unknown_shift_ms <= 0 or "_unknown_" not in labels:
+        return None
+    from ..features.config_header import read_config
+
+    c = read_config()
+    frame_ms = 1000.0 * c["NK_FE_HOP_SAMPLES"] / c["NK_FE_SAMPLE_RATE"]
+    return labels.index("_unknown_"), int(round(unknown_shift_ms / frame_ms))
 
 
 def _features_sample(audio: np.ndarray, seed: int, count: int = 300) -> np.ndarray:
