@@ -11,6 +11,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 FRONTEND_DIR = "firmware/lib/frontend"
+KERNELS_DIR = "firmware/lib/kernels"
 
 # What the tools build and read from firmware/ (cbuild, export --arduino, compile, verify, bench,
 # ship): copied to nanokws/_firmware in a wheel. Not build/ (outputs) nor fuzz/ (libFuzzer, a
@@ -56,8 +57,13 @@ class BuildPyWithFirmware(build_py):
 
 extension = Extension(
     "nanokws._frontend",
-    sources=sorted(glob(f"{FRONTEND_DIR}/*.c")) + ["tools/nanokws/features/_frontend_module.c"],
-    include_dirs=[FRONTEND_DIR],
+    # The frontend, the kernels' compile-time packing (nk_*_pack.c: empty unless NK_KERNELS_PACK, so
+    # the board never carries them) and the glue; the scratch sizes are inline in nk_kernels.h.
+    sources=sorted(glob(f"{FRONTEND_DIR}/*.c"))
+    + sorted(glob(f"{KERNELS_DIR}/*_pack.c"))
+    + ["tools/nanokws/features/_frontend_module.c", "tools/nanokws/compiler/_kernels_module.c"],
+    include_dirs=[FRONTEND_DIR, KERNELS_DIR],
+    define_macros=[("NK_KERNELS_PACK", "1")],
     # Same arithmetic everywhere: no fused multiply-add, strict C11. Warnings are errors only in our
     # own builds (`make setup` and CI set NANOKWS_WERROR=1): a user's newer compiler may warn about
     # something new, and that must not stop `pip install`.

@@ -104,8 +104,10 @@ void nk_add_s8(const nk_add_params_t *p, const int8_t *in1, const int8_t *in2, i
 /* Scratch memory of the fast kernels: the caller passes a buffer of at least
  * nk_<kernel>_fast_scratch_bytes(p) bytes (any alignment; NULL when that is 0), which the kernel may
  * overwrite and which must not overlap `in` or `out`. The compiler reserves it in the model's arena
- * for the one layer that uses it, like TFLite Micro's scratch buffers (tools/nanokws/compiler/lower.py
- * computes the same numbers: fast_scratch_bytes). The kernels keep no static buffers of their own. */
+ * for the one layer that uses it, like TFLite Micro's scratch buffers, calling these functions through
+ * the nanokws._frontend extension (lower.fast_scratch_bytes). The kernels keep no static buffers of
+ * their own. Their constant data (weight layouts, folded biases, the per-channel table) is written at
+ * compile time by nk_kernels_pack.h's functions, on the host only. */
 
 /* 1 when nk_conv2d_fast_s8 reads its input pixels in place (1x1, stride 1, unpadded). */
 static inline int nk_conv2d_fast_in_place(const nk_conv_params_t *p)
@@ -149,7 +151,7 @@ static inline int32_t nk_conv2d_fast_scratch_bytes(const nk_conv_params_t *p)
 
 /* Byte index of weight (row oc, input i) in nk_gemm_cols_s8's layout for out_c rows of k inputs
  * (rows in pairs, four inputs of the even row then four of the odd row, leftovers last; an odd last
- * row as is). The compiler writes the weights in this order. */
+ * row as is). nk_conv2d_fast_pack (nk_kernels_pack.h) writes the weights in this order. */
 static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t out_c)
 {
     const int32_t k4 = k & ~3, r = oc & 1;
@@ -161,7 +163,7 @@ static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t ou
 }
 
 /* Per-output-channel constants of nk_conv2d_fast_s8, NK_RQ_WORDS int32 per channel, channels in
- * order (the compiler writes them: lower.conv_rq_table; nk_conv_rq_fill computes the same): the
+ * order (nk_conv2d_fast_pack in nk_kernels_pack.h writes them with nk_conv_rq_fill): the
  * folded bias, the multiplier, the rounding constant (2 out_offset + 1) 2^(e-1) of the fast output
  * stage (nk_rq_fast in nk_quant.h; 0 when e > 22) and the right shift e = -shift >= 1. */
 #define NK_RQ_WORDS 4
@@ -253,7 +255,8 @@ static inline int32_t nk_dwconv2d_fast_scratch_bytes(const nk_conv_params_t *p)
 
 /* Byte index, in nk_dwconv2d_fast_s8's weight layout, of channel c's weight for tap t (of taps):
  * channels in groups of four, each group's taps consecutive ([group][tap][4]); the last in_c % 4
- * channels follow as [channel][tap]. The compiler writes the weights in this order. */
+ * channels follow as [channel][tap]. nk_dwconv2d_fast_pack (nk_kernels_pack.h) writes the weights in
+ * this order. */
 static inline int32_t nk_dw_fast_index(int32_t c, int32_t t, int32_t taps, int32_t channels)
 {
     const int32_t main_c = channels & ~3;

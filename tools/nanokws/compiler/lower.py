@@ -5,7 +5,9 @@ Every rejection is one line naming the op, its index and what is unsupported.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 
@@ -96,26 +98,7 @@ def _nhwc(op: Operator, t: Tensor, role: str) -> tuple[int, int, int]:
 
 
 def _conv_struct(name: str, v: dict[str, int]) -> str:
-    keys = [
-        "in_h",
-        "in_w",
-        "in_c",
-        "out_h",
-        "out_w",
-        "out_c",
-        "k_h",
-        "k_w",
-        "stride_h",
-        "stride_w",
-        "pad_h",
-        "pad_w",
-        "depth_mult",
-        "in_offset",
-        "out_offset",
-        "act_min",
-        "act_max",
-    ]
-    body = ", ".join(f".{k} = {int(v.get(k, 0))}" for k in keys)
+    body = ", ".join(f".{k} = {int(v.get(k, 0))}" for k in _conv_fields())
     return f"static const nk_conv_params_t {name} = {{{body}}};"
 
 
@@ -196,124 +179,114 @@ def _const_weights(op: Operator, w: Tensor) -> None:
         raise _fail(op, f"weights '{w.name}' must be constant int8 ({w.dtype} given)")
 
 
-# Preconditions of nk_requantize_bounded (firmware/lib/kernels/nk_quant.h), which the fast kernels
-# use: every |accumulator| < 2^30 and every shift <= -1.
-_ACC_LIMIT = 1 << 30
+# ---- The kernels' compile-time contracts, from their C (firmware/lib/kernels: nk_kernels.h,
+# nk_kernels_pack.h) through the nanokws._frontend extension: weight layouts, folded biases,
+# requantisation tables, the fast kernels' preconditions and scratch sizes. No Python copy. ----
+
+
+def _kernels() -> ModuleType:
+    """The extension with the kernels' functions, or one line saying how to build it."""
+    try:
+        from .. import _frontend
+    except ImportError as exc:
+        raise NanokwsError(
+            "the C extension nanokws._frontend is not built: run `pip install .` (or `pip install -e .` "
+            "in the repository)"
+        ) from exc
+    if not hasattr(_frontend, "conv2d_fast_pack"):
+        raise NanokwsError(
+            "the C extension nanokws._frontend predates the kernels' packing functions "
+            "(compiler/_kernels_module.c): rebuild it with `pip install -e .` in the repository"
+        )
+    return _frontend
+
+
+@functools.cache
+def _conv_fields() -> tuple[str, ...]:
+    """nk_conv_params_t's fields in declaration order."""
+    return tuple(_kernels().conv_params_fields())
+
+
+def _i32(values: object) -> np.ndarray:
+    a = np.asarray(values)
+    if a.size and (a.min() < -(1 << 31) or a.max() >= 1 << 31):
+        raise ValueError("value outside int32")
+    return np.ascontiguousarray(a.reshape(-1), np.int32)
+
+
+def _i8(values: object) -> np.ndarray:
+    a = np.asarray(values)
+    if a.size and (a.min() < -128 or a.max() > 127):
+        raise ValueError("weight outside int8")
+    return np.ascontiguousarray(a.reshape(-1), np.int8)
 
 
 def folded_bias(w_rows: np.ndarray, bias: np.ndarray | None, in_offset: int) -> np.ndarray:
-    """bias + in_offset * (sum of each output channel's weights): the input offset's whole
-    contribution, added once at compile time instead of once per MAC. `w_rows` is [out_c, taps]."""
-    b = np.zeros(w_rows.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
-    return b + int(in_offset) * w_rows.astype(np.int64).sum(axis=1)
+    """bias + in_offset * (sum of each output channel's weights), nk_fast_fold_bias: the input offset's
+    whole contribution, added once at compile time instead of once per MAC. `w_rows` is [out_c, taps]."""
+    rows, k = np.shape(w_rows)
+    b = None if bias is None else _i32(bias)
+    out = _kernels().fast_fold_bias(_i8(w_rows), rows, k, k, 1, b, int(in_offset))
+    return np.frombuffer(out, np.int64).copy()
 
 
 def accumulators_bounded(w_rows: np.ndarray, bias_f: np.ndarray, shift: np.ndarray) -> bool:
-    """True when nk_requantize_bounded is exact for every output: no accumulator (raw int8 inputs in
-    [-128, 127] times the weights, plus the folded bias) can reach 2^30, and every shift is a right shift."""
-    worst = 128 * np.abs(w_rows.astype(np.int64)).sum(axis=1) + np.abs(bias_f)
-    return bool(np.all(worst < _ACC_LIMIT) and np.all(np.asarray(shift) <= -1))
-
-
-# Limits of the fast kernels' scratch (firmware/lib/kernels/nk_kernels.h); test_kernels.py checks
-# fast_scratch_bytes against the C functions nk_conv2d_fast_scratch_bytes / nk_dwconv2d_fast_scratch_bytes.
-CONV_PATCH_MAX = 1152
-DW_MAX_TAPS = 64
-DW_MAX_CH = 1024
-DW3_PITCH = 32
-GEMM_COLS = 3  # output pixels per matrix-product pass (NK_GEMM_COLS)
+    """nk_fast_check_bounded: True when nk_requantize_bounded is exact for every output (no accumulator
+    of raw int8 inputs times the weights, plus the folded bias, reaches 2^30; every shift is a right
+    shift). `w_rows` is [out_c, taps]."""
+    rows, k = np.shape(w_rows)
+    bf = np.ascontiguousarray(np.asarray(bias_f).reshape(-1), np.int64)
+    return bool(_kernels().fast_check_bounded(_i8(w_rows), rows, k, k, 1, bf, _i32(shift)))
 
 
 def fast_scratch_bytes(v: dict[str, int], dw: bool) -> int:
     """Bytes of scratch nk_dwconv2d_fast_s8 (`dw`) or nk_conv2d_fast_s8 needs for the geometry `v`
-    (nk_conv_params_t fields), as nk_*_fast_scratch_bytes in nk_kernels.h compute it. Conv, with
-    k = k_h * k_w * in_c: GEMM_COLS pixels expanded to 16-bit lanes (2 * GEMM_COLS * k) plus 3
-    bytes of word alignment, and, unless it reads its input in place (1x1, stride 1, unpadded),
-    their gathered receptive fields (GEMM_COLS * k) or, for kernel rows of whole 4-byte groups, the
-    strip (k_h input rows, zero-point padded to (out_w - 1) * stride_w + k_w pixels); none when k
-    exceeds CONV_PATCH_MAX (per-tap loop). Depthwise: one row of
-    in_c zero points for taps outside the image, none when no tap is outside or beyond the limits;
-    3x3 depthwise: one channel's zero-point padded plane ((out - 1) * stride + 3 rows by columns, rows
-    along the longer output axis, at least DW3_PITCH apart) and one byte of slack."""
-    if dw and v["k_h"] == 3 and v["k_w"] == 3:
-        len_h, len_w = ((v[f"out_{a}"] - 1) * v[f"stride_{a}"] + 3 for a in "hw")
-        rows, row = (len_w, len_h) if v["out_h"] > v["out_w"] else (len_h, len_w)
-        return rows * (DW3_PITCH if row <= DW3_PITCH else row) + 1
-    if dw:
-        border = (
-            v["pad_h"] > 0
-            or v["pad_w"] > 0
-            or (v["out_h"] - 1) * v["stride_h"] + v["k_h"] > v["in_h"]
-            or (v["out_w"] - 1) * v["stride_w"] + v["k_w"] > v["in_w"]
-        )
-        small = v["k_h"] * v["k_w"] <= DW_MAX_TAPS and v["in_c"] <= DW_MAX_CH
-        return v["in_c"] if border and small else 0
-    in_place = (
-        v["k_h"] == 1
-        and v["k_w"] == 1
-        and v["stride_h"] == 1
-        and v["stride_w"] == 1
-        and v["pad_h"] == 0
-        and v["pad_w"] == 0
-        and v["in_h"] == v["out_h"]
-        and v["in_w"] == v["out_w"]
-    )
-    k = v["k_h"] * v["k_w"] * v["in_c"]
-    if k > CONV_PATCH_MAX:
-        return 0
-    if in_place:
-        return 2 * GEMM_COLS * k + 3
-    if (v["k_w"] * v["in_c"]) % 4 == 0:  # rows of whole groups: the strip (nk_conv_strip_pitch)
-        return 2 * GEMM_COLS * k + 3 + v["k_h"] * ((v["out_w"] - 1) * v["stride_w"] + v["k_w"]) * v["in_c"]
-    return 2 * GEMM_COLS * k + 3 + GEMM_COLS * k
-
-
-RQ_WORDS = 4  # int32 constants per output channel of nk_conv2d_fast_s8 (NK_RQ_WORDS)
+    (nk_conv_params_t fields): nk_dwconv2d_fast_scratch_bytes / nk_conv2d_fast_scratch_bytes."""
+    k = _kernels()
+    fields = {f: int(v.get(f, 0)) for f in _conv_fields()}
+    return int(k.dwconv2d_fast_scratch_bytes(fields) if dw else k.conv2d_fast_scratch_bytes(fields))
 
 
 def conv_rq_table(bias_f: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_offset: int) -> np.ndarray:
-    """nk_conv2d_fast_s8's per-channel constants, as nk_conv_rq_fill in nk_kernels.h computes them:
-    per channel the folded bias, the multiplier, the fast output stage's rounding constant
-    (2 out_offset + 1) 2^(e-1) (0 when the right shift e = -shift exceeds 22) and e."""
-    e = -np.asarray(shift, np.int64)
-    c = np.where((e >= 1) & (e <= 22), (2 * int(out_offset) + 1) * (np.int64(1) << np.clip(e - 1, 0, 62)), 0)
-    table = np.stack([np.asarray(bias_f, np.int64), np.asarray(mult, np.int64), c, e], axis=1)
-    return table.reshape(-1)
+    """nk_conv2d_fast_s8's per-channel constants, nk_conv_rq_fill: per channel the folded bias, the
+    multiplier, the fast output stage's rounding constant (2 out_offset + 1) 2^(e-1) (0 when the right
+    shift e = -shift exceeds 22) and e."""
+    out = _kernels().conv_rq_fill(_i32(bias_f), _i32(mult), _i32(shift), int(out_offset))
+    return np.frombuffer(out, np.int32).astype(np.int64)
 
 
 def dw_fast_order(taps: int, channels: int) -> np.ndarray:
-    """Source index (into the [taps, channels] weights) of each byte of nk_dwconv2d_fast_s8's layout,
-    the inverse of nk_dw_fast_index in nk_kernels.h."""
-    order = np.empty(taps * channels, np.int64)
-    main = channels & ~3
-    for c in range(channels):
-        for t in range(taps):
-            if c < main:
-                pos = (c >> 2) * taps * 4 + t * 4 + (c & 3)
-            else:
-                pos = main * taps + (c - main) * taps + t
-            order[pos] = t * channels + c
-    return order
+    """Source index (into the [taps, channels] weights) of each byte of nk_dwconv2d_fast_s8's layout
+    (nk_dw_fast_order, the inverse of nk_dw_fast_index)."""
+    return np.frombuffer(_kernels().dw_fast_order(int(taps), int(channels)), np.int32).astype(np.int64)
 
 
 def gemm_order(out_c: int, k: int) -> np.ndarray:
-    """Source index (into [out_c, k] weight rows) of each byte of nk_gemm_cols_s8's layout, the
-    inverse of nk_gemm_index in nk_kernels.h: rows in pairs, 4 inputs of the even row then 4 of the
-    odd row, the k % 4 leftovers of each row last; an odd last row as is."""
-    order = np.empty(out_c * k, np.int64)
-    k4 = k & ~3
-    for oc in range(out_c):
-        r = oc & 1
-        i = np.arange(k)
-        if oc == out_c - 1 and not r:
-            pos = oc * k + i
-        else:
-            base = (oc - r) * k
-            pos = np.where(
-                i < k4, base + (i >> 2) * 8 + r * 4 + (i & 3), base + 2 * k4 + r * (k - k4) + (i - k4)
-            )
-        order[pos] = oc * k + i
-    return order
+    """Source index (into [out_c, k] weight rows) of each byte of nk_gemm_cols_s8's layout
+    (nk_gemm_order, the inverse of nk_gemm_index): rows in pairs, 4 inputs of the even row then 4 of
+    the odd row, the k % 4 leftovers of each row last; an odd last row as is."""
+    return np.frombuffer(_kernels().gemm_order(int(out_c), int(k)), np.int32).astype(np.int64)
+
+
+def pack_fast_conv(
+    v: dict[str, int], w: np.ndarray, bias: np.ndarray | None, mult: np.ndarray, shift: np.ndarray, dw: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The fast kernel's constant data for a CONV_2D (`w` as the .tflite's [out_c, k_h, k_w, in_c]) or
+    a depth-multiplier-1 DEPTHWISE_CONV_2D ([1, k_h, k_w, out_c]) of geometry `v`: nk_conv2d_fast_pack
+    -> (weights in the nk_gemm_index layout, the NK_RQ_WORDS-per-channel table), nk_dwconv2d_fast_pack
+    -> (weights in the nk_dw_fast_index layout, the folded bias). None when the kernel's
+    requantisation preconditions do not hold (then the reference kernel runs)."""
+    k = _kernels()
+    fields = {f: int(v.get(f, 0)) for f in _conv_fields()}
+    b = None if bias is None else _i32(bias)
+    if dw:
+        packed = k.dwconv2d_fast_pack(fields, _i8(w), b, _i32(shift))
+    else:
+        packed = k.conv2d_fast_pack(fields, _i8(w), b, _i32(mult), _i32(shift))
+    if packed is None:
+        return None
+    w_packed, consts = packed
+    return np.frombuffer(w_packed, np.int8).copy(), np.frombuffer(consts, np.int32).copy()
 
 
 def _lower_fast_conv(
@@ -330,27 +303,21 @@ def _lower_fast_conv(
 ) -> Layer | None:
     """The fast kernel's call for a CONV_2D / depthwise (multiplier 1) layer, or None when its
     requantisation preconditions do not hold (then the reference kernel runs)."""
-    oc = v["out_c"]
-    taps = v["k_h"] * v["k_w"]
-    rows = w.reshape(taps, oc).T if dw else w.reshape(oc, -1)
-    bias_f = folded_bias(rows, None if bias is None else bias.data, v["in_offset"])
-    if not accumulators_bounded(rows, bias_f, shift):
+    packed = pack_fast_conv(v, w, None if bias is None else bias.data, mult, shift, dw)
+    if packed is None:
         return None
-    if dw:
-        w_out = w.reshape(-1)[dw_fast_order(taps, oc)]
-    else:
-        w_out = rows.reshape(-1)[gemm_order(oc, rows.shape[1])]
+    w_out, consts = packed
     decls = [_conv_struct(f"{p}_params", v), _c_array("int8_t", f"{p}_w", w_out)]
     if dw:
         decls += [
             _c_array("int32_t", f"{p}_mult", mult),
             _c_array("int32_t", f"{p}_shift", shift),
-            _c_array("int32_t", f"{p}_bias_f", bias_f),
+            _c_array("int32_t", f"{p}_bias_f", consts),
         ]
-        consts = f"{p}_bias_f, {p}_mult, {p}_shift"
-        call = f"nk_dwconv2d_fast_s8(&{p}_params, {{in0}}, {p}_w, {consts}, {{out}}, {{scratch}});"
+        args = f"{p}_bias_f, {p}_mult, {p}_shift"
+        call = f"nk_dwconv2d_fast_s8(&{p}_params, {{in0}}, {p}_w, {args}, {{out}}, {{scratch}});"
     else:
-        decls.append(_c_array("int32_t", f"{p}_rq", conv_rq_table(bias_f, mult, shift, v["out_offset"])))
+        decls.append(_c_array("int32_t", f"{p}_rq", consts))
         call = f"nk_conv2d_fast_s8(&{p}_params, {{in0}}, {p}_w, {p}_rq, {{out}}, {{scratch}});"
     return Layer(
         op.index,
@@ -360,7 +327,8 @@ def _lower_fast_conv(
         decls=decls,
         call=call,
         macs=macs,
-        weight_bytes=w.size + (12 if dw else 4 * RQ_WORDS) * oc,
+        # the packed weights and constants, plus the .tflite's int32 mult and shift the depthwise kernel takes
+        weight_bytes=w_out.nbytes + consts.nbytes + (4 * (mult.size + shift.size) if dw else 0),
         scratch=fast_scratch_bytes(v, dw),
         params=dict(v),
     )

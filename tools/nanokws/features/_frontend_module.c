@@ -159,9 +159,18 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_frontend",
-                                    "The firmware feature frontend (firmware/lib/frontend).", -1, methods,
-                                    NULL, NULL, NULL, NULL};
+                                    "The firmware feature frontend (firmware/lib/frontend) and the kernels' "
+                                    "compile-time contracts (firmware/lib/kernels, compiler/_kernels_module.c).",
+                                    -1, methods, NULL, NULL, NULL, NULL};
+
+/* compiler/_kernels_module.c: the kernels' layouts, tables and scratch sizes for the model compiler. */
+extern PyMethodDef nk_kernels_methods[];
+int nk_kernels_add_constants(PyObject *m);
 
 PyMODINIT_FUNC PyInit__frontend(void) {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m && (PyModule_AddFunctions(m, nk_kernels_methods) < 0 || nk_kernels_add_constants(m) < 0)) {
+        Py_CLEAR(m);
+    }
+    return m;
 }
