@@ -26,7 +26,10 @@ system-packages:
 	fi
 
 # Exact versions from constraints.txt (every package of the tested environment).
-$(VENV)/.installed: pyproject.toml setup.py constraints.txt $(wildcard firmware/lib/frontend/*.[ch]) $(wildcard tools/nanokws/features/*.c)
+# The extension holds the frontend and the kernels' compile-time packing: rebuild it when they change.
+$(VENV)/.installed: pyproject.toml setup.py constraints.txt $(wildcard firmware/lib/frontend/*.[ch]) \
+                    $(wildcard tools/nanokws/features/*.c) $(wildcard tools/nanokws/compiler/*.c) \
+                    $(wildcard firmware/lib/kernels/*_pack.c) $(wildcard firmware/lib/kernels/nk_kernels*.h)
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt --upgrade pip
 	NANOKWS_WERROR=1 $(PY) -m pip install -q -c constraints.txt -e '.[dev]'

@@ -145,3 +145,24 @@ def test_hil_compile_stamp_redoes_folders_of_another_compiler(
     (out / ".hil_model_hash").write_text(model_hash(model.read_bytes()) + "\n")
     launch.compile_model(model, out)
     assert len(calls) == 3
+
+
+def test_compiler_hash_follows_the_kernels_packing_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weight layouts live in the kernels' C (nk_*_pack.c, nk_kernels*.h): a change there must
+    recompile hil's cached model folders, as a change to the compiler's Python does."""
+    import shutil
+
+    import nanokws.paths as paths
+    from nanokws.harness import launch
+
+    kernels = tmp_path / "lib" / "kernels"
+    shutil.copytree(paths.FIRMWARE_DIR / "lib" / "kernels", kernels)
+    monkeypatch.setattr(paths, "FIRMWARE_DIR", tmp_path)
+    before = launch.compiler_source_hash()
+    packs = sorted(kernels.glob("*_pack.c"))
+    assert packs, "no packing C in firmware/lib/kernels"
+    packs[0].write_text(packs[0].read_text() + "\n/* changed */\n")
+    after_pack = launch.compiler_source_hash()
+    assert after_pack != before
+    (kernels / "nk_gemm.c").write_text("/* a runtime kernel: not part of the layouts */\n")
+    assert launch.compiler_source_hash() == after_pack

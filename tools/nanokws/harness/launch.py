@@ -21,13 +21,23 @@ FIRMWARE_PROGRAM = "nanokws_fw"
 
 
 def compiler_source_hash() -> str:
-    """A hash of the compiler package's Python sources (tools/nanokws/compiler/*.py): it changes
-    whenever the compiler does, so a model folder compiled by an older compiler (say, before it
-    generated the streaming form) is compiled again."""
+    """A hash of what decides the compiler's output: its Python and C sources
+    (tools/nanokws/compiler/*.py, *.c) and the kernels' headers and packing C, which define the weight
+    layouts it writes (firmware/lib/kernels/nk_kernels*.h, *_pack.c). It changes whenever the
+    compiler does, so a model folder compiled by an older compiler is compiled again."""
     from .. import compiler
+    from ..paths import FIRMWARE_DIR
 
+    kernels = FIRMWARE_DIR / "lib" / "kernels"
+    here = Path(compiler.__file__).parent
+    sources = [
+        *here.glob("*.py"),
+        *here.glob("*.c"),
+        *kernels.glob("nk_kernels*.h"),
+        *kernels.glob("*_pack.c"),
+    ]
     h = hashlib.sha256()
-    for src in sorted(Path(compiler.__file__).parent.glob("*.py")):
+    for src in sorted(sources, key=lambda p: (p.parent.name, p.name)):
         h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
