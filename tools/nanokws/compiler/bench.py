@@ -23,6 +23,7 @@ examples:
   nanokws bench --model firmware/model/model.tflite --runs 1 --reference-kernels   # the slow baseline
   nanokws bench --model firmware/model/model.tflite --runs 1 --float-abi soft   # as the board builds
   nanokws bench --model firmware/model/model.tflite --runs 1 --board-flags   # -Os -mfloat-abi=soft
+  nanokws bench --model firmware/model/model.tflite --compare-tflm ../tflm-sources   # beside TFLite Micro
 
 Counts come from QEMU mps2-an386 under `-icount shift=0`: SysTick ticks x 40 = guest instructions
 (resolution 40). These are EMULATOR INSTRUCTION COUNTS, not Cortex-M4 cycles: loads, multiplies
@@ -53,6 +54,19 @@ with the variant's own -Os -mfloat-abi=soft (what the board built before build_u
 
 Flash = .text + .rodata + .data (+ .ARM.exidx), RAM = .data + .bss + stack of the model_runner ELF
 (program + kernels + model + runtime library).
+
+--compare-tflm PATH also builds TensorFlow Lite Micro for the same QEMU target and flags, twice
+(reference kernels; CMSIS-NN kernels), from source trees in PATH that you provide (nothing is
+downloaded or vendored): PATH/tflite-micro, PATH/CMSIS-NN, PATH/flatbuffers, PATH/gemmlowp,
+PATH/ruy as work trees (git clone https://github.com/tensorflow/tflite-micro etc.), or bare
+mirrors PATH/<owner>+<name>/repo. CMSIS-NN, flatbuffers, gemmlowp and ruy are taken at the commits
+TFLite Micro's download scripts pin when the tree has them (else as they are, and it says so).
+Both run on the same inputs as the compiled model (the seeded random ones, plus real features when
+the model takes 49x40 and the shared clips are there); it prints instructions per inference for
+all three, nanokws / CMSIS-NN, whether every output is equal element by element, TFLite Micro's
+arena_used_bytes() and flash, and adds a `tflm_compare` section to --json. Objects are cached in
+build/tflm_compare/<commits+flags>/: a cold build compiles about 200 files at -j2 (the model's kernels
+only; 5 to 20 minutes on two cores), a second run none. See nanokws/compiler/tflm_compare.py.
 """
 
 
@@ -92,6 +106,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="build with the Nano 33 BLE variant's code-generation flags, -Os -mfloat-abi=soft "
         "(= --opt Os --float-abi soft)",
+    )
+    parser.add_argument(
+        "--compare-tflm",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also build and run TensorFlow Lite Micro (reference and CMSIS-NN kernels) from the source "
+        "trees in PATH, on the same inputs, and print the ratio table (see below)",
     )
     parser.add_argument(
         "--build-dir",
@@ -452,6 +474,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stride is not None and args.stride < 1:
         raise NanokwsError("--stride must be at least 1")
+    if args.compare_tflm is not None:
+        from . import tflm_compare
+
+        tflm_compare.check(args)
     tflite = read_model_bytes(args.model)
     r = bench(
         tflite,
@@ -468,6 +494,8 @@ def run(args: argparse.Namespace) -> int:
     if sys.argv[1:2] == ["bench"]:
         r["command"] = shlex.join(["nanokws", *sys.argv[1:]])
     print(format_table(r))
+    if args.compare_tflm is not None:
+        tflm_compare.run(args, tflite, r)
     if args.json:
         atomic.write_json(args.json, r)
     return 0
