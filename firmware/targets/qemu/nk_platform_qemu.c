@@ -28,6 +28,10 @@ void nk_platform_init(void)
     NK_REG(SYST_RVR) = SYST_MAX;
     NK_REG(SYST_CVR) = 0u;
     NK_REG(SYST_CSR) = 0x7u; /* enable, interrupt on wrap, processor clock */
+    /* Writing CVR zeroes it; the counter loads RVR on its next tick. Until then nk_platform_cycles()
+     * would read a whole period and then jump back, so wait for the load (bounded: a few instructions). */
+    for (uint32_t spin = 0; spin < 100000u && (NK_REG(SYST_CVR) & SYST_MAX) == 0u; ++spin) {
+    }
 }
 
 int nk_platform_read_byte(void)
