@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from nanokws.compiler import tflm_compare as tc
+from nanokws.compiler.tflm_compare import build as tflm_build
+from nanokws.compiler.tflm_compare import folders
 from nanokws.errors import NanokwsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,20 +281,20 @@ def test_objects_without_cmsis_nn_switches_are_shared(tmp_path: Path) -> None:
     plain.write_text("int a;\n")
     switch.write_text("#if defined(CMSIS_NN)\n#endif\n")
     obj.with_suffix(".d").write_text(f"{obj}: {plain}\n")
-    assert tc._variant_neutral(obj, {})
+    assert tflm_build._variant_neutral(obj, {})
     obj.with_suffix(".d").write_text(f"{obj}: {plain} \\\n {switch}\n")
-    assert not tc._variant_neutral(obj, {})
+    assert not tflm_build._variant_neutral(obj, {})
 
 
 def test_firmware_arch_is_the_makefiles(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert tc._firmware_arch("hard") == [
+    assert tc.firmware_arch("hard") == [
         "-mcpu=cortex-m4",
         "-mthumb",
         "-mfpu=fpv4-sp-d16",
         "-mfloat-abi=hard",
     ]
-    assert tc._firmware_arch("soft")[-1] == "-mfloat-abi=soft"
-    flags = tc.Flags("O2", "hard", tc._firmware_arch("hard"))
+    assert tc.firmware_arch("soft")[-1] == "-mfloat-abi=soft"
+    flags = tc.Flags("O2", "hard", tc.firmware_arch("hard"))
     assert "-DCMSIS_NN" in flags.tflm("cmsis_nn", c=False) and "-DCMSIS_NN" not in flags.tflm(
         "reference", c=False
     )
@@ -322,7 +324,7 @@ def _git(cwd: Path, *args: str) -> str:
 def test_pinned_commit_is_exported_and_an_absent_pin_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tc, "_src_dir", lambda: tmp_path / "src")
+    monkeypatch.setattr(folders, "src_dir", lambda: tmp_path / "src")
     work = _plain(tmp_path / "ruy", {"ruy/profiler/instrumentation.h": "// old\n", "README": "x"})
     _git(work, "init", "-q")
     _git(work, "add", ".")
@@ -361,7 +363,7 @@ def test_pinned_commit_is_exported_and_an_absent_pin_is_reported(
 def test_flatbuffers_get_tflite_micros_patch_on_a_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tc, "_src_dir", lambda: tmp_path / "src")
+    monkeypatch.setattr(folders, "src_dir", lambda: tmp_path / "src")
     fb = _plain(
         tmp_path / "flatbuffers",
         {"include/flatbuffers/flatbuffers.h": "", "include/flatbuffers/base.h": "a\nb\n"},
