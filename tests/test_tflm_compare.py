@@ -528,7 +528,7 @@ def test_tflite_micro_side_by_side_on_the_default_model() -> None:
     # a second run finds everything built
     again = tc.compare(tflite, sources, runs=1, progress=False)
     assert again["build"]["objects_compiled"] == 0
-    assert (
-        again["runtimes"]["tflm_cmsis_nn"]["instructions_each_input"][0]
-        == rt["tflm_cmsis_nn"]["instructions_each_input"][0]
-    )
+    # Same input, same count, within the count's resolution: one SysTick tick (40 instructions) of
+    # phase, which depends on how long QEMU idled (-icount warps idle time) before the timed call.
+    first = rt["tflm_cmsis_nn"]["instructions_each_input"][0]
+    assert abs(again["runtimes"]["tflm_cmsis_nn"]["instructions_each_input"][0] - first) <= 40

@@ -1,8 +1,8 @@
 /* tflm_runner: one model in TensorFlow Lite Micro (reference or CMSIS-NN kernels) under QEMU,
- * for `nanokws bench --compare-tflm` (tools/nanokws/compiler/tflm_compare.py builds it against
+ * for `nanokws bench --compare-tflm` (tools/nanokws/compiler/tflm_compare/ builds it against
  * TFLite Micro source trees the user points at; firmware/Makefile never builds it).
  *
- * Per model, the build folder holds tflm_model_data.cc (nk_tflm_model, nk_tflm_model_len: the
+ * Per model, the build folder holds tflm_model_data.S (nk_tflm_model, nk_tflm_model_len: the
  * .tflite in flash) and tflm_ops.h (NK_TFLM_NUM_OPS and NK_TFLM_ADD_OPS(resolver, status): the
  * MicroMutableOpResolver calls for the model's builtin operators).
  *
@@ -90,11 +90,6 @@ int main(void)
 {
     nk_platform_init();
     RegisterDebugLogCallback(keep_log_line);
-    /* nk_platform_init starts SysTick from 0, which reads as a whole period until the first reload
-     * (a few instructions later): wait for it before timing the set-up. */
-    while (nk_platform_cycles() >= 0x00FFFFFFu) {
-    }
-
     const uint32_t t0 = nk_platform_cycles();
     const tflite::Model *model = tflite::GetModel(nk_tflm_model);
     if (model->version() != TFLITE_SCHEMA_VERSION) {

@@ -66,7 +66,7 @@ the model takes 49x40 and the shared clips are there); it prints instructions pe
 all three, nanokws / CMSIS-NN, whether every output is equal element by element, TFLite Micro's
 arena_used_bytes() and flash, and adds a `tflm_compare` section to --json. Objects are cached in
 build/tflm_compare/<commits+flags>/: a cold build compiles about 200 files at -j2 (the model's kernels
-only; 5 to 20 minutes on two cores), a second run none. See nanokws/compiler/tflm_compare.py.
+only; 5 to 20 minutes on two cores), a second run none. See nanokws/compiler/tflm_compare/.
 """
 
 
@@ -121,6 +121,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="where to put the compiled C and the build (default: build/bench/<model hash>)",
     )
+
+
+def flash_bytes(sections: dict[str, int]) -> int:
+    """Flash of an ELF as bench counts it: .text + .rodata + .data (+ .ARM.exidx)."""
+    return sum(sections.get(s, 0) for s in (".text", ".rodata", ".data", ".ARM.exidx"))
 
 
 def elf_sections(elf: Path) -> dict[str, int]:
@@ -200,7 +205,7 @@ def bench(
     ticks = int(np.median(totals))
     layer_ticks = [int(v) for v in np.median(np.array(per_layer), axis=0)]
     sec = elf_sections(elf)
-    flash = sum(sec.get(s, 0) for s in (".text", ".rodata", ".data", ".ARM.exidx"))
+    flash = flash_bytes(sec)
     ram = sec.get(".data", 0) + sec.get(".bss", 0) + sec.get(".stack", 0)
     instr = ticks * INSTRUCTIONS_PER_TICK
     layers = []

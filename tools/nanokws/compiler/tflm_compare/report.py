@@ -12,7 +12,7 @@ from typing import Any
 
 from ...modelmeta import model_sha256
 from ...qemu import BOARD_CPU_HZ, BOARD_LOWER_BOUND, INSTRUCTIONS_PER_TICK, board_lower_bound_ms
-from ..bench import elf_sections
+from ..bench import elf_sections, flash_bytes
 from .build import VARIANTS, Built
 from .compile_jobs import JOBS
 from .folders import shown
@@ -21,11 +21,6 @@ from .toolchain import Flags
 from .trees import Source
 
 RUNTIME_KEYS = {"reference": "tflm_reference", "cmsis_nn": "tflm_cmsis_nn"}
-
-
-def flash_bytes(sections: dict[str, int]) -> int:
-    """Flash of an ELF as `nanokws bench` counts it: .text + .rodata + .data (+ .ARM.exidx)."""
-    return sum(sections.get(s, 0) for s in (".text", ".rodata", ".data", ".ARM.exidx"))
 
 
 def _runtime(m: Measured, kinds: list[str], elf: Path, excluded: int, excluded_what: str) -> dict[str, Any]:
