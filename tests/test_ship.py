@@ -222,6 +222,31 @@ def test_card_accuracy_matches_an_independent_evaluation(shipped: tuple[Path, Pa
     assert acc["tflm_agrees_with_litert"] == (acc["tflm_mismatches"] == 0)
 
 
+def test_ship_writes_verify_json_beside_the_card(shipped: tuple[Path, Path, Path, dict]) -> None:
+    """`nanokws verify` ran on the compiled C (every tensor, the default number of inputs, the held-out
+    features among them); verify.json records it and the card says so in one line."""
+    from nanokws.compiler.verify import DEFAULT_N
+    from nanokws.ship import verify_section
+    from nanokws.versions import tool_versions
+
+    model, _data, out, card = shipped
+    doc = json.loads((out / "verify.json").read_text())
+    assert doc["ok"] is True and doc["targets"] == ["asan"] and doc["n"] == DEFAULT_N
+    assert doc["model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert all(doc["inputs"].get(k, 0) > 0 for k in ("edge", "features", "random"))
+    assert doc["tflm_version"] == tool_versions()["tflite-micro"]
+    assert len(doc["tensors_compared"]) == len(card["architecture"]["layers"])
+    assert doc["results"]["asan"]["mismatched_inputs"] == 0
+    assert card["verify"] == verify_section(doc)
+    md = (out / "model_card.md").read_text()
+    stream = " and the streaming form's scores" if doc["streaming_form_compared"] else ""
+    assert [line for line in md.splitlines() if "verify.json" in line] == [
+        f"Bit-exact: every tensor of the compiled C ({len(doc['tensors_compared'])} layer outputs{stream}) "
+        f"equal to TFLite Micro {doc['tflm_version']}'s on {doc['n']} inputs (edge {doc['inputs']['edge']}, "
+        f"features {doc['inputs']['features']}, random {doc['inputs']['random']}) on ASan/UBSan (host); "
+        "record: `verify.json`."]
+
+
 def test_shipping_without_compiling_removes_stale_compiled_c(shipped: tuple[Path, Path, Path, dict]) -> None:
     from nanokws.ship import ship_model
 
@@ -229,6 +254,7 @@ def test_shipping_without_compiling_removes_stale_compiled_c(shipped: tuple[Path
     assert (out / "nk_model.c").exists()
     card = ship_model(model, [data], out, split="test", compile_c=False, verbose=False)
     assert not (out / "nk_model.c").exists() and not (out / "compile_report.json").exists()
+    assert not (out / "verify.json").exists() and card["verify"] is None
     assert card["architecture"]["macs"] is None and card["targets"]["met"]["arena_bytes"] is False
     check_installed_folder(out, model.read_bytes())
 
@@ -297,21 +323,7 @@ def test_repo_compiled_c_regenerates_identically_from_the_shipped_tflite(tmp_pat
             assert (tmp_path / folder / name).read_bytes() == (FIRMWARE_MODEL_DIR / name).read_bytes(), name
 
 
-@pytest.mark.slow
-def test_repo_model_builds_under_asan_and_matches_tflite_micro(tmp_path: Path) -> None:
-    from nanokws.cbuild import build_programs
-    from nanokws.compiler import tflm
-    from nanokws.compiler.runner import ModelRunner
-
-    tflite = (FIRMWARE_MODEL_DIR / "model.tflite").read_bytes()
-    exe = build_programs("asan", ["model_runner"], FIRMWARE_MODEL_DIR, tmp_path / "asan")["model_runner"]
-    rng = np.random.default_rng(5)
-    inputs = np.concatenate([rng.integers(-128, 128, (4, 49 * 40)), np.full((1, 49 * 40), -128)])
-    inputs = inputs.astype(np.int8)
-    expected = tflm.run(tflite, inputs)
-    with ModelRunner(exe, "asan") as runner:
-        for x, want in zip(inputs, expected, strict=True):
-            assert np.array_equal(runner.infer(x).output, want.reshape(-1))
+# The shipped model's every tensor against TFLite Micro, on ASan and on QEMU: tests/test_verify.py.
 
 
 def test_card_counts_the_streaming_ram_not_the_unlinked_arena() -> None:

@@ -694,6 +694,9 @@ const int8_t *nk_model_layer_output(int layer, uint32_t *len)
 
 int nk_model_invoke(const int8_t *input, int8_t *output)
 {
+    if (input == NULL || output == NULL) {
+        return -1;
+    }
     memcpy(nk_arena + 12000, input, NK_MODEL_INPUT_LEN);
     if (nk_hook) { nk_hook(0, 1); }
     nk_conv2d_fast_s8(&l0_params, nk_arena + 12000, l0_w, l0_rq, nk_arena + 0, nk_arena + 13968);

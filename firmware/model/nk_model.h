@@ -14,7 +14,8 @@ extern "C" {
 #define NK_MODEL_NUM_LAYERS 12
 #define NK_MODEL_TOTAL_MACS 1725456u
 
-/* Run one inference: input and output are int8 tensors of the lengths above. Returns 0. */
+/* Run one inference: input and output are int8 tensors of the lengths above. Returns 0, or -1
+ * (nothing run, output untouched) when input or output is NULL. */
 int nk_model_invoke(const int8_t *input, int8_t *output);
 
 /* Optional per-layer hook, called with begin = 1 before and begin = 0 after each layer. */

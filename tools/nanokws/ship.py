@@ -39,7 +39,10 @@ ROBUSTNESS_QUIETER_DB = (20.0, 30.0)
 # Files this command writes; those it could not write this time are removed so none goes stale.
 GENERATED = ("model.tflite", "model_data.cc", "model_data.h", "model_config.h", "nk_model.c", "nk_model.h",
              "compile_report.json", "model_card.md", "model_card.json", "confusion.png", "robustness.png",
-             "det.png")
+             "det.png", "verify.json")
+# Where ship runs `nanokws verify` (every tensor of the compiled C against TFLite Micro): ASan always,
+# and the QEMU Cortex-M4 build (the DSP kernels) when arm-none-eabi-gcc and qemu-system-arm are found.
+VERIFY_TARGETS = ("asan", "qemu")
 
 EPILOG = """\
 examples:
@@ -53,7 +56,14 @@ same features. Default data: the shared real clips (../shared/data/speech_comman
 (the official hash rule: speakers never used in training). Then exports the TFLite Micro array and
 model_config.h, compiles the model to C with a static arena, and writes model_card.md/.json
 (params, MACs, sizes, arenas, float and int8 accuracy, data, the commands that reproduce it) and
-confusion.png. Files are replaced atomically. --command records how the model was trained; default:
+confusion.png. The compiled C must equal TFLite Micro: its scores on every evaluated clip, and
+`nanokws verify` (every intermediate tensor, its default number of inputs: edge cases, held-out
+features from --data, random) on ASan and, when arm-none-eabi-gcc and qemu-system-arm are found, on
+QEMU (the Cortex-M4 build with the DSP kernels); verify.json beside the card records the targets,
+inputs, tensors and TFLite Micro version, and a model that differs is not shipped. To record a
+newer `nanokws verify --json` of the installed model (same model) in its folder and card:
+  nanokws ship --refresh-verify firmware/model/verify.json --out firmware/model
+Files are replaced atomically. --command records how the model was trained; default:
 the "command" of metrics.json beside the model.
 
 Speed: the card's "performance" section is `nanokws bench`'s: QEMU instructions per inference, the
@@ -104,6 +114,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh-bench", type=Path, default=None, metavar="JSON",
                         help="only replace the speed section of the card in --out with this bench JSON "
                         "(same model); every other number stays as it is")
+    parser.add_argument("--refresh-verify", type=Path, default=None, metavar="JSON",
+                        help="only replace verify.json and the card's bit-exactness line in --out with this "
+                        "`nanokws verify --json` record (same model, every target equal)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,8 +127,12 @@ def run(args: argparse.Namespace) -> int:
               f"{perf['instructions_per_inference']} instructions per inference, >= "
               f"{perf['board']['inference_ms_lower_bound']} ms at 64 MHz (lower bound)")
         return 0
+    if args.refresh_verify is not None:
+        card = refresh_verify(args.out, _read_json(args.refresh_verify))
+        print(f"{args.out}/verify.json, model_card.{{json,md}}: {_verify_summary(card['verify'])}")
+        return 0
     if args.model is None:
-        raise NanokwsError("--model is required (unless --refresh-bench)")
+        raise NanokwsError("--model is required (unless --refresh-bench or --refresh-verify)")
     data = args.data or [str(SHARED_SPEECH_COMMANDS)]
     ship_command = shlex.join(["nanokws", *sys.argv[1:]]) if sys.argv[1:2] == ["ship"] else None
     bench: bool | dict[str, Any] = False if args.no_bench or args.no_compile else True
@@ -125,16 +142,24 @@ def run(args: argparse.Namespace) -> int:
         print("note: arm-none-eabi-gcc / qemu-system-arm not found: the card gets no speed section "
               "(add it later: `nanokws bench --json`, then `nanokws ship --refresh-bench`)", file=sys.stderr)
         bench = False
+    verify_targets = VERIFY_TARGETS
+    if not args.no_compile and not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        print("note: arm-none-eabi-gcc / qemu-system-arm not found: verify.json covers ASan only (add QEMU "
+              "later: `nanokws verify --target asan --target qemu --json J`, then `nanokws ship "
+              "--refresh-verify J`)", file=sys.stderr)
+        verify_targets = ("asan",)
     card = ship_model(args.model, data, args.out, split=args.split, train_command=args.train_command,
                       ship_command=ship_command, compile_c=not args.no_compile, bench=bench,
                       snrs=args.snr, quieter_db=args.quieter_db, recognizer=args.recognizer,
-                      stream=args.stream)
+                      stream=args.stream, verify_targets=verify_targets)
     acc, size = card["accuracy"], card["size"]
     flt = f", float {acc['float']:.2%}" if acc["float"] is not None else ""
     print(f"int8 {acc['int8']:.2%}{flt} on {acc['n']} held-out clips; "
           f"int8 model {size['int8_model_bytes']} B; "
           f"model RAM {size['model_ram_bytes']} B{' (streaming form)' if size['streaming'] else ''}; "
           f"full-window arena {size['arena_compiled_bytes']} B compiled / {size['arena_tflm_bytes']} B TFLM")
+    if card.get("verify"):
+        print(_verify_summary(card["verify"]))
     print(f"wrote {args.out}/{{{','.join(card['files'])}}}")
     return 0
 
@@ -197,6 +222,75 @@ def _compiled_c_scores(model_dir: Path, streaming: bool, x: np.ndarray, progress
     return np.stack(rows)
 
 
+def _verify(tflite: bytes, targets: Sequence[str], features: np.ndarray, verbose: bool) -> dict[str, Any]:
+    """`nanokws verify` of the model on `targets` (built in a temporary folder), its real inputs drawn
+    from the held-out `features`; the verify.json record. Raises unless every tensor matches."""
+    import tempfile
+
+    from .compiler.verify import report_lines, verify
+
+    with tempfile.TemporaryDirectory(prefix="nanokws-ship-verify-") as tmp:
+        res = verify(tflite, list(targets), build_dir=Path(tmp), source="model.tflite", progress=verbose,
+                     features=features)
+    if not res.ok:
+        lines = [line.strip() for line in report_lines(res)[1:]]
+        detail = "; ".join(line for line in lines if "MISMATCH" in line or line.startswith("first:"))
+        raise NanokwsError(f"the compiled C differs from TFLite Micro (nanokws verify): {detail}; "
+                           "not shipping (report it: the compiler must be exact)")
+    how = " ".join(f"--target {t}" for t in targets)
+    return {**res.as_dict(),
+            "command": f"nanokws ship (nanokws verify {how}; real inputs: the evaluated held-out features)"}
+
+
+def verify_section(doc: dict[str, Any]) -> dict[str, Any]:
+    """The card's bit-exactness entry from a verify.json record."""
+    return {"file": "verify.json", "ok": bool(doc.get("ok")), "targets": list(doc.get("targets") or []),
+            "n": doc.get("n"), "inputs": doc.get("inputs"),
+            "tensors_per_input": len(doc.get("tensors_compared") or []),
+            "streaming_form": bool(doc.get("streaming_form_compared")),
+            "tflm_version": doc.get("tflm_version")}
+
+
+# How the card names verify's targets.
+VERIFY_TARGET_WORDS = {"host": "the host build", "asan": "ASan/UBSan (host)",
+                       "qemu": "QEMU (Cortex-M4, DSP kernels)"}
+
+
+def _verify_summary(v: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{k} {n}" for k, n in (v.get("inputs") or {}).items())
+    stream = " and the streaming form's scores" if v.get("streaming_form") else ""
+    where = " and ".join(VERIFY_TARGET_WORDS.get(t, t) for t in v["targets"])
+    return (f"every tensor of the compiled C ({v['tensors_per_input']} layer outputs{stream}) equal to "
+            f"TFLite Micro {v['tflm_version']}'s on {v['n']} inputs ({kinds}) on {where}")
+
+
+def _verify_md(v: dict[str, Any] | None) -> list[str]:
+    return [f"Bit-exact: {_verify_summary(v)}; record: `verify.json`.", ""] if v else []
+
+
+def refresh_verify(out_dir: str | os.PathLike[str], doc: dict[str, Any]) -> dict[str, Any]:
+    """Install a `nanokws verify --json` record of the model in `out_dir` as its verify.json, and the
+    card's bit-exactness line (model_card.json and .md); every other number stays."""
+    from . import atomic
+
+    path = Path(out_dir) / "model_card.json"
+    card = _read_json(path)
+    theirs = str(doc.get("model_sha256") or "(unknown)")
+    if theirs != card.get("sha256"):
+        raise NanokwsError(f"the verify record is for model {theirs[:16]}, not this one "
+                           f"({str(card.get('sha256'))[:16]}): verify the same .tflite")
+    if not doc.get("ok") or not doc.get("targets") or not doc.get("tensors_compared"):
+        raise NanokwsError("the verify record is not a passing `nanokws verify --json` (ok, targets, "
+                           "tensors_compared): rerun verify")
+    atomic.write_json(Path(out_dir) / "verify.json", doc)
+    card["verify"] = verify_section(doc)
+    if "files" in card:
+        card["files"] = sorted({*card["files"], "verify.json"})
+    atomic.write_json(path, card)
+    atomic.write_text(Path(out_dir) / "model_card.md", render_card_md(card))
+    return card
+
+
 def _train_metrics(model_path: Path) -> dict[str, Any]:
     path = model_path.with_name("metrics.json")
     if not path.is_file():
@@ -222,6 +316,7 @@ def ship_model(
     quieter_db: Sequence[float] = (),
     recognizer: str | os.PathLike[str] | None = None,
     stream: str | os.PathLike[str] | None = None,
+    verify_targets: Sequence[str] = ("asan",),
 ) -> dict[str, Any]:
     """Evaluate, export, compile and card `model_path` into `out_dir`; return the card (also as JSON).
     `bench`: True runs `nanokws bench` on the model for the card's speed section; a dict is a
@@ -229,9 +324,12 @@ def ship_model(
     `quieter_db`: the robustness section (evaluate/conditions.py; LiteRT int8 on the same clips with
     noise mixed in or played quieter), with its bar chart robustness.png. `recognizer`: a
     recognizer.json for model_config.h's start-up settings (the card lists them). `stream`: a built
-    stream scored through the staged firmware path (the card's streaming section and det.png)."""
+    stream scored through the staged firmware path (the card's streaming section and det.png).
+    `verify_targets`: where `nanokws verify` checks every tensor of the compiled C against TFLite
+    Micro (verify.json; the held-out features are its real inputs); none without compile_c."""
     from tqdm import tqdm
 
+    from . import atomic
     from .evaluate.conditions import conditions_from, plot_conditions
     from .evaluate.evaluate import _check_frontend, _run_conditions, load_eval_inputs
     from .evaluate.metrics import format_report, plot_confusion, summarize
@@ -278,6 +376,7 @@ def ship_model(
         stage_model.write_bytes(tflite)
         export_model(stage_model, stage, recognizer=rec_file)  # model_data.cc/.h + model_config.h
         compile_report: dict[str, Any] | None = None
+        verified: dict[str, Any] | None = None
         if compile_c:
             from .compiler import compile_model
 
@@ -297,6 +396,8 @@ def ship_model(
                 "path": "streaming form, reset + 49 frames per clip" if streaming else "full window",
                 "accuracy": float(np.mean(np.argmax(c_scores, axis=1) == y)),
                 "equal_to_tflm": True, "clips": len(y)}
+            verified = _verify(tflite, verify_targets, x, verbose)
+            atomic.write_json(stage / "verify.json", verified)
         where = ", ".join(Path(d).name for d in data)
         plot_confusion(np.array(report["confusion"]), labels, stage / "confusion.png",
                        f"{meta.get('model', 'model')} int8, {split} of {where}: "
@@ -313,6 +414,7 @@ def ship_model(
         card = _card(tflite, meta, report, compile_report, params, train,
                      [c for c in (train_command or train.get("command"), ship_command) if c])
         card["recognizer"] = _recognizer_section(rec_file, labels)
+        card["verify"] = verify_section(verified) if verified is not None else None
         if stream is not None:
             if not compile_c:
                 raise NanokwsError("--stream needs the compiled C (drop --no-compile)")
@@ -587,6 +689,7 @@ def render_card_md(card: dict[str, Any]) -> str:
            f"{arch['keras_params']} | |"] if arch.get("keras_params") else []),
         f"| MACs per inference | {arch['macs']} | |",
         "",
+        *_verify_md(card.get("verify")),
         *_robustness_md(card.get("robustness")),
         *_recognizer_md(card.get("recognizer")),
         *_stream_md(card.get("streaming_detection")),

@@ -23,7 +23,8 @@ extern "C" {{
 #define NK_MODEL_NUM_LAYERS {num_layers}
 #define NK_MODEL_TOTAL_MACS {macs}u
 
-/* Run one inference: input and output are int8 tensors of the lengths above. Returns 0. */
+/* Run one inference: input and output are int8 tensors of the lengths above. Returns 0, or -1
+ * (nothing run, output untouched) when input or output is NULL. */
 int nk_model_invoke(const int8_t *input, int8_t *output);
 
 /* Optional per-layer hook, called with begin = 1 before and begin = 0 after each layer. */
@@ -116,6 +117,9 @@ def render(g: Graph, layers: list[Layer], plan: Plan, source: str, sha: str) -> 
         "",
         "int nk_model_invoke(const int8_t *input, int8_t *output)",
         "{",
+        "    if (input == NULL || output == NULL) {",
+        "        return -1;",
+        "    }",
         f"    memcpy(nk_arena + {plan.offsets[inp.index]}, input, NK_MODEL_INPUT_LEN);",
     ]
     for n, layer in enumerate(layers):
