@@ -114,15 +114,19 @@ def arena_usage(tflite: bytes) -> dict[str, int]:
     return found
 
 
-def run_with_tensors(tflite: bytes, x: np.ndarray, tensor_indices: list[int]) -> dict[int, np.ndarray]:
-    """Run one input with every tensor preserved; return the int8 data of `tensor_indices`."""
-    it = interpreter(tflite, preserve_all_tensors=True)
-    shape = tuple(int(d) for d in it.get_input_details(0)["shape"])
-    it.set_input(np.asarray(x, dtype=np.int8).reshape(shape), 0)
-    it.invoke()
-    out = {}
-    for ti in tensor_indices:
-        t = it.GetTensor(ti, 0)
-        data = t["tensor_data"] if isinstance(t, dict) and "tensor_data" in t else t
-        out[ti] = np.asarray(data).astype(np.int8).reshape(-1)
-    return out
+class AllTensors:
+    """TFLite Micro with every tensor preserved (verify's reference): one interpreter, reset before
+    each input as Tflm.invoke does, so each input costs one invoke."""
+
+    def __init__(self, tflite: bytes, tensors: list[int]) -> None:
+        self._it = interpreter(tflite, preserve_all_tensors=True)
+        self._shape = tuple(int(d) for d in self._it.get_input_details(0)["shape"])
+        self._tensors = tensors
+
+    def run(self, x: np.ndarray) -> tuple[dict[int, np.ndarray], np.ndarray]:
+        """(tensor index -> flat values of `tensors`, flat model output) for one int8 input."""
+        self._it.reset()
+        self._it.set_input(np.asarray(x, dtype=np.int8).reshape(self._shape), 0)
+        self._it.invoke()
+        tensors = {ti: np.array(self._it.GetTensor(ti, 0)["tensor_data"]).reshape(-1) for ti in self._tensors}
+        return tensors, np.array(self._it.get_output(0)).reshape(-1)

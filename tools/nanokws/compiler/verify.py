@@ -254,26 +254,6 @@ def first_difference(info: TensorInfo, a: np.ndarray, b: np.ndarray | None) -> d
             "differing_elements": int(diff.size)}
 
 
-class Reference:
-    """TFLite Micro with every tensor preserved: one interpreter, reset before each input (as
-    tflm.Tflm.invoke does), so each input costs one invoke."""
-
-    def __init__(self, tflite: bytes, tensors: list[int]) -> None:
-        from . import tflm
-
-        self._it = tflm.interpreter(tflite, preserve_all_tensors=True)
-        self._shape = tuple(int(d) for d in self._it.get_input_details(0)["shape"])
-        self._tensors = tensors
-
-    def run(self, x: np.ndarray) -> tuple[dict[int, np.ndarray], np.ndarray]:
-        """(tensor index -> flat values, flat model output) for one int8 input."""
-        self._it.reset()
-        self._it.set_input(np.asarray(x, dtype=np.int8).reshape(self._shape), 0)
-        self._it.invoke()
-        tensors = {ti: np.array(self._it.GetTensor(ti, 0)["tensor_data"]).reshape(-1) for ti in self._tensors}
-        return tensors, np.array(self._it.get_output(0)).reshape(-1)
-
-
 # ---- results ---------------------------------------------------------------------------------------
 
 
@@ -481,7 +461,9 @@ def verify(
     notes: list[str] = []
     inputs = make_inputs(inp.shape, zero_point, n, seed, data, features, notes)
     tensors, not_compared = compared_tensors(graph, result.layers)
-    reference = Reference(tflite, [t.tensor for t in tensors])
+    from .tflm import AllTensors
+
+    reference = AllTensors(tflite, [t.tensor for t in tensors])
     results = {t: TargetResult(t, {k: [inputs.kinds.count(k), 0] for k in KINDS if k in inputs.kinds},
                                [0] * len(tensors), stream_bad=0 if streaming else None) for t in targets}
     jobs = max(1, min(jobs or default_jobs(), len(inputs.values)))
