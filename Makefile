@@ -9,12 +9,12 @@ SHELL   := /bin/bash
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 APT_PKGS := build-essential python3-venv python3-dev gcc-arm-none-eabi libnewlib-arm-none-eabi \
-            qemu-system-arm espeak-ng sox clang
+            qemu-system-arm espeak-ng sox clang clang-format
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages venv demo test lint clean fuzz
+.PHONY: setup system-packages venv demo test lint format clean fuzz
 
 setup: system-packages venv
 
@@ -40,8 +40,17 @@ venv: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/nanokws demo --out $(DEMO_OUT)
 
+# Our C/C++ in one style (.clang-format). Excluded: generated code (firmware/model/, the frontend's
+# tables) and the fixture models that stand in for it (tests/fixtures/fw_model*/, parsed like it).
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' '*.cc' '*.cpp' '*.ino' 2>/dev/null | \
+                 grep -v -e '^firmware/model/' -e 'nk_frontend_tables\.[ch]$$' -e '^tests/fixtures/fw_model')
+
 lint: venv
 	$(VENV)/bin/ruff check tools tests
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+format:
+	clang-format -i $(FORMAT_FILES)
 
 test: setup lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -19,8 +19,8 @@
 #include "fuzz_check.h"
 
 static nk_app_t g_app;
-static nk_rx_t g_check;       /* parses what the app writes */
-static nk_tx_t g_req;         /* builds the requests */
+static nk_rx_t g_check; /* parses what the app writes */
+static nk_tx_t g_req;   /* builds the requests */
 static unsigned g_final_replies;
 static uint32_t g_clock;
 

@@ -5,11 +5,11 @@
 
 #include <stdlib.h>
 
-#define CHECK(cond)        \
-    do {                   \
-        if (!(cond)) {     \
-            abort();       \
-        }                  \
+#define CHECK(cond)    \
+    do {               \
+        if (!(cond)) { \
+            abort();   \
+        }              \
     } while (0)
 
 #endif /* NK_FUZZ_CHECK_H */

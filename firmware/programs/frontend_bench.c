@@ -22,8 +22,7 @@ static nk_frontend_t g_fe;
 static int16_t g_hop[NK_FE_HOP_SAMPLES];
 static int8_t g_frame[NK_FE_NUM_CHANNELS];
 
-static int read_hop(void)
-{
+static int read_hop(void) {
     for (size_t i = 0; i < NK_FE_HOP_SAMPLES; ++i) {
         uint8_t pair[2];
         if (prog_read_exact(pair, sizeof pair) != 0) {
@@ -34,8 +33,7 @@ static int read_hop(void)
     return 0;
 }
 
-static void send_hello(void)
-{
+static void send_hello(void) {
     nk_platform_write((const uint8_t *)"NKFH", 4);
     prog_put_u32(NK_FE_SAMPLE_RATE);
     prog_put_u32(NK_FE_HOP_SAMPLES);
@@ -43,8 +41,7 @@ static void send_hello(void)
     prog_put_cycle_info();
 }
 
-int main(void)
-{
+int main(void) {
     nk_platform_init();
     nk_frontend_init(&g_fe);
     send_hello();

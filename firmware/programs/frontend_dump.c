@@ -36,10 +36,11 @@ static int run_stream(FILE *in) {
     nk_frontend_init(&fe);
     for (;;) {
         const long got = read_samples(in, hop, NK_FE_HOP_SAMPLES);
-        if (got < 0) return 1;
-        if (got < NK_FE_HOP_SAMPLES) return 0;
-        if (nk_frontend_push_hop(&fe, hop, frame) &&
-            fwrite(frame, 1, sizeof frame, stdout) != sizeof frame) {
+        if (got < 0)
+            return 1;
+        if (got < NK_FE_HOP_SAMPLES)
+            return 0;
+        if (nk_frontend_push_hop(&fe, hop, frame) && fwrite(frame, 1, sizeof frame, stdout) != sizeof frame) {
             return 1;
         }
     }
@@ -47,7 +48,8 @@ static int run_stream(FILE *in) {
 
 static int run_clip(FILE *in) {
     const long got = read_samples(in, g_audio, MAX_SAMPLES);
-    if (got < 0) return 1;
+    if (got < 0)
+        return 1;
     if (got == MAX_SAMPLES && fgetc(in) != EOF) {
         fprintf(stderr, "frontend_dump: input longer than %d samples; use --stream\n", MAX_SAMPLES);
         return 2;
@@ -79,8 +81,11 @@ int main(int argc, char **argv) {
         }
     }
     const int rc = stream ? run_stream(in) : run_clip(in);
-    if (in != stdin) fclose(in);
-    if (fflush(stdout) != 0) return 1;
-    if (rc == 1) perror("frontend_dump");
+    if (in != stdin)
+        fclose(in);
+    if (fflush(stdout) != 0)
+        return 1;
+    if (rc == 1)
+        perror("frontend_dump");
     return rc;
 }

@@ -52,8 +52,7 @@ static uint8_t g_bytes[CHUNK_SAMPLES * 2u];
 static uint8_t g_out[OUT_CAP];
 static size_t g_out_len;
 
-static void out_flush(void)
-{
+static void out_flush(void) {
     if (g_out_len > 0) {
         nk_platform_write(g_out, g_out_len);
         g_out_len = 0;
@@ -61,8 +60,7 @@ static void out_flush(void)
 }
 
 /* Room for `len` more bytes, flushing first when needed. */
-static uint8_t *out_reserve(size_t len)
-{
+static uint8_t *out_reserve(size_t len) {
     if (len > OUT_CAP) {
         prog_fail_request();
     }
@@ -74,16 +72,14 @@ static uint8_t *out_reserve(size_t len)
     return p;
 }
 
-static void put_u32_at(uint8_t *p, uint32_t v)
-{
+static void put_u32_at(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
 }
 
-static void on_scores(void *ctx, uint32_t hop, const int8_t *scores, size_t n)
-{
+static void on_scores(void *ctx, uint32_t hop, const int8_t *scores, size_t n) {
     (void)ctx;
     if (n != NK_MODEL_NUM_LABELS) {
         prog_fail_request();
@@ -94,8 +90,7 @@ static void on_scores(void *ctx, uint32_t hop, const int8_t *scores, size_t n)
     memcpy(p + 5, scores, n);
 }
 
-static void on_detection(void *ctx, const nk_kws_detection_t *det)
-{
+static void on_detection(void *ctx, const nk_kws_detection_t *det) {
     (void)ctx;
     uint8_t *p = out_reserve(DETECTION_RECORD);
     p[0] = 'T';
@@ -104,16 +99,14 @@ static void on_detection(void *ctx, const nk_kws_detection_t *det)
     p[6] = det->score;
 }
 
-static void put_short_string(const char *s)
-{
+static void put_short_string(const char *s) {
     size_t len = strlen(s);
     const uint8_t n = (uint8_t)(len > 255u ? 255u : len);
     nk_platform_write(&n, 1);
     nk_platform_write((const uint8_t *)s, n);
 }
 
-static void send_hello(void)
-{
+static void send_hello(void) {
     const nk_kws_model_t *m = nk_kws_model();
     const float scale = NK_MODEL_OUTPUT_SCALE;
     uint32_t scale_bits = 0;
@@ -135,8 +128,7 @@ static void send_hello(void)
     prog_put_cycle_info();
 }
 
-static void push_audio(uint32_t n)
-{
+static void push_audio(uint32_t n) {
     int32_t failed = NK_KWS_OK;
     uint32_t left = n;
     while (left > 0) {
@@ -146,7 +138,8 @@ static void push_audio(uint32_t n)
             nk_platform_exit(0);
         }
         for (uint32_t i = 0; i < take; ++i) {
-            g_chunk[i] = (int16_t)(uint16_t)((uint32_t)g_bytes[2u * i] | ((uint32_t)g_bytes[2u * i + 1u] << 8));
+            g_chunk[i] =
+                (int16_t)(uint16_t)((uint32_t)g_bytes[2u * i] | ((uint32_t)g_bytes[2u * i + 1u] << 8));
         }
         const nk_kws_status_t st = nk_kws_push(&g_kws, g_chunk, take);
         if (st != NK_KWS_OK) {
@@ -161,17 +154,18 @@ static void push_audio(uint32_t n)
     out_flush();
 }
 
-static int32_t set_config(uint8_t key, uint32_t a, uint32_t b)
-{
+static int32_t set_config(uint8_t key, uint32_t a, uint32_t b) {
     switch (key) {
     case 'T':
         return b > 255u ? (int32_t)NK_KWS_ERR_ARGUMENT : (int32_t)nk_kws_set_threshold(&g_kws, a, (uint8_t)b);
     case 'A':
-        return a > 255u ? (int32_t)NK_KWS_ERR_ARGUMENT : (int32_t)nk_kws_set_all_thresholds(&g_kws, (uint8_t)a);
+        return a > 255u ? (int32_t)NK_KWS_ERR_ARGUMENT
+                        : (int32_t)nk_kws_set_all_thresholds(&g_kws, (uint8_t)a);
     case 'W':
         return (int32_t)nk_kws_set_smoothing(&g_kws, a);
     case 'P':
-        return a > 65535u ? (int32_t)NK_KWS_ERR_ARGUMENT : (int32_t)nk_kws_set_suppression_ms(&g_kws, (uint16_t)a);
+        return a > 65535u ? (int32_t)NK_KWS_ERR_ARGUMENT
+                          : (int32_t)nk_kws_set_suppression_ms(&g_kws, (uint16_t)a);
     case 'S':
         return (int32_t)nk_kws_set_stride(&g_kws, a);
     case 'L':
@@ -186,8 +180,7 @@ static int32_t set_config(uint8_t key, uint32_t a, uint32_t b)
     }
 }
 
-static void send_config(void)
-{
+static void send_config(void) {
     const nk_kws_model_t *m = nk_kws_model();
     prog_put_tag('G');
     prog_put_u32(nk_kws_stride(&g_kws));
@@ -204,8 +197,7 @@ static void send_config(void)
     }
 }
 
-int main(void)
-{
+int main(void) {
     nk_platform_init();
     if (nk_kws_begin(&g_kws, nk_kws_model()) != NK_KWS_OK) {
         nk_platform_write((const uint8_t *)"NKKX", 4);

@@ -23,8 +23,7 @@ static uint32_t g_layer_cycles[NK_MODEL_NUM_LAYERS];
 static uint32_t g_layer_start;
 static int g_dump;
 
-static void layer_hook(int layer, int begin)
-{
+static void layer_hook(int layer, int begin) {
     const uint32_t now = nk_platform_cycles();
     if (layer < 0 || layer >= NK_MODEL_NUM_LAYERS) {
         return;
@@ -44,8 +43,7 @@ static void layer_hook(int layer, int begin)
     }
 }
 
-static void send_hello(void)
-{
+static void send_hello(void) {
     nk_platform_write((const uint8_t *)"NKRH", 4);
     prog_put_u32(NK_MODEL_INPUT_LEN);
     prog_put_u32(NK_MODEL_OUTPUT_LEN);
@@ -53,8 +51,7 @@ static void send_hello(void)
     prog_put_cycle_info();
 }
 
-int main(void)
-{
+int main(void) {
     nk_platform_init();
     nk_model_set_layer_hook(layer_hook);
     send_hello();

@@ -27,8 +27,8 @@ static nk_app_t g_app;
 static void print_detection(void *ctx, const nk_kws_detection_t *det) {
     (void)ctx;
     char line[128];
-    int n = snprintf(line, sizeof line, "detection hop=%lu label=%u name=%s score=%u\n", (unsigned long)det->hop,
-                     (unsigned)det->label_index, det->label, (unsigned)det->score);
+    int n = snprintf(line, sizeof line, "detection hop=%lu label=%u name=%s score=%u\n",
+                     (unsigned long)det->hop, (unsigned)det->label_index, det->label, (unsigned)det->score);
     if (n > 0) {
         nk_platform_write((const uint8_t *)line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1u);
     }

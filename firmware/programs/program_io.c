@@ -2,19 +2,14 @@
 
 #include "nk_platform.h"
 
-void prog_put_u32(uint32_t v)
-{
+void prog_put_u32(uint32_t v) {
     const uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
     nk_platform_write(b, sizeof b);
 }
 
-void prog_put_tag(uint8_t tag)
-{
-    nk_platform_write(&tag, 1);
-}
+void prog_put_tag(uint8_t tag) { nk_platform_write(&tag, 1); }
 
-int prog_read_exact(uint8_t *dst, size_t len)
-{
+int prog_read_exact(uint8_t *dst, size_t len) {
     for (size_t i = 0; i < len; ++i) {
         const int c = nk_platform_read_byte();
         if (c < 0) {
@@ -25,8 +20,7 @@ int prog_read_exact(uint8_t *dst, size_t len)
     return 0;
 }
 
-int prog_read_u32(uint32_t *v)
-{
+int prog_read_u32(uint32_t *v) {
     uint8_t b[4];
     if (prog_read_exact(b, sizeof b) != 0) {
         return -1;
@@ -35,15 +29,13 @@ int prog_read_u32(uint32_t *v)
     return 0;
 }
 
-void prog_read_magic(uint8_t magic[4])
-{
+void prog_read_magic(uint8_t magic[4]) {
     if (prog_read_exact(magic, 4) != 0) {
         nk_platform_exit(0);
     }
 }
 
-void prog_put_cycle_info(void)
-{
+void prog_put_cycle_info(void) {
     const char *unit = nk_platform_cycle_unit();
     uint8_t unit_len = 0;
     while (unit[unit_len] != '\0' && unit_len < 255) {
@@ -54,8 +46,7 @@ void prog_put_cycle_info(void)
     nk_platform_write((const uint8_t *)unit, unit_len);
 }
 
-void prog_fail_request(void)
-{
+void prog_fail_request(void) {
     prog_put_tag('E');
     nk_platform_exit(3);
 }

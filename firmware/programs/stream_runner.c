@@ -32,8 +32,7 @@
 
 #ifndef NK_HAVE_STREAM
 
-int main(void)
-{
+int main(void) {
     nk_platform_init();
     nk_platform_write((const uint8_t *)"NKSN", 4);
     nk_platform_exit(4);
@@ -51,11 +50,10 @@ static int8_t g_output[NK_MODEL_OUTPUT_LEN];
 static uint32_t g_pushed; /* frames since the last reset */
 
 _Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN, "stream and clip outputs agree");
-_Static_assert(NK_MODEL_STREAM_FRAME_LEN * NK_MODEL_STREAM_WINDOW_FRAMES == NK_MODEL_INPUT_LEN,
+_Static_assert(NK_MODEL_STREAM_FRAME_LEN *NK_MODEL_STREAM_WINDOW_FRAMES == NK_MODEL_INPUT_LEN,
                "a window of frames is the clip model's input");
 
-static void send_hello(void)
-{
+static void send_hello(void) {
     nk_platform_write((const uint8_t *)"NKSH", 4);
     prog_put_u32(NK_MODEL_STREAM_FRAME_LEN);
     prog_put_u32(NK_MODEL_STREAM_WINDOW_FRAMES);
@@ -68,8 +66,7 @@ static void send_hello(void)
     prog_put_cycle_info();
 }
 
-static void push_frames(uint32_t n)
-{
+static void push_frames(uint32_t n) {
     uint32_t total = 0;
     uint32_t most = 0;
     for (uint32_t i = 0; i < n; ++i) {
@@ -98,8 +95,7 @@ static void push_frames(uint32_t n)
     prog_put_u32(most);
 }
 
-int main(void)
-{
+int main(void) {
     nk_platform_init();
     nk_model_stream_reset();
     send_hello();

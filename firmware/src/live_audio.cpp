@@ -8,13 +8,13 @@
 
 namespace {
 
-constexpr size_t kRingSamples = 8192;  // 0.5 s of slack for the main loop (16 KB)
+constexpr size_t kRingSamples = 8192; // 0.5 s of slack for the main loop (16 KB)
 constexpr int kSampleRate = 16000;
-constexpr int kGain = 20;  // moderate gain; raise it (0..80) for distant speech
+constexpr int kGain = 20; // moderate gain; raise it (0..80) for distant speech
 
 int16_t g_ring[kRingSamples];
-volatile size_t g_head = 0;  // written by the interrupt
-volatile size_t g_tail = 0;  // written by the main loop
+volatile size_t g_head = 0; // written by the interrupt
+volatile size_t g_tail = 0; // written by the main loop
 volatile uint32_t g_overruns = 0;
 int16_t g_isr_buf[256];
 
@@ -40,7 +40,7 @@ void on_pdm_data() {
     }
 }
 
-}  // namespace
+} // namespace
 
 bool nk_live_audio_begin(void) {
     PDM.onReceive(on_pdm_data);
@@ -61,10 +61,10 @@ size_t nk_live_audio_read(int16_t *out, size_t max) {
 }
 
 size_t nk_live_audio_available(void) {
-    const size_t head = g_head;  // read once: the interrupt may move it
+    const size_t head = g_head; // read once: the interrupt may move it
     return (head + kRingSamples - g_tail) % kRingSamples;
 }
 
 uint32_t nk_live_audio_overruns(void) { return g_overruns; }
 
-#endif  // NK_LIVE_MODE
+#endif // NK_LIVE_MODE

@@ -18,4 +18,4 @@ size_t nk_live_audio_available(void);
 // Samples dropped because the main loop fell behind (the ring was full).
 uint32_t nk_live_audio_overruns(void);
 
-#endif  // NK_LIVE_AUDIO_H
+#endif // NK_LIVE_AUDIO_H

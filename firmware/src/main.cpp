@@ -26,17 +26,17 @@ namespace {
 
 #if defined(NK_LIVE_MODE) && NK_LIVE_MODE
 
-NanoKws g_kws;  // static: the public API's state (the library's LiveKeywords example uses it too)
+NanoKws g_kws; // static: the public API's state (the library's LiveKeywords example uses it too)
 
 constexpr uint32_t kLedOnMs = 500;
-constexpr uint32_t kNoMicBlinkMs = 100;      // fast blink: no microphone
-constexpr uint32_t kPortPollMs = 250;        // the core's `Serial` test costs a 1 ms delay: not every loop
-constexpr uint32_t kReportMs = 1000;  // at most one overrun / skipped-inference line a second
+constexpr uint32_t kNoMicBlinkMs = 100; // fast blink: no microphone
+constexpr uint32_t kPortPollMs = 250;   // the core's `Serial` test costs a 1 ms delay: not every loop
+constexpr uint32_t kReportMs = 1000;    // at most one overrun / skipped-inference line a second
 uint32_t g_led_off_at = 0;
 bool g_led_on = false;
 int16_t g_chunk[NK_FE_HOP_SAMPLES];
 nk_mic_check_t g_mic;
-bool g_mic_failed = false;  // no microphone: blink and drop audio from now on
+bool g_mic_failed = false; // no microphone: blink and drop audio from now on
 bool g_port_open = false;
 bool g_port_polled = false;
 uint32_t g_port_polled_at = 0;
@@ -111,7 +111,7 @@ void poll_port(uint32_t now) {
 void live_setup() {
     if (g_kws.begin() != NK_KWS_OK) {
         for (;;) {
-            delay(1000);  // the model does not fit the limits; nothing sensible to do
+            delay(1000); // the model does not fit the limits; nothing sensible to do
         }
     }
     g_kws.onDetection(on_detection);
@@ -133,7 +133,7 @@ void live_loop() {
     poll_port(now);
     size_t n = nk_live_audio_read(g_chunk, NK_FE_HOP_SAMPLES);
     if (!g_mic_failed) {
-        nk_mic_check_feed(&g_mic, g_chunk, n, n < NK_FE_HOP_SAMPLES);  // fewer: the ring ran dry
+        nk_mic_check_feed(&g_mic, g_chunk, n, n < NK_FE_HOP_SAMPLES); // fewer: the ring ran dry
         const nk_mic_verdict_t verdict = nk_mic_check_poll(&g_mic, now);
         if (verdict == NK_MIC_NO_SAMPLES || verdict == NK_MIC_CONSTANT) {
             g_mic_failed = true;
@@ -142,7 +142,7 @@ void live_loop() {
     }
     if (g_mic_failed) {
         digitalWrite(LED_BUILTIN, (now / kNoMicBlinkMs) % 2u ? HIGH : LOW);
-        return;  // what is read is dropped: there is nothing to hear
+        return; // what is read is dropped: there is nothing to hear
     }
     if (n > 0) {
         // Behind real time, the app skips inferences (not audio) until the ring has drained.
@@ -172,11 +172,11 @@ void live_loop() {
 
 #else
 
-nk_app_t g_app;  // static: the app holds the clip buffer and all frame buffers (no heap)
+nk_app_t g_app; // static: the app holds the clip buffer and all frame buffers (no heap)
 
-#endif  // NK_LIVE_MODE
+#endif // NK_LIVE_MODE
 
-}  // namespace
+} // namespace
 
 void setup() {
     nk_platform_init();
@@ -185,7 +185,7 @@ void setup() {
 #else
     if (nk_app_init(&g_app) != 0) {
         for (;;) {
-            delay(1000);  // the model does not fit the app's limits; nothing sensible to do
+            delay(1000); // the model does not fit the app's limits; nothing sensible to do
         }
     }
 #endif

@@ -6,11 +6,11 @@
 #include "nk_platform.h"
 
 void nk_platform_init(void) {
-    Serial.begin(115200);  // USB CDC: the baud rate is ignored, the host opens the port at any rate
+    Serial.begin(115200); // USB CDC: the baud rate is ignored, the host opens the port at any rate
     // No wait for the host: a board on a charger must still start (live mode). Nothing is lost in
     // protocol mode either: the core only receives while the port is open, and every reply
     // answers a request, so the first reply cannot precede an open port.
-    (void)nk_platform_cycles();  // starts the cycle counter
+    (void)nk_platform_cycles(); // starts the cycle counter
 }
 
 int nk_platform_read_byte(void) {
@@ -42,7 +42,7 @@ void nk_platform_write(const uint8_t *data, size_t len) {
 // nk_platform_init() (the library's NanoKws) still gets cycle counts.
 uint32_t nk_platform_cycles(void) {
     if ((DWT->CTRL & DWT_CTRL_CYCCNTENA_Msk) == 0 || (CoreDebug->DEMCR & CoreDebug_DEMCR_TRCENA_Msk) == 0) {
-        CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;  // debug trace must be on for DWT to count
+        CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk; // debug trace must be on for DWT to count
         DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
     }
     return DWT->CYCCNT;
@@ -50,7 +50,7 @@ uint32_t nk_platform_cycles(void) {
 
 const char *nk_platform_cycle_unit(void) { return "cpu_cycles"; }
 
-uint32_t nk_platform_cycle_hz(void) { return SystemCoreClock; }  // 64 MHz on the nRF52840
+uint32_t nk_platform_cycle_hz(void) { return SystemCoreClock; } // 64 MHz on the nRF52840
 #else
 // A board without a DWT (not a Cortex-M3/M4/M7): microseconds instead of cycles.
 uint32_t nk_platform_cycles(void) { return (uint32_t)micros(); }
@@ -63,7 +63,7 @@ uint32_t nk_platform_cycle_hz(void) { return 1000000u; }
 void nk_platform_exit(int code) {
     (void)code;
 #if defined(__CORTEX_M)
-    NVIC_SystemReset();  // a board has nowhere to exit to: start again
+    NVIC_SystemReset(); // a board has nowhere to exit to: start again
 #endif
     for (;;) {
     }

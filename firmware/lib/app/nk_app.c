@@ -156,7 +156,8 @@ static void handle_audio(nk_app_t *app, const nk_frame_t *f) {
         /* sent as DETECTION frames already: nobody polls in protocol mode */
     }
     if (st != NK_KWS_OK) {
-        send_error(app, NK_ERR_INTERNAL, f->type, f->seq, st == NK_KWS_ERR_MODEL ? "model failed" : "push failed");
+        send_error(app, NK_ERR_INTERNAL, f->type, f->seq,
+                   st == NK_KWS_ERR_MODEL ? "model failed" : "push failed");
     }
     const nk_kws_stats_t *k = nk_kws_stats(kws);
     uint8_t *body = nk_tx_body(&app->tx);
@@ -174,7 +175,8 @@ static void handle_clip_load(nk_app_t *app, const nk_frame_t *f) {
     size_t offset = nk_get_u16(f->body);
     size_t count = (f->body_len - 2u) / 2u;
     if (offset + count > NK_FE_CLIP_SAMPLES) {
-        send_error(app, NK_ERR_BAD_ARGUMENT, f->type, f->seq, "CLIP_LOAD past the end of the 16000-sample clip");
+        send_error(app, NK_ERR_BAD_ARGUMENT, f->type, f->seq,
+                   "CLIP_LOAD past the end of the 16000-sample clip");
         return;
     }
     decode_samples(app->clip + offset, f->body + 2, count);
@@ -183,7 +185,8 @@ static void handle_clip_load(nk_app_t *app, const nk_frame_t *f) {
 
 static void handle_clip_run(nk_app_t *app, const nk_frame_t *f) {
     uint32_t t0 = nk_platform_cycles();
-    size_t frames = nk_frontend_compute_clip(app->clip, NK_FE_CLIP_SAMPLES, app->clip_features, NK_FE_CLIP_FRAMES);
+    size_t frames =
+        nk_frontend_compute_clip(app->clip, NK_FE_CLIP_SAMPLES, app->clip_features, NK_FE_CLIP_FRAMES);
     uint32_t fe_cycles = nk_platform_cycles() - t0;
     if (frames != NK_FE_CLIP_FRAMES) {
         send_error(app, NK_ERR_INTERNAL, f->type, f->seq, "frontend produced too few frames");
@@ -235,7 +238,8 @@ static const char *apply_config(nk_app_t *app, const uint8_t *b, size_t len, uin
     case NK_CFG_SMOOTHING:
         return nk_kws_set_smoothing(&app->kws, b[1]) == NK_KWS_OK ? NULL : "SMOOTHING must be 1..32";
     case NK_CFG_THRESHOLD:
-        return nk_kws_set_threshold(&app->kws, b[1], b[2]) == NK_KWS_OK ? NULL : "THRESHOLD label out of range";
+        return nk_kws_set_threshold(&app->kws, b[1], b[2]) == NK_KWS_OK ? NULL
+                                                                        : "THRESHOLD label out of range";
     case NK_CFG_SUPPRESSION:
         (void)nk_kws_set_suppression_ms(&app->kws, nk_get_u16(b + 1));
         return NULL;
@@ -364,12 +368,17 @@ static size_t build_info(nk_app_t *app, char *buf, size_t cap) {
 
 static void handle_stats(nk_app_t *app, const nk_frame_t *f) {
     const nk_app_stats_t *s = nk_app_stats(app);
-    const uint32_t values[] = {s->samples,     s->frames,
-                               s->inferences,  s->detections,
-                               s->rx_errors,   s->frontend_cycles_max,
-                               s->inference_cycles_max, s->inference_cycles_last,
+    const uint32_t values[] = {s->samples,
+                               s->frames,
+                               s->inferences,
+                               s->detections,
+                               s->rx_errors,
+                               s->frontend_cycles_max,
+                               s->inference_cycles_max,
+                               s->inference_cycles_last,
                                s->skipped_inferences};
-    _Static_assert(sizeof values / sizeof values[0] == NK_PROTO_STATS_FIELDS, "STATS_REPLY layout (PROTOCOL.md)");
+    _Static_assert(sizeof values / sizeof values[0] == NK_PROTO_STATS_FIELDS,
+                   "STATS_REPLY layout (PROTOCOL.md)");
     uint8_t *body = nk_tx_body(&app->tx);
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         nk_put_u32(body + 4u * i, values[i]);

@@ -42,7 +42,7 @@ typedef struct {
     uint8_t stream_scores;
     uint32_t rx_errors;
     nk_app_stats_t stats; /* filled by nk_app_stats() */
-    uint8_t request_type;  /* of the request being handled, for INTERNAL errors */
+    uint8_t request_type; /* of the request being handled, for INTERNAL errors */
     uint8_t request_seq;
 } nk_app_t;
 

@@ -31,10 +31,10 @@ typedef enum {
 
 typedef struct {
     uint32_t start_ms;
-    uint32_t samples; /* all samples fed, saturating */
-    int16_t reference;  /* the first sample past the settle part */
-    uint8_t varied;     /* a later sample differed from reference */
-    uint8_t caught_up;  /* the last feed took every sample that was waiting */
+    uint32_t samples;  /* all samples fed, saturating */
+    int16_t reference; /* the first sample past the settle part */
+    uint8_t varied;    /* a later sample differed from reference */
+    uint8_t caught_up; /* the last feed took every sample that was waiting */
     nk_mic_verdict_t verdict;
 } nk_mic_check_t;
 

@@ -40,20 +40,19 @@
 
 #define FFT_POINTS (NK_FE_FFT_SIZE / 2) /* complex points of the packed real FFT */
 #define POWER_BINS (NK_FE_UPPER_HZ * NK_FE_FFT_SIZE / NK_FE_SAMPLE_RATE + 1)
-#define NORM_BITS 20    /* max |windowed sample| after normalisation: 2^19 .. 2^20 */
-#define POWER_BITS 44   /* power before mel weighting: < 2^44 */
-#define MEL_Q 16        /* mel weights' Q format */
-#define WINDOW_Q 30     /* window's Q format */
-#define TWIDDLE_Q 30    /* twiddles' Q format */
-#define LOG2_Q 20       /* log2 table's Q format */
-#define LEVEL_Q 44      /* Q of scale_q24 * log2_q20 */
+#define NORM_BITS 20  /* max |windowed sample| after normalisation: 2^19 .. 2^20 */
+#define POWER_BITS 44 /* power before mel weighting: < 2^44 */
+#define MEL_Q 16      /* mel weights' Q format */
+#define WINDOW_Q 30   /* window's Q format */
+#define TWIDDLE_Q 30  /* twiddles' Q format */
+#define LOG2_Q 20     /* log2 table's Q format */
+#define LEVEL_Q 44    /* Q of scale_q24 * log2_q20 */
 #define TWIDDLE_HALF ((uint64_t)1 << (TWIDDLE_Q - 1))
 
 _Static_assert((FFT_POINTS & (FFT_POINTS - 1)) == 0, "FFT size must be a power of two");
 _Static_assert(FFT_POINTS <= 256, "nk_fe_bitrev is uint8_t");
 _Static_assert(NK_FE_WINDOW_SAMPLES <= NK_FE_FFT_SIZE, "window longer than the FFT");
-_Static_assert(NK_FE_WINDOW_SAMPLES >= NK_FE_HOP_SAMPLES &&
-                   NK_FE_WINDOW_SAMPLES <= 2 * NK_FE_HOP_SAMPLES,
+_Static_assert(NK_FE_WINDOW_SAMPLES >= NK_FE_HOP_SAMPLES && NK_FE_WINDOW_SAMPLES <= 2 * NK_FE_HOP_SAMPLES,
                "streaming keeps exactly one previous hop");
 _Static_assert(POWER_BINS <= FFT_POINTS, "upper edge must lie below Nyquist");
 /* |x| * w < 2^15 * 2^30: s = NORM_BITS - bitlen >= -25, so right shifts are by 1..25 < 32. */
@@ -76,9 +75,7 @@ static int bitlen64(uint64_t v) {
 /* round(v / 2^n) (halves up), 1 <= n <= 62. Signed >> is implementation-defined in C; GCC and
  * Clang (every target here) shift arithmetically, which the assertion below pins down. */
 _Static_assert((-3 >> 1) == -2 && ((int64_t)-3 >> 1) == -2, "needs arithmetic right shift");
-static inline int64_t round_shift(int64_t v, int n) {
-    return (v + ((int64_t)1 << (n - 1))) >> n;
-}
+static inline int64_t round_shift(int64_t v, int n) { return (v + ((int64_t)1 << (n - 1))) >> n; }
 
 /* (int32_t)(v >> n) for int64_t v = (int64_t)u and 1 <= n <= 31: bits n .. n+31 of v, taken
  * from its two 32-bit halves (a 64-bit shift costs several instructions on a 32-bit core). The
@@ -235,7 +232,8 @@ static void fft_stages(int32_t z[2 * FFT_POINTS]) {
                 }
             } else {
                 const int32_t c = nk_fe_cos_q30[j * stride], sn = nk_fe_sin_q30[j * stride];
-                for (size_t g = groups; g > 0; g--, pa += 2 * len) butterfly(pa, pa + len, c, sn);
+                for (size_t g = groups; g > 0; g--, pa += 2 * len)
+                    butterfly(pa, pa + len, c, sn);
             }
         }
     }
@@ -262,15 +260,16 @@ static inline uint64_t bin_power(const int32_t *pk, const int32_t *pm, int32_t c
 /* Steps 1-3a: power[k] = |2 X[k]|^2 * 2^(90+2s) for k <= nk_fe_mel_max_bin (the only bins read
  * afterwards), s returned in *shift, and the OR of those powers in *power_or. Returns 0 (power
  * untouched) if the window is all zero. */
-static int windowed_power(const int16_t *a, size_t len_a, const int16_t *b,
-                          uint64_t power[POWER_BINS], int *shift, uint64_t *power_or) {
+static int windowed_power(const int16_t *a, size_t len_a, const int16_t *b, uint64_t power[POWER_BINS],
+                          int *shift, uint64_t *power_or) {
     int32_t z[2 * FFT_POINTS]; /* interleaved re, im */
     const size_t la = len_a < NK_FE_WINDOW_SAMPLES ? len_a : NK_FE_WINDOW_SAMPLES;
     const size_t lb = NK_FE_WINDOW_SAMPLES - la;
 
-    const uint64_t peak_or = or_of_magnitudes(a, nk_fe_window_q30, la) |
-                             or_of_magnitudes(b, &nk_fe_window_q30[la], lb);
-    if (peak_or == 0) return 0;
+    const uint64_t peak_or =
+        or_of_magnitudes(a, nk_fe_window_q30, la) | or_of_magnitudes(b, &nk_fe_window_q30[la], lb);
+    if (peak_or == 0)
+        return 0;
     const int s = NORM_BITS - bitlen64(peak_or);
     *shift = s;
 
@@ -337,11 +336,13 @@ static int8_t level_of(uint64_t mel, int exp) {
 
     /* round(scale * log2 + offset), computed on a biased non-negative value. */
     const int64_t bias = (int64_t)256 << LEVEL_Q;
-    const int64_t v = nk_fe_level_scale_q24 * log2_q20 + nk_fe_level_offset_q44 + bias +
-                      ((int64_t)1 << (LEVEL_Q - 1));
+    const int64_t v =
+        nk_fe_level_scale_q24 * log2_q20 + nk_fe_level_offset_q44 + bias + ((int64_t)1 << (LEVEL_Q - 1));
     int64_t level = v < 0 ? -256 : (int64_t)((uint64_t)v >> LEVEL_Q) - 256;
-    if (level < -128) level = -128;
-    if (level > 127) level = 127;
+    if (level < -128)
+        level = -128;
+    if (level > 127)
+        level = 127;
     return (int8_t)level;
 }
 
@@ -352,7 +353,8 @@ void nk_frontend_compute_frame(const int16_t *a, size_t len_a, const int16_t *b,
     uint64_t power_or = 0;
     if (!windowed_power(a, len_a, b, power, &s, &power_or)) {
         const int8_t silent = level_of(0, NK_FE_POWER_EXP);
-        for (size_t ch = 0; ch < NK_FE_NUM_CHANNELS; ch++) frame[ch] = silent;
+        for (size_t ch = 0; ch < NK_FE_NUM_CHANNELS; ch++)
+            frame[ch] = silent;
         return;
     }
 
@@ -372,7 +374,8 @@ void nk_frontend_compute_frame(const int16_t *a, size_t len_a, const int16_t *b,
             }
         } else {
             const uint64_t half = (uint64_t)1 << (r - 1);
-            for (size_t k = 0; k < bins; k++) power[k] = (power[k] + half) >> r;
+            for (size_t k = 0; k < bins; k++)
+                power[k] = (power[k] + half) >> r;
         }
     }
 
@@ -395,9 +398,7 @@ void nk_frontend_compute_frame(const int16_t *a, size_t len_a, const int16_t *b,
     }
 }
 
-void nk_frontend_init(nk_frontend_t *fe) {
-    memset(fe, 0, sizeof *fe);
-}
+void nk_frontend_init(nk_frontend_t *fe) { memset(fe, 0, sizeof *fe); }
 
 int nk_frontend_push_hop(nk_frontend_t *fe, const int16_t hop[NK_FE_HOP_SAMPLES],
                          int8_t frame[NK_FE_NUM_CHANNELS]) {
@@ -407,15 +408,18 @@ int nk_frontend_push_hop(nk_frontend_t *fe, const int16_t hop[NK_FE_HOP_SAMPLES]
         wrote = 1;
     }
     memcpy(fe->prev_hop, hop, sizeof fe->prev_hop);
-    if (fe->hops_seen < UINT32_MAX) fe->hops_seen++;
+    if (fe->hops_seen < UINT32_MAX)
+        fe->hops_seen++;
     return wrote;
 }
 
 size_t nk_frontend_compute_clip(const int16_t *audio, size_t num_samples, int8_t *features,
                                 size_t max_frames) {
-    if (num_samples < NK_FE_WINDOW_SAMPLES) return 0;
+    if (num_samples < NK_FE_WINDOW_SAMPLES)
+        return 0;
     size_t frames = (num_samples - NK_FE_WINDOW_SAMPLES) / NK_FE_HOP_SAMPLES + 1;
-    if (frames > max_frames) frames = max_frames;
+    if (frames > max_frames)
+        frames = max_frames;
     for (size_t k = 0; k < frames; k++) {
         nk_frontend_compute_frame(audio + k * NK_FE_HOP_SAMPLES, NK_FE_WINDOW_SAMPLES, audio,
                                   features + k * NK_FE_NUM_CHANNELS);

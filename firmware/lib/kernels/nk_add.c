@@ -3,8 +3,7 @@
 #include "nk_kernels.h"
 #include "nk_quant.h"
 
-void nk_add_s8(const nk_add_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
-{
+void nk_add_s8(const nk_add_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
     for (int32_t i = 0; i < p->size; ++i) {
         const int32_t a = (p->in1_offset + in1[i]) * (1 << p->left_shift);
         const int32_t b = (p->in2_offset + in2[i]) * (1 << p->left_shift);

@@ -17,8 +17,7 @@
 
 #if NK_KERNELS_DSP
 /* Adds the 16-bit lane sums of n4 channels into acc and clears them. */
-static void nk_pool_flush(int32_t *lanes, int32_t n4, int32_t *acc)
-{
+static void nk_pool_flush(int32_t *lanes, int32_t n4, int32_t *acc) {
     for (int32_t j = 0; j < n4; j += 4, lanes += 2) {
         acc[j] += (int16_t)lanes[0], acc[j + 2] += lanes[0] >> 16;
         acc[j + 1] += (int16_t)lanes[1], acc[j + 3] += lanes[1] >> 16;
@@ -27,8 +26,7 @@ static void nk_pool_flush(int32_t *lanes, int32_t n4, int32_t *acc)
 }
 #endif
 
-void nk_avgpool_s8(const nk_conv_params_t *p, const int8_t *in, int8_t *out)
-{
+void nk_avgpool_s8(const nk_conv_params_t *p, const int8_t *in, int8_t *out) {
     const int32_t ch = p->in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;

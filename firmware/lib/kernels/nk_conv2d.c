@@ -4,8 +4,7 @@
 #include "nk_quant.h"
 
 void nk_conv2d_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
-                  const int32_t *mult, const int32_t *shift, int8_t *out)
-{
+                  const int32_t *mult, const int32_t *shift, int8_t *out) {
     const int32_t row_len = p->k_w * p->in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;

@@ -15,8 +15,7 @@
 #endif
 
 /* Receptive field of output pixel `pix` into dst ([k_h][k_w][in_c], like one weight row). */
-static void nk_conv_gather(const nk_conv_params_t *p, const int8_t *in, int32_t pix, int8_t zp, int8_t *dst)
-{
+static void nk_conv_gather(const nk_conv_params_t *p, const int8_t *in, int32_t pix, int8_t zp, int8_t *dst) {
     const int32_t y0 = (pix / p->out_w) * p->stride_h - p->pad_h;
     const int32_t x0 = (pix % p->out_w) * p->stride_w - p->pad_w;
     const int32_t row = p->k_w * p->in_c;
@@ -50,8 +49,7 @@ static void nk_conv_gather(const nk_conv_params_t *p, const int8_t *in, int32_t 
 
 /* Four gathered bytes as one group of column `xc` in nk_gemm_expand's layout: 16-bit lanes
  * (b0,b2) then (b1,b3) (the portable path writes the same lanes one at a time). */
-static inline void nk_put_group(int32_t *xc, const int8_t *b)
-{
+static inline void nk_put_group(int32_t *xc, const int8_t *b) {
 #if NK_KERNELS_DSP
     const int32_t v = nk_load4(b);
     xc[0] = nk_sxtb16(v);
@@ -66,8 +64,7 @@ static inline void nk_put_group(int32_t *xc, const int8_t *b)
  * one-channel stem) read through a strip: the k_h input rows of one output row, padded with the
  * zero point to the width the outputs reach (nk_conv_strip_pitch), so every pixel, border or not,
  * is read in words straight into the expanded lanes. */
-static void nk_conv_strip(const nk_conv_params_t *p, const int8_t *in, int32_t oy, int8_t zp, int8_t *strip)
-{
+static void nk_conv_strip(const nk_conv_params_t *p, const int8_t *in, int32_t oy, int8_t zp, int8_t *strip) {
     const int32_t pitch = nk_conv_strip_pitch(p), in_c = p->in_c;
     /* Strip bytes [lo, hi) hold image columns 0 ...; the others the zero point. */
     const int32_t lo = p->pad_w * in_c < pitch ? p->pad_w * in_c : pitch;
@@ -87,8 +84,8 @@ static void nk_conv_strip(const nk_conv_params_t *p, const int8_t *in, int32_t o
 
 /* Receptive field of the pixel in column ox of the strip's output row into column `col` of the
  * expanded triple: one word per group. */
-static void nk_strip_lanes(const nk_conv_params_t *p, const int8_t *strip, int32_t ox, int32_t *x, int32_t col)
-{
+static void nk_strip_lanes(const nk_conv_params_t *p, const int8_t *strip, int32_t ox, int32_t *x,
+                           int32_t col) {
     const int32_t pitch = nk_conv_strip_pitch(p), row = p->k_w * p->in_c;
     const int8_t *src = strip + ox * p->stride_w * p->in_c;
     int32_t *xc = x + 2 * col; /* groups of 2 * NK_GEMM_COLS words: each column's two in turn */
@@ -107,8 +104,7 @@ static void nk_strip_lanes(const nk_conv_params_t *p, const int8_t *strip, int32
 
 /* Any geometry, one output at a time (receptive fields too large for the patch buffers). */
 static void nk_conv_slow(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *rq,
-                         int8_t *out)
-{
+                         int8_t *out) {
     const int32_t zp = -p->in_offset;
     const nk_out_q_t q = {p->out_offset, p->act_min, p->act_max};
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -135,8 +131,7 @@ static void nk_conv_slow(const nk_conv_params_t *p, const int8_t *in, const int8
 }
 
 void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *rq,
-                       int8_t *out, int8_t *scratch)
-{
+                       int8_t *out, int8_t *scratch) {
     const int32_t k = p->k_h * p->k_w * p->in_c;
     if (k > NK_CONV_PATCH_MAX) {
         nk_conv_slow(p, in, w, rq, out);
@@ -184,7 +179,6 @@ void nk_conv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t
             nk_gemm_expand(field, field + k, field + 2 * k, k, x);
         }
         int8_t *o0 = out + pix * p->out_c;
-        nk_gemm_cols_s8(&g, x, w, rq, o0, n > 1 ? o0 + p->out_c : NULL,
-                        n > 2 ? o0 + 2 * p->out_c : NULL);
+        nk_gemm_cols_s8(&g, x, w, rq, o0, n > 1 ? o0 + p->out_c : NULL, n > 2 ? o0 + 2 * p->out_c : NULL);
     }
 }

@@ -6,8 +6,7 @@
 
 #include <stddef.h>
 
-nk_pack_status_t nk_gemm_order(int32_t out_c, int32_t k, int32_t *order)
-{
+nk_pack_status_t nk_gemm_order(int32_t out_c, int32_t k, int32_t *order) {
     if (out_c < 1 || k < 1 || (int64_t)out_c * k > INT32_MAX || order == NULL) {
         return NK_PACK_ARG_ERROR;
     }
@@ -20,8 +19,8 @@ nk_pack_status_t nk_gemm_order(int32_t out_c, int32_t k, int32_t *order)
 }
 
 nk_pack_status_t nk_conv2d_fast_pack(const nk_conv_params_t *p, const int8_t *w, const int32_t *bias,
-                                     const int32_t *mult, const int32_t *shift, int8_t *w_packed, int32_t *rq)
-{
+                                     const int32_t *mult, const int32_t *shift, int8_t *w_packed,
+                                     int32_t *rq) {
     if (p == NULL || w == NULL || mult == NULL || shift == NULL || w_packed == NULL || rq == NULL) {
         return NK_PACK_ARG_ERROR;
     }
@@ -33,7 +32,8 @@ nk_pack_status_t nk_conv2d_fast_pack(const nk_conv_params_t *p, const int8_t *w,
     /* Every channel must meet nk_requantize_bounded's preconditions before anything is written. */
     for (int32_t oc = 0; oc < out_c; ++oc) {
         int64_t bias_f;
-        nk_pack_status_t st = nk_fast_fold_bias(w + oc * k, 1, k, k, 1, bias ? bias + oc : NULL, p->in_offset, &bias_f);
+        nk_pack_status_t st =
+            nk_fast_fold_bias(w + oc * k, 1, k, k, 1, bias ? bias + oc : NULL, p->in_offset, &bias_f);
         if (st == NK_PACK_OK) {
             st = nk_fast_check_bounded(w + oc * k, 1, k, k, 1, &bias_f, shift + oc);
         }

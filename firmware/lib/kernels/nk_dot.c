@@ -5,8 +5,7 @@
 #include "nk_simd.h"
 #endif
 
-int32_t nk_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset)
-{
+int32_t nk_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset) {
     int32_t acc = 0;
     int32_t i = 0;
 #if NK_KERNELS_DSP

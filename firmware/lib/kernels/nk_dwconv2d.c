@@ -8,8 +8,7 @@
 
 /* Sum over the taps of one kernel row: x and w are strided by their channel counts. */
 static int32_t nk_dw_row(const int8_t *x, int32_t x_stride, const int8_t *w, int32_t w_stride, int32_t n,
-                         int32_t x_offset)
-{
+                         int32_t x_offset) {
     int32_t acc = 0;
     int32_t i = 0;
 #if NK_KERNELS_DSP
@@ -29,8 +28,7 @@ static int32_t nk_dw_row(const int8_t *x, int32_t x_stride, const int8_t *w, int
 }
 
 void nk_dwconv2d_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
-                    const int32_t *mult, const int32_t *shift, int8_t *out)
-{
+                    const int32_t *mult, const int32_t *shift, int8_t *out) {
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
         const int32_t ky0 = y0 < 0 ? -y0 : 0;

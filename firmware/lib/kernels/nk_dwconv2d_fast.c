@@ -19,8 +19,7 @@
 
 /* Any size, one output at a time with per-tap bounds checks (tables too large for the limits). */
 static void nk_dw_slow(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                       const int32_t *mult, const int32_t *shift, int8_t *out)
-{
+                       const int32_t *mult, const int32_t *shift, int8_t *out) {
     const int32_t taps = p->k_h * p->k_w, ch = p->in_c;
     const nk_out_q_t q = {p->out_offset, p->act_min, p->act_max};
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -63,9 +62,9 @@ typedef struct {
  * the output stage's SMMLAR takes them as they are: nk_rq_fast2), starting at plane position x, rows `pitch` apart.
  * Inlined with a constant pitch (NK_DW3_PITCH) the row offsets become immediates, which keeps the
  * pair loop's weights, pointers and sums all in registers. */
-static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, int32_t n, int32_t s_a, int32_t pitch,
-                                                            const nk_dw3_w_t *kw, int32_t *acc)
-{
+static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, int32_t n, int32_t s_a,
+                                                              int32_t pitch, const nk_dw3_w_t *kw,
+                                                              int32_t *acc) {
     int32_t i = 0;
 #if NK_KERNELS_DSP
     const int32_t k02_0 = kw->k02_0, k02_1 = kw->k02_1, k02_2 = kw->k02_2, k1_01 = kw->k1_01, k1_2 = kw->k1_2;
@@ -114,8 +113,9 @@ static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, i
                     "adds %[x], %[x], #2\n\t" NK_DW3_END_CMP "bne 1b\n\t"
                     : [x] "+r"(x), [acc] "+r"(acc), [v] "=&r"(v), [v02] "=&r"(v02), [v13] "=&r"(v13),
                       [a0] "=&r"(a0), [a1] "=&r"(a1)
-                    : NK_DW3_END_OPERAND, [bias2] "r"(bias2), [k02_0] "r"(k02_0), [k02_1] "r"(k02_1), [k02_2] "r"(k02_2),
-                      [k1_01] "r"(k1_01), [k1_2] "r"(k1_2), [p1] "I"(NK_DW3_PITCH), [p2] "I"(2 * NK_DW3_PITCH)
+                    : NK_DW3_END_OPERAND, [bias2] "r"(bias2), [k02_0] "r"(k02_0), [k02_1] "r"(k02_1),
+                      [k02_2] "r"(k02_2), [k1_01] "r"(k1_01), [k1_2] "r"(k1_2), [p1] "I"(NK_DW3_PITCH),
+                      [p2] "I"(2 * NK_DW3_PITCH)
                     : "memory", "cc");
 #undef NK_DW3_END_CMP
 #undef NK_DW3_END_OPERAND
@@ -162,9 +162,9 @@ static inline __attribute__((always_inline)) void nk_dw3_macs(const int8_t *x, i
  * (k0,k2) and k1 per kernel row, output a takes x0 k0 + x2 k2 (SMLAD) + x1 k1 (SMLABB) and output
  * a+1 takes x1 k0 + x3 k2 (SMLAD) + x2 k1 (SMLATB): 7 instructions per 6 MACs. The sums of a row
  * chunk are then requantised with the channel's constants in registers (nk_out_row2_s8). */
-static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                           const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *plane)
-{
+static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const int8_t *w,
+                           const int32_t *bias_f, const int32_t *mult, const int32_t *shift, int8_t *out,
+                           int8_t *plane) {
     const int32_t ch = p->in_c, main_c = ch & ~3;
     const int tr = p->out_h > p->out_w;
     const int32_t n_a = tr ? p->out_h : p->out_w, n_b = tr ? p->out_w : p->out_h;
@@ -239,8 +239,7 @@ static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const in
 }
 
 void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
-                         const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch)
-{
+                         const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch) {
     if (nk_dw3x3_uses_plane(p)) {
         nk_dw3x3_plane(p, in, w, bias_f, mult, shift, out, scratch);
         return;

@@ -6,8 +6,7 @@
 
 #include <stddef.h>
 
-nk_pack_status_t nk_dw_fast_order(int32_t taps, int32_t channels, int32_t *order)
-{
+nk_pack_status_t nk_dw_fast_order(int32_t taps, int32_t channels, int32_t *order) {
     if (taps < 1 || channels < 1 || (int64_t)taps * channels > INT32_MAX || order == NULL) {
         return NK_PACK_ARG_ERROR;
     }
@@ -20,8 +19,7 @@ nk_pack_status_t nk_dw_fast_order(int32_t taps, int32_t channels, int32_t *order
 }
 
 nk_pack_status_t nk_dwconv2d_fast_pack(const nk_conv_params_t *p, const int8_t *w, const int32_t *bias,
-                                       const int32_t *shift, int8_t *w_packed, int32_t *bias_f)
-{
+                                       const int32_t *shift, int8_t *w_packed, int32_t *bias_f) {
     if (p == NULL || w == NULL || shift == NULL || w_packed == NULL || bias_f == NULL) {
         return NK_PACK_ARG_ERROR;
     }
@@ -33,7 +31,8 @@ nk_pack_status_t nk_dwconv2d_fast_pack(const nk_conv_params_t *p, const int8_t *
     /* Channel c's weights are w[t * ch + c]: rows of step 1, taps ch apart. */
     for (int32_t c = 0; c < ch; ++c) {
         int64_t b;
-        nk_pack_status_t st = nk_fast_fold_bias(w + c, 1, taps, 1, ch, bias ? bias + c : NULL, p->in_offset, &b);
+        nk_pack_status_t st =
+            nk_fast_fold_bias(w + c, 1, taps, 1, ch, bias ? bias + c : NULL, p->in_offset, &b);
         if (st == NK_PACK_OK) {
             st = nk_fast_check_bounded(w + c, 1, taps, 1, ch, &b, shift + c);
         }

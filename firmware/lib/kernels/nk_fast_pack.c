@@ -7,14 +7,12 @@
 #include <stddef.h>
 
 /* 1 when rows x k weights at row_step / k_step are a plausible view (positive sizes, steps >= 0). */
-static int nk_view_ok(const int8_t *w, int32_t rows, int32_t k, int32_t row_step, int32_t k_step)
-{
+static int nk_view_ok(const int8_t *w, int32_t rows, int32_t k, int32_t row_step, int32_t k_step) {
     return w != NULL && rows >= 1 && k >= 1 && row_step >= 0 && k_step >= 0;
 }
 
 nk_pack_status_t nk_fast_fold_bias(const int8_t *w, int32_t rows, int32_t k, int32_t row_step, int32_t k_step,
-                                   const int32_t *bias, int32_t in_offset, int64_t *bias_f)
-{
+                                   const int32_t *bias, int32_t in_offset, int64_t *bias_f) {
     if (!nk_view_ok(w, rows, k, row_step, k_step) || bias_f == NULL) {
         return NK_PACK_ARG_ERROR;
     }
@@ -28,9 +26,8 @@ nk_pack_status_t nk_fast_fold_bias(const int8_t *w, int32_t rows, int32_t k, int
     return NK_PACK_OK;
 }
 
-nk_pack_status_t nk_fast_check_bounded(const int8_t *w, int32_t rows, int32_t k, int32_t row_step, int32_t k_step,
-                                       const int64_t *bias_f, const int32_t *shift)
-{
+nk_pack_status_t nk_fast_check_bounded(const int8_t *w, int32_t rows, int32_t k, int32_t row_step,
+                                       int32_t k_step, const int64_t *bias_f, const int32_t *shift) {
     if (!nk_view_ok(w, rows, k, row_step, k_step) || bias_f == NULL || shift == NULL) {
         return NK_PACK_ARG_ERROR;
     }

@@ -3,8 +3,7 @@
 #include "nk_quant.h"
 
 void nk_fully_connected_s8(const nk_fc_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias,
-                           const int32_t *mult, const int32_t *shift, int8_t *out)
-{
+                           const int32_t *mult, const int32_t *shift, int8_t *out) {
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *x = in + b * p->in_len;
         for (int32_t o = 0; o < p->out_len; ++o) {

@@ -27,48 +27,45 @@
 #define NK_GEMM_ASM 1
 /* One group: 4 inputs x 3 columns x 2 rows = 24 MACs in 21 instructions. SXTB16 unpacks weight
  * bytes 0,2 and (rotated) 1,3 into 16-bit lanes, the same pairing as the expanded inputs. */
-#define NK_GEMM_GROUP                                                                                  \
-    "ldr %[wv], [%[wp]], #4\n\t"                                                                        \
-    "sxtb16 %[e02], %[wv]\n\t"                                                                          \
-    "sxtb16 %[e13], %[wv], ror #8\n\t"                                                                  \
-    "ldr %[wv], [%[wp]], #4\n\t"                                                                        \
-    "sxtb16 %[o02], %[wv]\n\t"                                                                          \
-    "sxtb16 %[wv], %[wv], ror #8\n\t"                                                                   \
-    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"                                                              \
-    "smlad %[a0], %[x02], %[e02], %[a0]\n\t"                                                            \
-    "smlad %[a0], %[x13], %[e13], %[a0]\n\t"                                                            \
-    "smlad %[b0], %[x02], %[o02], %[b0]\n\t"                                                            \
-    "smlad %[b0], %[x13], %[wv], %[b0]\n\t"                                                             \
-    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"                                                              \
-    "smlad %[a1], %[x02], %[e02], %[a1]\n\t"                                                            \
-    "smlad %[a1], %[x13], %[e13], %[a1]\n\t"                                                            \
-    "smlad %[b1], %[x02], %[o02], %[b1]\n\t"                                                            \
-    "smlad %[b1], %[x13], %[wv], %[b1]\n\t"                                                             \
-    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"                                                              \
-    "smlad %[a2], %[x02], %[e02], %[a2]\n\t"                                                            \
-    "smlad %[a2], %[x13], %[e13], %[a2]\n\t"                                                            \
-    "smlad %[b2], %[x02], %[o02], %[b2]\n\t"                                                            \
+#define NK_GEMM_GROUP                        \
+    "ldr %[wv], [%[wp]], #4\n\t"             \
+    "sxtb16 %[e02], %[wv]\n\t"               \
+    "sxtb16 %[e13], %[wv], ror #8\n\t"       \
+    "ldr %[wv], [%[wp]], #4\n\t"             \
+    "sxtb16 %[o02], %[wv]\n\t"               \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"        \
+    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"   \
+    "smlad %[a0], %[x02], %[e02], %[a0]\n\t" \
+    "smlad %[a0], %[x13], %[e13], %[a0]\n\t" \
+    "smlad %[b0], %[x02], %[o02], %[b0]\n\t" \
+    "smlad %[b0], %[x13], %[wv], %[b0]\n\t"  \
+    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"   \
+    "smlad %[a1], %[x02], %[e02], %[a1]\n\t" \
+    "smlad %[a1], %[x13], %[e13], %[a1]\n\t" \
+    "smlad %[b1], %[x02], %[o02], %[b1]\n\t" \
+    "smlad %[b1], %[x13], %[wv], %[b1]\n\t"  \
+    "ldrd %[x02], %[x13], [%[xp]], #8\n\t"   \
+    "smlad %[a2], %[x02], %[e02], %[a2]\n\t" \
+    "smlad %[a2], %[x13], %[e13], %[a2]\n\t" \
+    "smlad %[b2], %[x02], %[o02], %[b2]\n\t" \
     "smlad %[b2], %[x13], %[wv], %[b2]\n\t"
 #else
 #define NK_GEMM_ASM 0
 #endif
 
 /* 16-bit lane i of the expanded buffer (memcpy: the buffer is written as 32-bit words). */
-static inline int32_t nk_lane(const int32_t *x, int32_t i)
-{
+static inline int32_t nk_lane(const int32_t *x, int32_t i) {
     int16_t v;
     memcpy(&v, (const int16_t *)x + i, sizeof v);
     return v;
 }
 
-static inline void nk_set_lane(int32_t *x, int32_t i, int32_t v)
-{
+static inline void nk_set_lane(int32_t *x, int32_t i, int32_t v) {
     const int16_t h = (int16_t)v;
     memcpy((int16_t *)x + i, &h, sizeof h);
 }
 
-void nk_gemm_expand(const int8_t *c0, const int8_t *c1, const int8_t *c2, int32_t k, int32_t *x)
-{
+void nk_gemm_expand(const int8_t *c0, const int8_t *c1, const int8_t *c2, int32_t k, int32_t *x) {
     const int8_t *const c[NK_GEMM_COLS] = {c0, c1, c2};
     const int32_t k4 = k & ~3;
     int32_t i = 0;
@@ -97,9 +94,8 @@ void nk_gemm_expand(const int8_t *c0, const int8_t *c1, const int8_t *c2, int32_
 /* Requantise the sums of n output channels (NK_GEMM_COLS per channel) into o0, o1, o2. Column 2,
  * then 1, then 0 is stored, so a column aliased to o0 (not to be stored) is overwritten by
  * column 0. */
-static void nk_gemm_out(nk_out_q_t q, int32_t fast, const int32_t *sums, int32_t n, const int32_t *rq, int8_t *o0,
-                        int8_t *o1, int8_t *o2)
-{
+static void nk_gemm_out(nk_out_q_t q, int32_t fast, const int32_t *sums, int32_t n, const int32_t *rq,
+                        int8_t *o0, int8_t *o1, int8_t *o2) {
     for (int32_t i = 0; i < n; ++i, sums += NK_GEMM_COLS, rq += NK_RQ_WORDS) {
         const int32_t m = rq[NK_RQ_MULT], e = rq[NK_RQ_RIGHT];
         if (fast) {
@@ -115,15 +111,14 @@ static void nk_gemm_out(nk_out_q_t q, int32_t fast, const int32_t *sums, int32_t
     }
 }
 
-void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *rq, int8_t *o0,
-                     int8_t *o1, int8_t *o2)
-{
+void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *rq,
+                     int8_t *o0, int8_t *o1, int8_t *o2) {
     /* Locals: int8 stores may alias anything, so fields read through g would be reloaded. */
     const int32_t k = g->k, k4 = k & ~3, out_c = g->out_c, rest = k - k4, groups = k4 >> 2;
     const nk_out_q_t q = {g->out_offset, g->act_min, g->act_max};
     const int32_t fast = g->rq_fast;
     const int32_t *x_rest = x + groups * 2 * NK_GEMM_COLS; /* leftover lanes */
-    const int8_t *wp = w;                                   /* walks the row pairs */
+    const int8_t *wp = w;                                  /* walks the row pairs */
     /* A column not to be stored goes to o0 first and is overwritten by column 0 (stored last). */
     o1 = o1 != NULL ? o1 : o0;
     o2 = o2 != NULL ? o2 : o0;
@@ -147,62 +142,64 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
         const int32_t *const x_end = x_rest;
         int32_t a0, a1, a2, b0, b1, b2, e02, e13, o02, wv, x02, x13;
         const int32_t *xp;
-#define NK_RQ_ONE(acc, dst)                                                                            \
-    "lsl %[" acc "], %[" acc "], #1\n\t"                                                                \
-    "smmlar %[wv], %[" acc "], %[e02], %[e13]\n\t"                                                      \
-    "add %[wv], %[wv], %[" acc "], asr #31\n\t"                                                         \
-    "asr %[wv], %[wv], %[o02]\n\t"                                                                     \
-    "ssat %[wv], #8, %[wv]\n\t"                                                                        \
+#define NK_RQ_ONE(acc, dst)                        \
+    "lsl %[" acc "], %[" acc "], #1\n\t"           \
+    "smmlar %[wv], %[" acc "], %[e02], %[e13]\n\t" \
+    "add %[wv], %[wv], %[" acc "], asr #31\n\t"    \
+    "asr %[wv], %[wv], %[o02]\n\t"                 \
+    "ssat %[wv], #8, %[wv]\n\t"                    \
     "strb %[wv], " dst "\n\t"
-        __asm__ volatile("1:\n\t"
-                         "ldr %[xp], %[rq]\n\t"
-                         "ldr %[a0], [%[xp]]\n\t"
-                         "ldr %[b0], [%[xp], #16]\n\t"
-                         "mov %[a1], %[a0]\n\t"
-                         "mov %[a2], %[a0]\n\t"
-                         "mov %[b1], %[b0]\n\t"
-                         "mov %[b2], %[b0]\n\t"
-                         "ldr %[xp], %[x]\n\t"
-                         "ldr %[wv], %[g1]\n\t"
-                         "cmp %[wv], #0\n\t"
-                         "beq 2f\n\t" NK_GEMM_GROUP "2:\n\t"
-                         "ldr %[wv], %[g2]\n\t"
-                         "cmp %[wv], #0\n\t"
-                         "beq 3f\n\t" NK_GEMM_GROUP NK_GEMM_GROUP "3:\n\t"
-                         "ldr %[wv], %[g4]\n\t"
-                         "cmp %[wv], #0\n\t"
-                         "beq 5f\n\t"
-                         "4:\n\t" NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP "ldr %[x02], %[x_end]\n\t"
-                         "cmp %[xp], %[x02]\n\t"
-                         "bne 4b\n\t"
-                         "5:\n\t"
-                         "ldr %[xp], %[rq]\n\t"
-                         "ldr %[x02], %[o]\n\t"
-                         "ldr %[x13], %[d]\n\t"
-                         "ldrd %[e02], %[e13], [%[xp], #4]\n\t"
-                         "ldr %[o02], [%[xp], #12]\n\t" NK_RQ_ONE("a2", "[%[x02], %[x13], lsl #1]")
-                             NK_RQ_ONE("a1", "[%[x02], %[x13]]") NK_RQ_ONE("a0", "[%[x02]], #1")
-                                 "ldrd %[e02], %[e13], [%[xp], #20]\n\t"
-                         "ldr %[o02], [%[xp], #28]\n\t" NK_RQ_ONE("b2", "[%[x02], %[x13], lsl #1]")
-                             NK_RQ_ONE("b1", "[%[x02], %[x13]]") NK_RQ_ONE("b0", "[%[x02]], #1")
-                                 "str %[x02], %[o]\n\t"
-                         "adds %[xp], %[xp], #32\n\t"
-                         "str %[xp], %[rq]\n\t"
-                         "ldr %[x13], %[rq_end]\n\t"
-                         "cmp %[xp], %[x13]\n\t"
-                         "bne 1b\n\t"
-                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [b0] "=&r"(b0), [b1] "=&r"(b1),
-                           [b2] "=&r"(b2), [e02] "=&r"(e02), [e13] "=&r"(e13), [o02] "=&r"(o02), [wv] "=&r"(wv),
-                           [x02] "=&r"(x02), [x13] "=&r"(x13), [xp] "=&r"(xp), [wp] "+r"(wp), [rq] "+m"(rq),
-                           [o] "+m"(o)
-                         : [x] "m"(x), [x_end] "m"(x_end), [rq_end] "m"(rq_end), [g1] "m"(g1), [g2] "m"(g2),
-                           [g4] "m"(g4), [d] "m"(d)
-                         : "memory", "cc");
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[xp], %[rq]\n\t"
+            "ldr %[a0], [%[xp]]\n\t"
+            "ldr %[b0], [%[xp], #16]\n\t"
+            "mov %[a1], %[a0]\n\t"
+            "mov %[a2], %[a0]\n\t"
+            "mov %[b1], %[b0]\n\t"
+            "mov %[b2], %[b0]\n\t"
+            "ldr %[xp], %[x]\n\t"
+            "ldr %[wv], %[g1]\n\t"
+            "cmp %[wv], #0\n\t"
+            "beq 2f\n\t" NK_GEMM_GROUP "2:\n\t"
+            "ldr %[wv], %[g2]\n\t"
+            "cmp %[wv], #0\n\t"
+            "beq 3f\n\t" NK_GEMM_GROUP NK_GEMM_GROUP "3:\n\t"
+            "ldr %[wv], %[g4]\n\t"
+            "cmp %[wv], #0\n\t"
+            "beq 5f\n\t"
+            "4:\n\t" NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP "ldr %[x02], %[x_end]\n\t"
+            "cmp %[xp], %[x02]\n\t"
+            "bne 4b\n\t"
+            "5:\n\t"
+            "ldr %[xp], %[rq]\n\t"
+            "ldr %[x02], %[o]\n\t"
+            "ldr %[x13], %[d]\n\t"
+            "ldrd %[e02], %[e13], [%[xp], #4]\n\t"
+            "ldr %[o02], [%[xp], #12]\n\t" NK_RQ_ONE("a2", "[%[x02], %[x13], lsl #1]")
+                NK_RQ_ONE("a1", "[%[x02], %[x13]]") NK_RQ_ONE(
+                    "a0", "[%[x02]], #1") "ldrd %[e02], %[e13], [%[xp], #20]\n\t"
+                                          "ldr %[o02], [%[xp], #28]\n\t" NK_RQ_ONE("b2",
+                                                                                   "[%[x02], %[x13], lsl #1]")
+                                              NK_RQ_ONE("b1", "[%[x02], %[x13]]")
+                                                  NK_RQ_ONE("b0", "[%[x02]], #1") "str %[x02], %[o]\n\t"
+                                                                                  "adds %[xp], %[xp], #32\n\t"
+                                                                                  "str %[xp], %[rq]\n\t"
+                                                                                  "ldr %[x13], %[rq_end]\n\t"
+                                                                                  "cmp %[xp], %[x13]\n\t"
+                                                                                  "bne 1b\n\t"
+            : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [b0] "=&r"(b0), [b1] "=&r"(b1), [b2] "=&r"(b2),
+              [e02] "=&r"(e02), [e13] "=&r"(e13), [o02] "=&r"(o02), [wv] "=&r"(wv), [x02] "=&r"(x02),
+              [x13] "=&r"(x13), [xp] "=&r"(xp), [wp] "+r"(wp), [rq] "+m"(rq), [o] "+m"(o)
+            : [x] "m"(x), [x_end] "m"(x_end), [rq_end] "m"(rq_end), [g1] "m"(g1), [g2] "m"(g2), [g4] "m"(g4),
+              [d] "m"(d)
+            : "memory", "cc");
 #undef NK_RQ_ONE
     }
 #endif
     for (; rq != rq_end; rq += 2 * NK_RQ_WORDS, o += 2) {
-        int32_t a0 = rq[NK_RQ_BIAS], b0 = rq[NK_RQ_WORDS + NK_RQ_BIAS]; /* a: even row, b: odd row; digit: column */
+        int32_t a0 = rq[NK_RQ_BIAS],
+                b0 = rq[NK_RQ_WORDS + NK_RQ_BIAS]; /* a: even row, b: odd row; digit: column */
         int32_t a1 = a0, a2 = a0, b1 = b0, b2 = b0;
         const int32_t *xp = x;
 #if NK_GEMM_ASM
@@ -213,15 +210,15 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
          * lanes, the same pairing as the expanded inputs: SMLAD's sums are exact. */
         int32_t e02, e13, o02, wv, x02, x13;
         const int32_t *x_end = x_rest;
-#define NK_GEMM_OPERANDS                                                                               \
-    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2),            \
-        [xp] "+r"(xp), [wp] "+r"(wp), [e02] "=&r"(e02), [e13] "=&r"(e13), [o02] "=&r"(o02),             \
-        [wv] "=&r"(wv), [x02] "=&r"(x02), [x13] "=&r"(x13)
+#define NK_GEMM_OPERANDS                                                                                     \
+    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2), [xp] "+r"(xp), \
+        [wp] "+r"(wp), [e02] "=&r"(e02), [e13] "=&r"(e13), [o02] "=&r"(o02), [wv] "=&r"(wv),                 \
+        [x02] "=&r"(x02), [x13] "=&r"(x13)
         if (groups & 1) {
-            __asm__(NK_GEMM_GROUP : NK_GEMM_OPERANDS : : "memory");
+            __asm__(NK_GEMM_GROUP:NK_GEMM_OPERANDS : : "memory");
         }
         if (groups & 2) {
-            __asm__(NK_GEMM_GROUP NK_GEMM_GROUP : NK_GEMM_OPERANDS : : "memory");
+            __asm__(NK_GEMM_GROUP NK_GEMM_GROUP:NK_GEMM_OPERANDS : : "memory");
         }
         if (groups >= 4) { /* four groups per iteration: the end test costs 3 per 96 MACs */
             __asm__("1:\n\t" NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP "ldr %[x02], %[end]\n\t"
@@ -274,22 +271,25 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
              * effect is the stores. */
             int8_t *oa = o;
             int32_t m, c, e, t;
-#define NK_RQ_ONE(acc, dst)                                                                            \
-    "lsl %[" acc "], %[" acc "], #1\n\t"                                                                \
-    "smmlar %[t], %[" acc "], %[m], %[c]\n\t"                                                           \
-    "add %[t], %[t], %[" acc "], asr #31\n\t"                                                           \
-    "asr %[t], %[t], %[e]\n\t"                                                                         \
-    "ssat %[t], #8, %[t]\n\t"                                                                          \
+#define NK_RQ_ONE(acc, dst)                   \
+    "lsl %[" acc "], %[" acc "], #1\n\t"      \
+    "smmlar %[t], %[" acc "], %[m], %[c]\n\t" \
+    "add %[t], %[t], %[" acc "], asr #31\n\t" \
+    "asr %[t], %[t], %[e]\n\t"                \
+    "ssat %[t], #8, %[t]\n\t"                 \
     "strb %[t], " dst "\n\t"
-            __asm__ volatile("ldrd %[m], %[c], [%[rq], #4]\n\t"
-                    "ldr %[e], [%[rq], #12]\n\t" NK_RQ_ONE("a2", "[%[o], %[d], lsl #1]") NK_RQ_ONE("a1", "[%[o], %[d]]")
-                        NK_RQ_ONE("a0", "[%[o]], #1") "ldrd %[m], %[c], [%[rq], #20]\n\t"
-                    "ldr %[e], [%[rq], #28]\n\t" NK_RQ_ONE("b2", "[%[o], %[d], lsl #1]") NK_RQ_ONE("b1", "[%[o], %[d]]")
-                        NK_RQ_ONE("b0", "[%[o]]")
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2),
-                      [o] "+r"(oa), [m] "=&r"(m), [c] "=&r"(c), [e] "=&r"(e), [t] "=&r"(t)
-                    : [rq] "r"(rq), [d] "r"(d1)
-                    : "memory");
+            __asm__ volatile(
+                "ldrd %[m], %[c], [%[rq], #4]\n\t"
+                "ldr %[e], [%[rq], #12]\n\t" NK_RQ_ONE("a2", "[%[o], %[d], lsl #1]")
+                    NK_RQ_ONE("a1", "[%[o], %[d]]") NK_RQ_ONE(
+                        "a0", "[%[o]], #1") "ldrd %[m], %[c], [%[rq], #20]\n\t"
+                                            "ldr %[e], [%[rq], #28]\n\t" NK_RQ_ONE("b2",
+                                                                                   "[%[o], %[d], lsl #1]")
+                                                NK_RQ_ONE("b1", "[%[o], %[d]]") NK_RQ_ONE("b0", "[%[o]]")
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2),
+                  [o] "+r"(oa), [m] "=&r"(m), [c] "=&r"(c), [e] "=&r"(e), [t] "=&r"(t)
+                : [rq] "r"(rq), [d] "r"(d1)
+                : "memory");
 #undef NK_RQ_ONE
             continue;
         }
@@ -316,7 +316,8 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
             int32_t acc = rq[NK_RQ_BIAS];
             for (int32_t i = 0; i < k4; ++i) {
                 /* input i's lane: group i / 4, the column's two words, half (i >> 1) & 1 */
-                acc += nk_lane(x, (i >> 2) * 4 * NK_GEMM_COLS + 4 * col + (i & 1) * 2 + ((i >> 1) & 1)) * wp[i];
+                acc +=
+                    nk_lane(x, (i >> 2) * 4 * NK_GEMM_COLS + 4 * col + (i & 1) * 2 + ((i >> 1) & 1)) * wp[i];
             }
             for (int32_t j = 0; j < rest; ++j) {
                 acc += nk_lane(x_rest, col * rest + j) * wp[k4 + j];

@@ -27,10 +27,10 @@ typedef struct {
     int32_t out_h, out_w, out_c;
     int32_t k_h, k_w;
     int32_t stride_h, stride_w;
-    int32_t pad_h, pad_w;   /* top / left padding (TFLite's SAME rule; 0 for VALID) */
-    int32_t depth_mult;     /* depthwise only: out_c = in_c * depth_mult */
-    int32_t in_offset;      /* -input zero point */
-    int32_t out_offset;     /* output zero point */
+    int32_t pad_h, pad_w; /* top / left padding (TFLite's SAME rule; 0 for VALID) */
+    int32_t depth_mult;   /* depthwise only: out_c = in_c * depth_mult */
+    int32_t in_offset;    /* -input zero point */
+    int32_t out_offset;   /* output zero point */
     int32_t act_min, act_max;
 } nk_conv_params_t;
 
@@ -110,8 +110,7 @@ void nk_add_s8(const nk_add_params_t *p, const int8_t *in1, const int8_t *in2, i
  * compile time by nk_kernels_pack.h's functions, on the host only. */
 
 /* 1 when nk_conv2d_fast_s8 reads its input pixels in place (1x1, stride 1, unpadded). */
-static inline int nk_conv2d_fast_in_place(const nk_conv_params_t *p)
-{
+static inline int nk_conv2d_fast_in_place(const nk_conv_params_t *p) {
     return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
            p->pad_w == 0 && p->in_h == p->out_h && p->in_w == p->out_w;
 }
@@ -123,12 +122,10 @@ static inline int nk_conv2d_fast_in_place(const nk_conv_params_t *p)
  * groups (k_w * in_c a multiple of 4, as the 10x4 one-channel stem). The strip holds the k_h input
  * rows of one output row, zero-point padded to the width the outputs reach, nk_conv_strip_pitch
  * bytes apart. */
-static inline int nk_conv2d_fast_strip(const nk_conv_params_t *p)
-{
+static inline int nk_conv2d_fast_strip(const nk_conv_params_t *p) {
     return !nk_conv2d_fast_in_place(p) && (p->k_w * p->in_c) % 4 == 0;
 }
-static inline int32_t nk_conv_strip_pitch(const nk_conv_params_t *p)
-{
+static inline int32_t nk_conv_strip_pitch(const nk_conv_params_t *p) {
     return ((p->out_w - 1) * p->stride_w + p->k_w) * p->in_c;
 }
 
@@ -137,8 +134,7 @@ static inline int32_t nk_conv_strip_pitch(const nk_conv_params_t *p)
  * lanes (6k bytes, nk_gemm_expand) plus 3 bytes to align them to a word, and, unless the conv reads
  * its input in place, the strip (k_h rows of nk_conv_strip_pitch bytes) or the three gathered
  * receptive fields (3k bytes). */
-static inline int32_t nk_conv2d_fast_scratch_bytes(const nk_conv_params_t *p)
-{
+static inline int32_t nk_conv2d_fast_scratch_bytes(const nk_conv_params_t *p) {
     const int32_t k = p->k_h * p->k_w * p->in_c;
     if (k > NK_CONV_PATCH_MAX) {
         return 0;
@@ -152,8 +148,7 @@ static inline int32_t nk_conv2d_fast_scratch_bytes(const nk_conv_params_t *p)
 /* Byte index of weight (row oc, input i) in nk_gemm_cols_s8's layout for out_c rows of k inputs
  * (rows in pairs, four inputs of the even row then four of the odd row, leftovers last; an odd last
  * row as is). nk_conv2d_fast_pack (nk_kernels_pack.h) writes the weights in this order. */
-static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t out_c)
-{
+static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t out_c) {
     const int32_t k4 = k & ~3, r = oc & 1;
     if (oc == out_c - 1 && !r) {
         return oc * k + i;
@@ -171,9 +166,8 @@ static inline int32_t nk_gemm_index(int32_t oc, int32_t i, int32_t k, int32_t ou
 #define NK_RQ_MULT 1
 #define NK_RQ_ROUND 2
 #define NK_RQ_RIGHT 3
-static inline void nk_conv_rq_fill(int32_t *rq, const int32_t *bias_f, const int32_t *mult, const int32_t *shift,
-                                   int32_t out_offset, int32_t n)
-{
+static inline void nk_conv_rq_fill(int32_t *rq, const int32_t *bias_f, const int32_t *mult,
+                                   const int32_t *shift, int32_t out_offset, int32_t n) {
     for (int32_t i = 0; i < n; ++i, rq += NK_RQ_WORDS) {
         const int32_t e = -shift[i];
         rq[NK_RQ_BIAS] = bias_f[i];
@@ -204,8 +198,7 @@ typedef struct {
 
 /* 1 when every output channel of a fast conv takes nk_rq_fast (nk_quant.h): the activation range is
  * all of int8 and every right shift is in [1, 22] (the compiler already guarantees >= 1). */
-static inline int32_t nk_gemm_rq_fast(int32_t act_min, int32_t act_max, const int32_t *rq, int32_t n)
-{
+static inline int32_t nk_gemm_rq_fast(int32_t act_min, int32_t act_max, const int32_t *rq, int32_t n) {
     if (act_min != -128 || act_max != 127) {
         return 0;
     }
@@ -216,8 +209,8 @@ static inline int32_t nk_gemm_rq_fast(int32_t act_min, int32_t act_max, const in
     }
     return 1;
 }
-void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *rq, int8_t *o0,
-                     int8_t *o1, int8_t *o2);
+void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *w, const int32_t *rq,
+                     int8_t *o0, int8_t *o1, int8_t *o2);
 
 /* Limits of nk_dwconv2d_fast_s8's per-pixel tap table and zero-point row; beyond them it runs a
  * slower per-tap loop (still exact). */
@@ -225,25 +218,18 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
 #define NK_DW_MAX_CH 1024
 
 /* 1 when nk_dwconv2d_fast_s8 runs its 3x3 path (one channel at a time through an int8 plane). */
-static inline int nk_dw3x3_uses_plane(const nk_conv_params_t *p)
-{
-    return p->k_h == 3 && p->k_w == 3;
-}
+static inline int nk_dw3x3_uses_plane(const nk_conv_params_t *p) { return p->k_h == 3 && p->k_w == 3; }
 
 /* Row pitch of the 3x3 path's plane: a fixed NK_DW3_PITCH when a row of len bytes fits (the MAC
  * loop then addresses the three rows with immediate offsets), else len. */
 #define NK_DW3_PITCH 32
-static inline int32_t nk_dw3x3_pitch(int32_t len)
-{
-    return len <= NK_DW3_PITCH ? NK_DW3_PITCH : len;
-}
+static inline int32_t nk_dw3x3_pitch(int32_t len) { return len <= NK_DW3_PITCH ? NK_DW3_PITCH : len; }
 
 /* nk_dwconv2d_fast_s8's scratch. 3x3: one channel's zero-point padded input plane, covering the rows
  * and columns the outputs read ((out - 1) * stride + 3 each way; rows along the longer output
  * axis, nk_dw3x3_pitch apart), plus one byte of slack for its word loads. Otherwise a row of in_c input zero points, which taps outside the image point at; 0
  * when no tap falls outside (no padding on any side) or beyond the limits above (per-tap loop). */
-static inline int32_t nk_dwconv2d_fast_scratch_bytes(const nk_conv_params_t *p)
-{
+static inline int32_t nk_dwconv2d_fast_scratch_bytes(const nk_conv_params_t *p) {
     if (nk_dw3x3_uses_plane(p)) {
         const int32_t len_h = (p->out_h - 1) * p->stride_h + 3, len_w = (p->out_w - 1) * p->stride_w + 3;
         return p->out_h > p->out_w ? len_w * nk_dw3x3_pitch(len_h) + 1 : len_h * nk_dw3x3_pitch(len_w) + 1;
@@ -257,8 +243,7 @@ static inline int32_t nk_dwconv2d_fast_scratch_bytes(const nk_conv_params_t *p)
  * channels in groups of four, each group's taps consecutive ([group][tap][4]); the last in_c % 4
  * channels follow as [channel][tap]. nk_dwconv2d_fast_pack (nk_kernels_pack.h) writes the weights in
  * this order. */
-static inline int32_t nk_dw_fast_index(int32_t c, int32_t t, int32_t taps, int32_t channels)
-{
+static inline int32_t nk_dw_fast_index(int32_t c, int32_t t, int32_t taps, int32_t channels) {
     const int32_t main_c = channels & ~3;
     if (c < main_c) {
         return (c >> 2) * taps * 4 + t * 4 + (c & 3);

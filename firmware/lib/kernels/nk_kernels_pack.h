@@ -37,8 +37,8 @@ nk_pack_status_t nk_fast_fold_bias(const int8_t *w, int32_t rows, int32_t k, int
  * nk_fast_fold_bias) and folded biases: no accumulator (raw int8 inputs in [-128, 127] times the
  * weights, plus bias_f) reaches NK_FAST_ACC_LIMIT, and every shift is a right shift (<= -1);
  * NK_PACK_UNBOUNDED otherwise. */
-nk_pack_status_t nk_fast_check_bounded(const int8_t *w, int32_t rows, int32_t k, int32_t row_step, int32_t k_step,
-                                       const int64_t *bias_f, const int32_t *shift);
+nk_pack_status_t nk_fast_check_bounded(const int8_t *w, int32_t rows, int32_t k, int32_t row_step,
+                                       int32_t k_step, const int64_t *bias_f, const int32_t *shift);
 
 /* order[j] = the source index (into [out_c][k] weight rows) of byte j of nk_gemm_cols_s8's layout
  * (nk_gemm_index's inverse); out_c * k entries. */
@@ -49,7 +49,8 @@ nk_pack_status_t nk_gemm_order(int32_t out_c, int32_t k, int32_t *order);
  * nk_gemm_index layout) and rq (NK_RQ_WORDS * out_c words, nk_conv_rq_fill of the folded bias).
  * NK_PACK_UNBOUNDED (nothing written) when the fast kernel's preconditions fail. */
 nk_pack_status_t nk_conv2d_fast_pack(const nk_conv_params_t *p, const int8_t *w, const int32_t *bias,
-                                     const int32_t *mult, const int32_t *shift, int8_t *w_packed, int32_t *rq);
+                                     const int32_t *mult, const int32_t *shift, int8_t *w_packed,
+                                     int32_t *rq);
 
 /* order[j] = the source index (into [taps][channels] weights) of byte j of nk_dwconv2d_fast_s8's
  * layout (nk_dw_fast_index's inverse); taps * channels entries. */

@@ -2,8 +2,7 @@
 #include "nk_kernels.h"
 #include "nk_quant.h"
 
-void nk_maxpool_s8(const nk_conv_params_t *p, const int8_t *in, int8_t *out)
-{
+void nk_maxpool_s8(const nk_conv_params_t *p, const int8_t *in, int8_t *out) {
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
         const int32_t ky0 = y0 < 0 ? -y0 : 0;

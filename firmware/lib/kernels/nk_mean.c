@@ -3,8 +3,7 @@
 #include "nk_kernels.h"
 #include "nk_quant.h"
 
-void nk_mean_s8(const nk_mean_params_t *p, const int8_t *in, int8_t *out)
-{
+void nk_mean_s8(const nk_mean_params_t *p, const int8_t *in, int8_t *out) {
     for (int32_t o = 0; o < p->outer; ++o) {
         for (int32_t i = 0; i < p->inner; ++i) {
             int32_t sum = 0;

@@ -6,8 +6,7 @@
 #include "nk_quant.h"
 
 /* Saturating x * 2^exponent for exponent > 0 (gemmlowp SaturatingRoundingMultiplyByPOT). */
-static int32_t nk_sat_shl(int32_t x, int exponent)
-{
+static int32_t nk_sat_shl(int32_t x, int exponent) {
     const int32_t threshold = (int32_t)((((int64_t)1) << (31 - exponent)) - 1);
     if (x > threshold) {
         return INT32_MAX;
@@ -19,34 +18,27 @@ static int32_t nk_sat_shl(int32_t x, int exponent)
 }
 
 /* x * 2^shift without the undefined behaviour of shifting a negative int. */
-static int32_t nk_shl(int32_t x, int32_t shift)
-{
-    return (int32_t)((uint32_t)x * ((uint32_t)1 << shift));
-}
+static int32_t nk_shl(int32_t x, int32_t shift) { return (int32_t)((uint32_t)x * ((uint32_t)1 << shift)); }
 
 /* Wrapping add, as gemmlowp's raw int32 fixed-point addition. */
-static int32_t nk_add_wrap(int32_t a, int32_t b)
-{
-    return (int32_t)((uint32_t)a + (uint32_t)b);
-}
+static int32_t nk_add_wrap(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
 
 /* exp(a) for a in [-1/4, 0), a and result in Q0.31. */
-static int32_t nk_exp_quarter(int32_t a)
-{
-    const int32_t constant_term = 1895147668;     /* exp(-1/8) */
-    const int32_t constant_1_over_3 = 715827883;  /* 1/3 */
-    const int32_t x = nk_add_wrap(a, 1 << 28);    /* a + 1/8 */
+static int32_t nk_exp_quarter(int32_t a) {
+    const int32_t constant_term = 1895147668;    /* exp(-1/8) */
+    const int32_t constant_1_over_3 = 715827883; /* 1/3 */
+    const int32_t x = nk_add_wrap(a, 1 << 28);   /* a + 1/8 */
     const int32_t x2 = nk_srdhm(x, x);
     const int32_t x3 = nk_srdhm(x2, x);
     const int32_t x4 = nk_srdhm(x2, x2);
     const int32_t x4_over_4 = nk_rdivpot(x4, 2);
-    const int32_t poly = nk_rdivpot(nk_add_wrap(nk_srdhm(nk_add_wrap(x4_over_4, x3), constant_1_over_3), x2), 1);
+    const int32_t poly =
+        nk_rdivpot(nk_add_wrap(nk_srdhm(nk_add_wrap(x4_over_4, x3), constant_1_over_3), x2), 1);
     return nk_add_wrap(constant_term, nk_srdhm(constant_term, nk_add_wrap(x, poly)));
 }
 
 /* exp(a) for a <= 0 given in Q5.26; result in Q0.31. */
-static int32_t nk_exp_on_negative(int32_t a)
-{
+static int32_t nk_exp_on_negative(int32_t a) {
     static const int32_t k_multipliers[7] = {
         1672461947, /* exp(-1/4) */
         1302514674, /* exp(-1/2) */
@@ -70,8 +62,7 @@ static int32_t nk_exp_on_negative(int32_t a)
 }
 
 /* 1 / (1 + x) for x in [0, 1) in Q0.31, result in Q0.31 (Newton-Raphson in Q2.29). */
-static int32_t nk_one_over_one_plus_x(int32_t a)
-{
+static int32_t nk_one_over_one_plus_x(int32_t a) {
     const int64_t sum = (int64_t)a + INT32_MAX;
     const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
     const int32_t c48_17 = 1515870810;
@@ -86,8 +77,7 @@ static int32_t nk_one_over_one_plus_x(int32_t a)
     return nk_sat_shl(x, 1);
 }
 
-static int nk_clz32(uint32_t x)
-{
+static int nk_clz32(uint32_t x) {
     int n = 0;
     if (x == 0) {
         return 32;
@@ -99,8 +89,7 @@ static int nk_clz32(uint32_t x)
     return n;
 }
 
-void nk_softmax_s8(const nk_softmax_params_t *p, const int8_t *in, int8_t *out)
-{
+void nk_softmax_s8(const nk_softmax_params_t *p, const int8_t *in, int8_t *out) {
     for (int32_t r = 0; r < p->rows; ++r) {
         const int8_t *x = in + r * p->depth;
         int8_t *y = out + r * p->depth;

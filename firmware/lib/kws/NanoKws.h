@@ -16,7 +16,7 @@
 #include "nk_kws.h"
 
 class NanoKws {
-public:
+  public:
     using Detection = nk_kws_detection_t;
     using Status = nk_kws_status_t;
     using Stats = nk_kws_stats_t;
@@ -45,7 +45,7 @@ public:
     Status onDetection(DetectionHandler fn) {
         handler_ = fn;
         const Status st = nk_kws_on_detection(&kws_, fn != nullptr ? trampoline : nullptr, this);
-        return st == NK_KWS_ERR_NOT_STARTED ? NK_KWS_OK : st;  // kept: begin() installs it
+        return st == NK_KWS_ERR_NOT_STARTED ? NK_KWS_OK : st; // kept: begin() installs it
     }
 
     size_t lastScores(int8_t *out, size_t cap, uint32_t *hop = nullptr) const {
@@ -53,7 +53,9 @@ public:
     }
     uint8_t probability(size_t label) const { return nk_kws_probability(&kws_, label); }
 
-    Status setThreshold(size_t label, uint8_t threshold) { return nk_kws_set_threshold(&kws_, label, threshold); }
+    Status setThreshold(size_t label, uint8_t threshold) {
+        return nk_kws_set_threshold(&kws_, label, threshold);
+    }
     Status setThreshold(const char *label, uint8_t threshold) {
         const int i = labelIndex(label);
         return i < 0 ? NK_KWS_ERR_ARGUMENT : nk_kws_set_threshold(&kws_, (size_t)i, threshold);
@@ -84,9 +86,9 @@ public:
     uint32_t cyclesPerInference() const { return stats().inference_cycles_last; }
     static const char *statusName(Status st) { return nk_kws_status_name(st); }
 
-    nk_kws_t *raw() { return &kws_; }  // the C API on the same state
+    nk_kws_t *raw() { return &kws_; } // the C API on the same state
 
-private:
+  private:
     static void trampoline(void *ctx, const nk_kws_detection_t *det) {
         NanoKws *self = static_cast<NanoKws *>(ctx);
         if (self->handler_ != nullptr) {
@@ -98,4 +100,4 @@ private:
     DetectionHandler handler_ = nullptr;
 };
 
-#endif  // NANOKWS_CLASS_H
+#endif // NANOKWS_CLASS_H

@@ -30,14 +30,17 @@ _Static_assert(NK_MODEL_NUM_LABELS <= NK_REC_MAX_LABELS, "too many labels for th
 #if NK_KWS_STREAMING
 _Static_assert(NK_MODEL_STREAM_FRAME_LEN == NK_FE_NUM_CHANNELS, "a stream frame must be one frontend frame");
 _Static_assert(NK_MODEL_STREAM_WINDOW_FRAMES == NK_FE_CLIP_FRAMES, "the stream's window must be one clip");
-_Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN, "stream and clip model give the same scores");
+_Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN,
+               "stream and clip model give the same scores");
 _Static_assert(NK_MODEL_STREAM_ALIGN >= 1 && NK_MODEL_STREAM_ALIGN <= NK_KWS_MAX_STRIDE,
                "the model's stride alignment must allow a stride of at most 50");
-_Static_assert(NK_MODEL_STREAM_STRIDE % NK_MODEL_STREAM_ALIGN == 0 && NK_MODEL_STREAM_STRIDE <= NK_KWS_MAX_STRIDE,
+_Static_assert(NK_MODEL_STREAM_STRIDE % NK_MODEL_STREAM_ALIGN == 0 &&
+                   NK_MODEL_STREAM_STRIDE <= NK_KWS_MAX_STRIDE,
                "the streaming form's default stride must be a valid stride");
 #define KWS_ALIGN NK_MODEL_STREAM_ALIGN
 /* Stride 2 unless the model's time strides need another (then the one it was compiled for). */
-#define KWS_INITIAL_STRIDE (NK_KWS_DEFAULT_STRIDE % KWS_ALIGN == 0 ? NK_KWS_DEFAULT_STRIDE : NK_MODEL_STREAM_STRIDE)
+#define KWS_INITIAL_STRIDE \
+    (NK_KWS_DEFAULT_STRIDE % KWS_ALIGN == 0 ? NK_KWS_DEFAULT_STRIDE : NK_MODEL_STREAM_STRIDE)
 #else
 #define KWS_ALIGN 1
 #define KWS_INITIAL_STRIDE NK_KWS_DEFAULT_STRIDE
@@ -50,7 +53,8 @@ static const char *const k_labels[NK_MODEL_NUM_LABELS] = NK_MODEL_LABELS;
  * defines, the library's own. */
 #ifdef NK_MODEL_REC_THRESHOLDS
 static const uint8_t k_rec_thresholds[] = NK_MODEL_REC_THRESHOLDS;
-_Static_assert(sizeof k_rec_thresholds == NK_MODEL_NUM_LABELS, "NK_MODEL_REC_THRESHOLDS needs one value per label");
+_Static_assert(sizeof k_rec_thresholds == NK_MODEL_NUM_LABELS,
+               "NK_MODEL_REC_THRESHOLDS needs one value per label");
 #define KWS_REC_THRESHOLDS k_rec_thresholds
 #else
 #define KWS_REC_THRESHOLDS NULL
@@ -67,21 +71,14 @@ _Static_assert(sizeof k_rec_thresholds == NK_MODEL_NUM_LABELS, "NK_MODEL_REC_THR
 #ifndef NK_MODEL_REC_SOURCE
 #define NK_MODEL_REC_SOURCE "library defaults"
 #endif
-_Static_assert(NK_MODEL_REC_WINDOW >= 1 && NK_MODEL_REC_WINDOW <= NK_REC_MAX_WINDOW, "NK_MODEL_REC_WINDOW: 1..32");
+_Static_assert(NK_MODEL_REC_WINDOW >= 1 && NK_MODEL_REC_WINDOW <= NK_REC_MAX_WINDOW,
+               "NK_MODEL_REC_WINDOW: 1..32");
 _Static_assert(NK_MODEL_REC_SUPPRESSION_MS <= 65535, "NK_MODEL_REC_SUPPRESSION_MS: 0..65535");
 _Static_assert(NK_MODEL_REC_RELEASE <= 255, "NK_MODEL_REC_RELEASE: 0..255");
 
 static const nk_kws_model_t k_model = {
-    NK_MODEL_NAME,
-    NK_MODEL_HASH,
-    NK_MODEL_NUM_LABELS,
-    k_labels,
-    (uint32_t)NK_KWS_MODEL_RAM_BYTES,
-    NK_FE_SAMPLE_RATE,
-    NK_FE_HOP_SAMPLES,
-    NK_KWS_STREAMING,
-    KWS_ALIGN,
-    NK_MODEL_REC_SOURCE,
+    NK_MODEL_NAME,     NK_MODEL_HASH,     NK_MODEL_NUM_LABELS, k_labels,  (uint32_t)NK_KWS_MODEL_RAM_BYTES,
+    NK_FE_SAMPLE_RATE, NK_FE_HOP_SAMPLES, NK_KWS_STREAMING,    KWS_ALIGN, NK_MODEL_REC_SOURCE,
 };
 
 /* The started state that owns the model's static arena/stream (one at a time). */
@@ -111,14 +108,14 @@ const char *nk_kws_status_name(nk_kws_status_t status) {
 
 static int started(const nk_kws_t *kws) { return kws != NULL && kws->started && s_owner == kws; }
 
-#define REQUIRE_STARTED(kws)                                                                                 \
-    do {                                                                                                     \
-        if ((kws) == NULL) {                                                                                 \
-            return NK_KWS_ERR_ARGUMENT;                                                                      \
-        }                                                                                                    \
-        if (!started(kws)) {                                                                                 \
-            return NK_KWS_ERR_NOT_STARTED;                                                                   \
-        }                                                                                                    \
+#define REQUIRE_STARTED(kws)               \
+    do {                                   \
+        if ((kws) == NULL) {               \
+            return NK_KWS_ERR_ARGUMENT;    \
+        }                                  \
+        if (!started(kws)) {               \
+            return NK_KWS_ERR_NOT_STARTED; \
+        }                                  \
     } while (0)
 
 /* ---- input quantisation ---------------------------------------------------------------------- */
@@ -336,7 +333,8 @@ static void run_inference(nk_kws_t *kws) {
     /* Oldest frame first: the ring's next slot is the oldest once the window is full. */
     size_t first = NK_FE_CLIP_FRAMES - kws->window_next;
     to_model_input(kws, kws->input, kws->window[kws->window_next], first * FE_FRAME_BYTES);
-    to_model_input(kws, kws->input + first * FE_FRAME_BYTES, kws->window[0], kws->window_next * FE_FRAME_BYTES);
+    to_model_input(kws, kws->input + first * FE_FRAME_BYTES, kws->window[0],
+                   kws->window_next * FE_FRAME_BYTES);
     uint32_t t0 = nk_platform_cycles();
     int rc = nk_model_invoke(kws->input, kws->output);
     uint32_t cycles = nk_platform_cycles() - t0;
@@ -356,7 +354,8 @@ static void process_frame(nk_kws_t *kws) {
     kws->frames_since_inference++;
     /* The first inference as soon as the window is full, then one every `stride` frames. */
     if (kws->window_count == NK_FE_CLIP_FRAMES &&
-        (kws->stats.inferences + kws->stats.skipped_inferences == 0 || kws->frames_since_inference >= kws->stride)) {
+        (kws->stats.inferences + kws->stats.skipped_inferences == 0 ||
+         kws->frames_since_inference >= kws->stride)) {
         kws->frames_since_inference = 0;
         if (behind_real_time(kws)) {
             kws->stats.skipped_inferences++; /* keep the audio, drop the inference */
@@ -448,7 +447,8 @@ nk_kws_status_t nk_kws_set_threshold(nk_kws_t *kws, size_t label, uint8_t thresh
     if (label >= NK_MODEL_NUM_LABELS) {
         return NK_KWS_ERR_ARGUMENT;
     }
-    return nk_recognizer_set_threshold(&kws->rec, (uint32_t)label, threshold) == 0 ? NK_KWS_OK : NK_KWS_ERR_ARGUMENT;
+    return nk_recognizer_set_threshold(&kws->rec, (uint32_t)label, threshold) == 0 ? NK_KWS_OK
+                                                                                   : NK_KWS_ERR_ARGUMENT;
 }
 
 nk_kws_status_t nk_kws_set_all_thresholds(nk_kws_t *kws, uint8_t threshold) {

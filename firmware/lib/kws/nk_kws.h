@@ -54,8 +54,8 @@ const char *nk_kws_status_name(nk_kws_status_t status);
 
 /* What a compiled model offers: its labels and what it costs. */
 typedef struct {
-    const char *name;          /* NK_MODEL_NAME */
-    const char *hash;          /* sha256[:16] of the .tflite */
+    const char *name; /* NK_MODEL_NAME */
+    const char *hash; /* sha256[:16] of the .tflite */
     size_t num_labels;
     const char *const *labels; /* labels starting with '_' (silence, unknown) never fire */
     uint32_t model_ram_bytes;  /* the model's own static RAM: arena, or streaming state + work */
@@ -86,8 +86,9 @@ typedef void (*nk_kws_scores_fn)(void *ctx, uint32_t hop, const int8_t *scores, 
 typedef struct {
     uint32_t samples, frames, inferences, detections;
     uint32_t skipped_inferences; /* due by the stride but skipped: live audio was waiting */
-    uint32_t frontend_cycles_last, frontend_cycles_max;   /* per hop */
-    uint32_t inference_cycles_last, inference_cycles_max; /* per inference (streaming: all pushes since the last) */
+    uint32_t frontend_cycles_last, frontend_cycles_max; /* per hop */
+    uint32_t inference_cycles_last,
+        inference_cycles_max; /* per inference (streaming: all pushes since the last) */
 } nk_kws_stats_t;
 
 /* The state. Its fields are private: use the functions below. Its size is known at compile time

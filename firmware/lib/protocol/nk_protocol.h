@@ -92,11 +92,11 @@ typedef struct {
 /* Byte-at-a-time receiver: decodes COBS as bytes arrive, so it needs one payload buffer. */
 typedef struct {
     uint8_t buf[NK_PROTO_MAX_PAYLOAD];
-    size_t len;       /* decoded bytes held */
-    size_t received;  /* encoded bytes since the last delimiter */
-    uint8_t remaining;/* data bytes left in the current COBS block */
-    uint8_t code;     /* code byte of the current block (0: none yet) */
-    uint8_t overflow; /* more than NK_PROTO_MAX_PAYLOAD decoded: discard until the delimiter */
+    size_t len;        /* decoded bytes held */
+    size_t received;   /* encoded bytes since the last delimiter */
+    uint8_t remaining; /* data bytes left in the current COBS block */
+    uint8_t code;      /* code byte of the current block (0: none yet) */
+    uint8_t overflow;  /* more than NK_PROTO_MAX_PAYLOAD decoded: discard until the delimiter */
 } nk_rx_t;
 
 typedef enum { NK_RX_NONE = 0, NK_RX_FRAME = 1, NK_RX_ERROR = 2 } nk_rx_status_t;

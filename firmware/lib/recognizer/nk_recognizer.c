@@ -101,7 +101,8 @@ int nk_recognizer_process(nk_recognizer_t *rec, const int8_t *scores, uint32_t h
         if (s <= rec->release) {
             rec->armed[i] = 1;
         }
-        if (!quiet && rec->active[i] && rec->armed[i] && s >= rec->threshold[i] && (best < 0 || s > best_score)) {
+        if (!quiet && rec->active[i] && rec->armed[i] && s >= rec->threshold[i] &&
+            (best < 0 || s > best_score)) {
             best = (int)i;
             best_score = s;
         }

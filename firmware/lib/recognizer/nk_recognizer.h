@@ -29,30 +29,30 @@ extern "C" {
 
 /* Probability (0..255) of int8 score q: clamp(((q - zero_point) * scale_q16 + 2^15) >> 16, 0, 255)
  * where scale_q16 = round(output_scale * 255 * 65536) (see NK_REC_SCALE_Q16). */
-#define NK_REC_SCALE_Q16(output_scale) ((int32_t)((output_scale) * 255.0 * 65536.0 + 0.5))
+#define NK_REC_SCALE_Q16(output_scale) ((int32_t)((output_scale)*255.0 * 65536.0 + 0.5))
 
 typedef struct {
-    uint32_t hop;   /* hop index of the inference that fired */
-    uint8_t label;  /* index into the model's labels */
-    uint8_t score;  /* smoothed probability 0..255 */
+    uint32_t hop;  /* hop index of the inference that fired */
+    uint8_t label; /* index into the model's labels */
+    uint8_t score; /* smoothed probability 0..255 */
 } nk_detection_t;
 
 typedef struct {
     size_t num_labels;
     int32_t scale_q16;
     int32_t zero_point;
-    uint8_t active[NK_REC_MAX_LABELS];    /* 0 for labels starting with '_' */
+    uint8_t active[NK_REC_MAX_LABELS]; /* 0 for labels starting with '_' */
     uint8_t threshold[NK_REC_MAX_LABELS];
-    uint8_t window;                        /* inferences averaged, 1..NK_REC_MAX_WINDOW */
-    uint8_t release;                       /* re-arm at or below this smoothed probability */
+    uint8_t window;  /* inferences averaged, 1..NK_REC_MAX_WINDOW */
+    uint8_t release; /* re-arm at or below this smoothed probability */
     uint16_t suppression_ms;
-    uint32_t hop_ms_num, hop_ms_den;       /* duration of one hop in ms, as a fraction */
+    uint32_t hop_ms_num, hop_ms_den; /* duration of one hop in ms, as a fraction */
     /* history[i][label]: the last `window` probabilities, zero before any inference. */
     uint8_t history[NK_REC_MAX_WINDOW][NK_REC_MAX_LABELS];
     uint16_t sum[NK_REC_MAX_LABELS];
-    size_t next;            /* history row the next inference overwrites */
-    uint8_t have_detection; /* a detection fired since the last reset */
-    uint32_t last_hop;      /* hop of that detection */
+    size_t next;                      /* history row the next inference overwrites */
+    uint8_t have_detection;           /* a detection fired since the last reset */
+    uint32_t last_hop;                /* hop of that detection */
     uint8_t armed[NK_REC_MAX_LABELS]; /* 0 after the label fired, 1 again at or below `release` */
 } nk_recognizer_t;
 

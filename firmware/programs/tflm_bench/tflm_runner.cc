@@ -54,8 +54,7 @@ uint32_t g_log_len;
 
 /* TFLite Micro's DebugLog callback: keep the last non-empty line (MicroPrintf ends each message
  * with a separate "\r\n"). */
-void keep_log_line(const char *s)
-{
+void keep_log_line(const char *s) {
     if (s[0] == '\0' || (s[0] == '\r' && s[1] == '\n' && s[2] == '\0')) {
         return;
     }
@@ -67,15 +66,13 @@ void keep_log_line(const char *s)
     g_log_len = n;
 }
 
-void put_log(void)
-{
+void put_log(void) {
     prog_put_u32(g_log_len);
     nk_platform_write(reinterpret_cast<const uint8_t *>(g_log), g_log_len);
     g_log_len = 0;
 }
 
-[[noreturn]] void fail_hello(HelloStatus status)
-{
+[[noreturn]] void fail_hello(HelloStatus status) {
     nk_platform_write(reinterpret_cast<const uint8_t *>("NKTH"), 4);
     prog_put_u32(status);
     put_log();
@@ -86,8 +83,7 @@ void put_log(void)
 
 } // namespace
 
-int main(void)
-{
+int main(void) {
     nk_platform_init();
     RegisterDebugLogCallback(keep_log_line);
     const uint32_t t0 = nk_platform_cycles();

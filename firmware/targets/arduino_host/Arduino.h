@@ -12,7 +12,7 @@
 #define LOW 0x0
 #define INPUT 0x0
 #define OUTPUT 0x1
-#define LED_BUILTIN 13u  // PIN_LED on the Nano 33 BLE (P0.13)
+#define LED_BUILTIN 13u // PIN_LED on the Nano 33 BLE (P0.13)
 #define DEC 10
 #define HEX 16
 
@@ -33,7 +33,7 @@ void loop(void);
 
 // ---- Print (ArduinoCore-API api/Print.h: the same overloads, so calls resolve the same way) ----
 class Print {
-public:
+  public:
     virtual ~Print() {}
     virtual size_t write(uint8_t) = 0;
     virtual size_t write(const uint8_t *buffer, size_t size);
@@ -61,7 +61,7 @@ public:
     size_t println(unsigned long long, int = DEC);
     size_t println(void);
 
-private:
+  private:
     size_t print_signed(long long value, int base);
     size_t print_unsigned(unsigned long long value, int base);
 };
@@ -69,12 +69,12 @@ private:
 // ---- Serial: USB CDC as arduino::UART over mbed's USBSerial (Serial.cpp, PluggableUSBSerial.h) ----
 // "Open" means the host has the port open (DTR set), i.e. USBCDC's _terminal_connected.
 class NkaUsbSerial : public Print {
-public:
-    void begin(unsigned long baud);  // USB CDC: the rate is ignored
+  public:
+    void begin(unsigned long baud); // USB CDC: the rate is ignored
     void end(void) {}
-    int available(void);  // bytes received; always 0 while the port is closed
+    int available(void); // bytes received; always 0 while the port is closed
     int peek(void);
-    int read(void);       // -1 when none
+    int read(void); // -1 when none
     void flush(void) {}
     size_t write(uint8_t c) override;
     // Blocks until the host has taken the bytes while the port is open and returns size;
@@ -87,11 +87,11 @@ public:
 extern NkaUsbSerial Serial;
 
 // ---- Cortex-M4 bits: DWT/CoreDebug as plain structs, except a CYCCNT that counts ----
-extern uint32_t SystemCoreClock;  // 64 MHz, as on the nRF52840
+extern uint32_t SystemCoreClock; // 64 MHz, as on the nRF52840
 // Counts SystemCoreClock ticks of the double's (virtual) time while TRCENA and CYCCNTENA are
 // both set, as the hardware counter does; frozen otherwise.
 class NkaCycleCounter {
-public:
+  public:
     operator uint32_t() const;
     NkaCycleCounter &operator=(uint32_t value);
 };
@@ -109,9 +109,9 @@ extern NkaCoreDebug nka_core_debug;
 #define DWT_CTRL_CYCCNTENA_Msk (1UL << 0)
 #define CoreDebug_DEMCR_TRCENA_Msk (1UL << 24)
 
-#define __CORTEX_M 4U  // as CMSIS's core_cm4.h says
+#define __CORTEX_M 4U // as CMSIS's core_cm4.h says
 
 // Logs the reset and ends the process (exit code 3): the double cannot start the sketch again.
 [[noreturn]] void NVIC_SystemReset(void);
 
-#endif  // NKA_ARDUINO_H
+#endif // NKA_ARDUINO_H

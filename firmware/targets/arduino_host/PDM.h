@@ -7,7 +7,7 @@
 #include <Arduino.h>
 
 class PDMClass {
-public:
+  public:
     PDMClass(int dinPin, int clkPin, int pwrPin);
     virtual ~PDMClass() {}
 
@@ -25,7 +25,7 @@ public:
     void setBufferSize(int bufferSize);
     size_t getBufferSize();
 
-private:
+  private:
     int _dinPin;
     int _clkPin;
     int _pwrPin;
@@ -35,4 +35,4 @@ private:
 
 extern PDMClass PDM;
 
-#endif  // NKA_PDM_H
+#endif // NKA_PDM_H

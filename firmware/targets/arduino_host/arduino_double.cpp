@@ -21,30 +21,30 @@ namespace {
 
 // ---- settings (environment) -------------------------------------------------------------------
 
-double g_speed = 1.0;         // NKA_SPEED: virtual time = wall time x speed
-long long g_stop_at_ms = -1;  // NKA_STOP_AT_MS: stop at this virtual time (-1: at stdin EOF)
-long long g_open_at_ms = 0;   // NKA_PORT_OPEN_AT_MS: the host opens the port then (-1: never)
-long long g_close_at_ms = -1; // NKA_PORT_CLOSE_AT_MS: and closes it then (-1: never)
-long long g_stop_after_loops = -1;  // NKA_STOP_AFTER_LOOPS: stop after this many loop()s (-1: no)
+double g_speed = 1.0;              // NKA_SPEED: virtual time = wall time x speed
+long long g_stop_at_ms = -1;       // NKA_STOP_AT_MS: stop at this virtual time (-1: at stdin EOF)
+long long g_open_at_ms = 0;        // NKA_PORT_OPEN_AT_MS: the host opens the port then (-1: never)
+long long g_close_at_ms = -1;      // NKA_PORT_CLOSE_AT_MS: and closes it then (-1: never)
+long long g_stop_after_loops = -1; // NKA_STOP_AFTER_LOOPS: stop after this many loop()s (-1: no)
 
 enum PdmSource { kPdmZeros, kPdmConstant, kPdmNone, kPdmWav };
-PdmSource g_pdm_source = kPdmZeros;  // NKA_PDM: zeros | constant:<v> | none | wav:<path>
+PdmSource g_pdm_source = kPdmZeros; // NKA_PDM: zeros | constant:<v> | none | wav:<path>
 int16_t g_pdm_constant = 0;
-int16_t *g_wav = nullptr;  // the WAV's samples (test code: the heap is fine here)
+int16_t *g_wav = nullptr; // the WAV's samples (test code: the heap is fine here)
 size_t g_wav_len = 0;
 
 // ---- state -------------------------------------------------------------------------------------
 
 struct timespec g_t0;
-bool g_in_isr = false;     // inside a PDM callback: no nested "interrupts"
-bool g_in_sketch = false;  // inside setup() or loop()
+bool g_in_isr = false;    // inside a PDM callback: no nested "interrupts"
+bool g_in_sketch = false; // inside setup() or loop()
 bool g_port_open = false;
 bool g_port_was_opened = false;
-bool g_port_closed_by_peer = false;  // stdout's reader went away (EPIPE)
+bool g_port_closed_by_peer = false; // stdout's reader went away (EPIPE)
 bool g_stdin_eof = false;
 unsigned long long g_loops = 0;
 unsigned long long g_tx_bytes = 0;
-unsigned long long g_dropped_bytes = 0;  // written while the port was closed
+unsigned long long g_dropped_bytes = 0; // written while the port was closed
 int g_pin_mode[64];
 int g_pin_value[64];
 
@@ -57,8 +57,8 @@ constexpr size_t kPdmMaxBuffer = 8192;
 bool g_pdm_running = false;
 bool g_pdm_overflowed = false;
 long long g_pdm_start_ns = 0;
-unsigned long long g_pdm_blocks = 0;  // callbacks so far (the first one hands out zeros)
-size_t g_pdm_buffer_size = 512;       // DEFAULT_PDM_BUFFER_SIZE
+unsigned long long g_pdm_blocks = 0; // callbacks so far (the first one hands out zeros)
+size_t g_pdm_buffer_size = 512;      // DEFAULT_PDM_BUFFER_SIZE
 uint8_t g_pdm_buf[kPdmMaxBuffer];
 size_t g_pdm_len = 0, g_pdm_off = 0;
 size_t g_wav_pos = 0;
@@ -87,8 +87,8 @@ void nka_log(const char *fmt, ...) {
 
 [[noreturn]] void finish(int code, const char *why) {
     nka_log("stop (%s): loop() ran %llu times, serial sent %llu bytes, dropped %llu bytes while the port "
-         "was closed, pdm delivered %llu samples",
-         why, g_loops, g_tx_bytes, g_dropped_bytes, g_pdm_samples);
+            "was closed, pdm delivered %llu samples",
+            why, g_loops, g_tx_bytes, g_dropped_bytes, g_pdm_samples);
     fflush(stdout);
     exit(code);
 }
@@ -115,7 +115,9 @@ long long env_ll(const char *name, long long fallback) {
     return x;
 }
 
-uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
 // A 16 kHz mono 16-bit PCM WAV, whole, into g_wav.
@@ -139,10 +141,11 @@ void load_wav(const char *path) {
         uint32_t len = le32(bytes + pos + 4);
         const uint8_t *body = bytes + pos + 8;
         if (len > (size_t)size - pos - 8) {
-            len = (uint32_t)((size_t)size - pos - 8);  // a truncated last chunk: take what is there
+            len = (uint32_t)((size_t)size - pos - 8); // a truncated last chunk: take what is there
         }
         if (memcmp(bytes + pos, "fmt ", 4) == 0 && len >= 16) {
-            fmt_ok = le16(body) == 1 && le16(body + 2) == 1 && le32(body + 4) == 16000 && le16(body + 14) == 16;
+            fmt_ok =
+                le16(body) == 1 && le16(body + 2) == 1 && le32(body + 4) == 16000 && le16(body + 14) == 16;
         } else if (memcmp(bytes + pos, "data", 4) == 0) {
             if (!fmt_ok) {
                 fail("NKA_PDM: the WAV must be 16 kHz mono 16-bit PCM");
@@ -204,7 +207,7 @@ void port_events(long long now_ms) {
 }
 
 long long pdm_block_ns() {
-    return (long long)(g_pdm_buffer_size / 2u) * 1000000000LL / 16000LL;  // mono int16 at 16 kHz
+    return (long long)(g_pdm_buffer_size / 2u) * 1000000000LL / 16000LL; // mono int16 at 16 kHz
 }
 
 // One STARTED event of the nRF52 PDM: if the last block was not read the core stops the PDM
@@ -218,7 +221,7 @@ void pdm_block(void (*on_receive)(void)) {
     }
     const size_t n = g_pdm_buffer_size / 2u;
     for (size_t i = 0; i < n; i++) {
-        int16_t v = 0;  // the first block is the buffer's reset contents: zeros
+        int16_t v = 0; // the first block is the buffer's reset contents: zeros
         if (g_pdm_blocks > 0) {
             if (g_pdm_source == kPdmConstant) {
                 v = g_pdm_constant;
@@ -226,7 +229,7 @@ void pdm_block(void (*on_receive)(void)) {
                 v = g_wav[g_wav_pos++];
             }
         }
-        memcpy(g_pdm_buf + 2u * i, &v, sizeof v);  // native order, as the PDM's DMA writes it
+        memcpy(g_pdm_buf + 2u * i, &v, sizeof v); // native order, as the PDM's DMA writes it
     }
     g_pdm_len = n * 2u;
     g_pdm_off = 0;
@@ -328,7 +331,7 @@ size_t tx(const uint8_t *data, size_t size) {
     }
     size_t done = 0;
     while (done < size) {
-        ssize_t n = ::write(1, data + done, size - done);  // blocks while the pipe is full
+        ssize_t n = ::write(1, data + done, size - done); // blocks while the pipe is full
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -346,7 +349,7 @@ size_t tx(const uint8_t *data, size_t size) {
     return size;
 }
 
-}  // namespace
+} // namespace
 
 // ---- Arduino API ---------------------------------------------------------------------------------
 
@@ -358,15 +361,20 @@ NkaCoreDebug nka_core_debug;
 namespace {
 uint32_t g_cyc_offset = 0;
 
-uint32_t cycles_now() { return (uint32_t)((unsigned long long)vnow_ns() * (SystemCoreClock / 1000000u) / 1000u); }
+uint32_t cycles_now() {
+    return (uint32_t)((unsigned long long)vnow_ns() * (SystemCoreClock / 1000000u) / 1000u);
+}
 
 bool cyc_enabled() {
-    return (nka_dwt.CTRL & DWT_CTRL_CYCCNTENA_Msk) != 0 && (nka_core_debug.DEMCR & CoreDebug_DEMCR_TRCENA_Msk) != 0;
+    return (nka_dwt.CTRL & DWT_CTRL_CYCCNTENA_Msk) != 0 &&
+           (nka_core_debug.DEMCR & CoreDebug_DEMCR_TRCENA_Msk) != 0;
 }
 uint32_t g_cyc_frozen = 0;
-}  // namespace
+} // namespace
 
-NkaCycleCounter::operator uint32_t() const { return cyc_enabled() ? cycles_now() - g_cyc_offset : g_cyc_frozen; }
+NkaCycleCounter::operator uint32_t() const {
+    return cyc_enabled() ? cycles_now() - g_cyc_offset : g_cyc_frozen;
+}
 
 NkaCycleCounter &NkaCycleCounter::operator=(uint32_t value) {
     g_cyc_offset = cycles_now() - value;
@@ -412,7 +420,7 @@ int digitalRead(int pin) {
 
 unsigned long millis(void) {
     tick();
-    return (uint32_t)vnow_ms();  // 32 bits wide on the board: wraps the same way
+    return (uint32_t)vnow_ms(); // 32 bits wide on the board: wraps the same way
 }
 
 unsigned long micros(void) {
@@ -468,7 +476,7 @@ size_t Print::print(unsigned long v, int base) { return print_unsigned(v, base);
 size_t Print::print(long long v, int base) { return print_signed(v, base); }
 size_t Print::print(unsigned long long v, int base) { return print_unsigned(v, base); }
 
-size_t Print::println(void) { return write("\r\n"); }  // the core ends lines with CR LF
+size_t Print::println(void) { return write("\r\n"); } // the core ends lines with CR LF
 size_t Print::println(const char s[]) { return print(s) + println(); }
 size_t Print::println(char c) { return print(c) + println(); }
 size_t Print::println(unsigned char v, int base) { return print(v, base) + println(); }
@@ -516,7 +524,7 @@ size_t NkaUsbSerial::write(uint8_t c) { return tx(&c, 1) ? 1 : 0; }
 size_t NkaUsbSerial::write(const uint8_t *buffer, size_t size) { return tx(buffer, size); }
 
 NkaUsbSerial::operator bool() {
-    delay(1);  // the core does this, to let other threads run in a `while (!Serial)` loop
+    delay(1); // the core does this, to let other threads run in a `while (!Serial)` loop
     return g_port_open;
 }
 
@@ -528,13 +536,13 @@ PDMClass::PDMClass(int dinPin, int clkPin, int pwrPin)
 int PDMClass::begin(int channels, int sampleRate) {
     tick();
     if ((sampleRate != 16000 && sampleRate != 41667) || (channels != 1 && channels != 2)) {
-        return 0;  // what the core rejects
+        return 0; // what the core rejects
     }
     if (sampleRate != 16000 || channels != 1) {
         fail("the PDM double only produces 16 kHz mono");
     }
     if (_gain == -1) {
-        _gain = 20;  // DEFAULT_PDM_GAIN
+        _gain = 20; // DEFAULT_PDM_GAIN
     }
     g_pdm_len = g_pdm_off = 0;
     g_pdm_blocks = 0;
@@ -542,7 +550,7 @@ int PDMClass::begin(int channels, int sampleRate) {
     g_pdm_on_receive = _onReceive;
     g_pdm_start_ns = vnow_ns();
     g_pdm_running = true;
-    return 1;  // microphone or not: the core never checks
+    return 1; // microphone or not: the core never checks
 }
 
 void PDMClass::end() {
@@ -565,7 +573,7 @@ void PDMClass::onReceive(void (*function)(void)) {
     g_pdm_on_receive = function;
 }
 
-void PDMClass::setGain(int gain) { _gain = gain; }  // not applied to the samples
+void PDMClass::setGain(int gain) { _gain = gain; } // not applied to the samples
 
 void PDMClass::setBufferSize(int bufferSize) {
     if (bufferSize <= 0 || (size_t)bufferSize > kPdmMaxBuffer || bufferSize % 2 != 0) {
@@ -577,13 +585,13 @@ void PDMClass::setBufferSize(int bufferSize) {
 
 size_t PDMClass::getBufferSize() { return g_pdm_buffer_size; }
 
-PDMClass PDM(29, 28, 27);  // PIN_PDM_DIN, PIN_PDM_CLK, PIN_PDM_PWR on the Nano 33 BLE Sense
+PDMClass PDM(29, 28, 27); // PIN_PDM_DIN, PIN_PDM_CLK, PIN_PDM_PWR on the Nano 33 BLE Sense
 
 // ---- the core's main() -------------------------------------------------------------------------
 
 int main(void) {
     clock_gettime(CLOCK_MONOTONIC, &g_t0);
-    signal(SIGPIPE, SIG_IGN);  // a closed stdout is a closed port, not a crash
+    signal(SIGPIPE, SIG_IGN); // a closed stdout is a closed port, not a crash
     configure();
     tick();
     g_in_sketch = true;
@@ -597,7 +605,7 @@ int main(void) {
         g_in_sketch = false;
         g_loops++;
         if (g_stop_after_loops >= 0 && g_loops >= (unsigned long long)g_stop_after_loops) {
-            finish(0, "NKA_STOP_AFTER_LOOPS reached");  // a sketch that does its work in setup()
+            finish(0, "NKA_STOP_AFTER_LOOPS reached"); // a sketch that does its work in setup()
         }
         tick();
         // The board spins here; the double naps a little so idle sketches do not eat a core.

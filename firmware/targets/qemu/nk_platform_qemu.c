@@ -17,13 +17,9 @@
 
 static volatile uint32_t g_wraps;
 
-void nk_qemu_systick_handler(void)
-{
-    g_wraps = g_wraps + 1u;
-}
+void nk_qemu_systick_handler(void) { g_wraps = g_wraps + 1u; }
 
-void nk_platform_init(void)
-{
+void nk_platform_init(void) {
     nk_qemu_uart_init();
     NK_REG(SYST_RVR) = SYST_MAX;
     NK_REG(SYST_CVR) = 0u;
@@ -34,20 +30,15 @@ void nk_platform_init(void)
     }
 }
 
-int nk_platform_read_byte(void)
-{
-    return nk_qemu_uart_getc();
-}
+int nk_platform_read_byte(void) { return nk_qemu_uart_getc(); }
 
-void nk_platform_write(const uint8_t *data, size_t len)
-{
+void nk_platform_write(const uint8_t *data, size_t len) {
     for (size_t i = 0; i < len; ++i) {
         nk_qemu_uart_putc(data[i]);
     }
 }
 
-uint32_t nk_platform_cycles(void)
-{
+uint32_t nk_platform_cycles(void) {
     uint32_t wraps;
     uint32_t val;
     uint32_t pending;
@@ -62,17 +53,8 @@ uint32_t nk_platform_cycles(void)
     return (wraps << 24) + (SYST_MAX - val);
 }
 
-const char *nk_platform_cycle_unit(void)
-{
-    return "qemu_systick_ticks";
-}
+const char *nk_platform_cycle_unit(void) { return "qemu_systick_ticks"; }
 
-uint32_t nk_platform_cycle_hz(void)
-{
-    return NK_QEMU_SYSCLK_HZ;
-}
+uint32_t nk_platform_cycle_hz(void) { return NK_QEMU_SYSCLK_HZ; }
 
-void nk_platform_exit(int code)
-{
-    nk_qemu_semihost_exit(code);
-}
+void nk_platform_exit(int code) { nk_qemu_semihost_exit(code); }

@@ -11,13 +11,11 @@ extern int main(void);
 void nk_reset_handler(void);
 void nk_default_handler(void);
 
-void nk_default_handler(void)
-{
+void nk_default_handler(void) {
     nk_platform_exit(125); /* an unexpected fault or interrupt: stop rather than hang */
 }
 
-void nk_reset_handler(void)
-{
+void nk_reset_handler(void) {
     /* CPACR: full access to CP10/CP11 (the FPU) before any float instruction runs. */
     NK_REG(0xE000ED88u) |= (0xFu << 20);
     __asm volatile("dsb\n\tisb" ::: "memory");
@@ -40,14 +38,29 @@ __attribute__((section(".isr_vector"), used)) static void (*const nk_vectors[32]
     nk_default_handler, /* MemManage */
     nk_default_handler, /* BusFault */
     nk_default_handler, /* UsageFault */
-    0, 0, 0, 0,
+    0,
+    0,
+    0,
+    0,
     nk_default_handler, /* SVCall */
     nk_default_handler, /* DebugMon */
     0,
     nk_default_handler, /* PendSV */
     nk_qemu_systick_handler,
-    nk_default_handler, nk_default_handler, nk_default_handler, nk_default_handler,
-    nk_default_handler, nk_default_handler, nk_default_handler, nk_default_handler,
-    nk_default_handler, nk_default_handler, nk_default_handler, nk_default_handler,
-    nk_default_handler, nk_default_handler, nk_default_handler, nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
+    nk_default_handler,
 };

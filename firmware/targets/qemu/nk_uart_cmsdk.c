@@ -11,21 +11,18 @@
 #define CTRL_TX_EN 0x1u
 #define CTRL_RX_EN 0x2u
 
-void nk_qemu_uart_init(void)
-{
+void nk_qemu_uart_init(void) {
     NK_REG(UART_BAUDDIV) = 16u; /* the smallest legal divider; QEMU does not model line timing */
     NK_REG(UART_CTRL) = CTRL_TX_EN | CTRL_RX_EN;
 }
 
-void nk_qemu_uart_putc(uint8_t c)
-{
+void nk_qemu_uart_putc(uint8_t c) {
     while (NK_REG(UART_STATE) & STATE_TX_FULL) {
     }
     NK_REG(UART_DATA) = c;
 }
 
-int nk_qemu_uart_getc(void)
-{
+int nk_qemu_uart_getc(void) {
     while (!(NK_REG(UART_STATE) & STATE_RX_FULL)) {
     }
     return (int)(NK_REG(UART_DATA) & 0xFFu);

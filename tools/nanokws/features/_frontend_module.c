@@ -11,16 +11,17 @@ static PyObject *fe_config(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
     PyObject *d = PyDict_New();
-    if (!d) return NULL;
-#define NK_PUT(name)                                                     \
-    do {                                                                 \
-        PyObject *v = PyLong_FromLong((long)(name));                     \
-        if (!v || PyDict_SetItemString(d, #name, v) < 0) {               \
-            Py_XDECREF(v);                                               \
-            Py_DECREF(d);                                                \
-            return NULL;                                                 \
-        }                                                                \
-        Py_DECREF(v);                                                    \
+    if (!d)
+        return NULL;
+#define NK_PUT(name)                                       \
+    do {                                                   \
+        PyObject *v = PyLong_FromLong((long)(name));       \
+        if (!v || PyDict_SetItemString(d, #name, v) < 0) { \
+            Py_XDECREF(v);                                 \
+            Py_DECREF(d);                                  \
+            return NULL;                                   \
+        }                                                  \
+        Py_DECREF(v);                                      \
     } while (0)
     NK_PUT(NK_FE_SAMPLE_RATE);
     NK_PUT(NK_FE_WINDOW_SAMPLES);
@@ -45,8 +46,8 @@ static int get_view(PyObject *obj, Py_buffer *view, int writable) {
 }
 
 static int is_int16(const Py_buffer *b) {
-    return b->itemsize == 2 && b->format && (strcmp(b->format, "h") == 0 || strcmp(b->format, "<h") == 0 ||
-                                             strcmp(b->format, "=h") == 0);
+    return b->itemsize == 2 && b->format &&
+           (strcmp(b->format, "h") == 0 || strcmp(b->format, "<h") == 0 || strcmp(b->format, "=h") == 0);
 }
 
 static size_t frames_for(size_t samples) {
@@ -58,7 +59,8 @@ static PyObject *fe_compute(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer in;
     PyObject *obj;
-    if (!PyArg_ParseTuple(args, "O", &obj) || get_view(obj, &in, 0) < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "O", &obj) || get_view(obj, &in, 0) < 0)
+        return NULL;
     if (!is_int16(&in) || in.ndim != 1) {
         PyBuffer_Release(&in);
         PyErr_SetString(PyExc_TypeError, "audio must be a 1-D contiguous int16 buffer");
@@ -72,10 +74,8 @@ static PyObject *fe_compute(PyObject *self, PyObject *args) {
         return NULL;
     }
     int8_t *dst = (int8_t *)PyBytes_AS_STRING(out);
-    Py_BEGIN_ALLOW_THREADS
-    nk_frontend_compute_clip((const int16_t *)in.buf, samples, dst, frames);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&in);
+    Py_BEGIN_ALLOW_THREADS nk_frontend_compute_clip((const int16_t *)in.buf, samples, dst, frames);
+    Py_END_ALLOW_THREADS PyBuffer_Release(&in);
     return out;
 }
 
@@ -84,7 +84,8 @@ static PyObject *fe_compute_stream(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer in;
     PyObject *obj;
-    if (!PyArg_ParseTuple(args, "O", &obj) || get_view(obj, &in, 0) < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "O", &obj) || get_view(obj, &in, 0) < 0)
+        return NULL;
     if (!is_int16(&in) || in.ndim != 1) {
         PyBuffer_Release(&in);
         PyErr_SetString(PyExc_TypeError, "audio must be a 1-D contiguous int16 buffer");
@@ -99,16 +100,14 @@ static PyObject *fe_compute_stream(PyObject *self, PyObject *args) {
     }
     int8_t *dst = (int8_t *)PyBytes_AS_STRING(out);
     const int16_t *src = (const int16_t *)in.buf;
-    Py_BEGIN_ALLOW_THREADS
-    nk_frontend_t fe;
+    Py_BEGIN_ALLOW_THREADS nk_frontend_t fe;
     nk_frontend_init(&fe);
     size_t written = 0;
     for (size_t h = 0; h < hops; h++) {
         written += (size_t)nk_frontend_push_hop(&fe, src + h * NK_FE_HOP_SAMPLES,
                                                 dst + written * NK_FE_NUM_CHANNELS);
     }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&in);
+    Py_END_ALLOW_THREADS PyBuffer_Release(&in);
     return out;
 }
 
@@ -117,7 +116,8 @@ static PyObject *fe_compute_batch(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer in, out;
     PyObject *in_obj, *out_obj;
-    if (!PyArg_ParseTuple(args, "OO", &in_obj, &out_obj) || get_view(in_obj, &in, 0) < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "OO", &in_obj, &out_obj) || get_view(in_obj, &in, 0) < 0)
+        return NULL;
     if (get_view(out_obj, &out, 1) < 0) {
         PyBuffer_Release(&in);
         return NULL;
@@ -135,12 +135,10 @@ static PyObject *fe_compute_batch(PyObject *self, PyObject *args) {
     }
     const int16_t *src = (const int16_t *)in.buf;
     int8_t *dst = (int8_t *)out.buf;
-    Py_BEGIN_ALLOW_THREADS
-    for (size_t i = 0; i < clips; i++) {
+    Py_BEGIN_ALLOW_THREADS for (size_t i = 0; i < clips; i++) {
         nk_frontend_compute_clip(src + i * samples, samples, dst + i * frames * NK_FE_NUM_CHANNELS, frames);
     }
-    Py_END_ALLOW_THREADS
-    Py_INCREF(Py_None);
+    Py_END_ALLOW_THREADS Py_INCREF(Py_None);
     result = Py_None;
 done:
     PyBuffer_Release(&in);
@@ -158,10 +156,17 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_frontend",
-                                    "The firmware feature frontend (firmware/lib/frontend) and the kernels' "
-                                    "compile-time contracts (firmware/lib/kernels, compiler/_kernels_module.c).",
-                                    -1, methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "_frontend",
+    "The firmware feature frontend (firmware/lib/frontend) and the kernels' "
+    "compile-time contracts (firmware/lib/kernels, compiler/_kernels_module.c).",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL};
 
 /* compiler/_kernels_module.c: the kernels' layouts, tables and scratch sizes for the model compiler. */
 extern PyMethodDef nk_kernels_methods[];

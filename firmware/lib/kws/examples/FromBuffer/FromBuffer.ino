@@ -37,7 +37,7 @@ void setup() {
     Serial.print("scores");
     for (size_t i = 0; i < count; i++) {
         Serial.print(' ');
-        Serial.print((int)scores[i]);  // int8_t would print as a character
+        Serial.print((int)scores[i]); // int8_t would print as a character
     }
     Serial.println();
     Serial.print("inferences ");

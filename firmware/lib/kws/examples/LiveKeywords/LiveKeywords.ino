@@ -6,8 +6,8 @@
 
 #include "live_audio.h"
 
-NanoKws kws;  // all the RAM keyword spotting needs: NanoKws::kRamBytes, static
-int16_t chunk[NK_FE_HOP_SAMPLES];  // one hop (20 ms) at a time
+NanoKws kws;                      // all the RAM keyword spotting needs: NanoKws::kRamBytes, static
+int16_t chunk[NK_FE_HOP_SAMPLES]; // one hop (20 ms) at a time
 uint32_t led_off_at = 0;
 
 void heard(const NanoKws::Detection &d) {
@@ -41,7 +41,7 @@ void setup() {
 void loop() {
     size_t n = nk_live_audio_read(chunk, sizeof chunk / sizeof chunk[0]);
     if (n > 0) {
-        kws.setBacklog(nk_live_audio_available());  // behind real time: skip inferences, not audio
+        kws.setBacklog(nk_live_audio_available()); // behind real time: skip inferences, not audio
         kws.push(chunk, n);
     }
     if (led_off_at != 0 && (int32_t)(millis() - led_off_at) >= 0) {

@@ -7,13 +7,13 @@
 #include "nk_app.h"
 #include "nk_platform.h"
 
-nk_app_t app;  // static: the protocol's 1 s clip buffer (32 KB) and the spotter's state
+nk_app_t app; // static: the protocol's 1 s clip buffer (32 KB) and the spotter's state
 
 void setup() {
-    nk_platform_init();  // Serial.begin() and the cycle counter
+    nk_platform_init(); // Serial.begin() and the cycle counter
     if (nk_app_init(&app) != 0) {
         for (;;) {
-            delay(1000);  // the model does not fit the app's limits
+            delay(1000); // the model does not fit the app's limits
         }
     }
 }
