@@ -77,9 +77,11 @@ def test_one_tflm_wrapper_and_one_model_hash() -> None:
     sources = {p.relative_to(tools).as_posix(): p.read_text() for p in tools.rglob("*.py")}
     imports_tflm = re.compile(r"^\s*(from|import)\s+tflite_micro\b", re.MULTILINE)
     assert [name for name, text in sources.items() if imports_tflm.search(text)] == ["compiler/tflm.py"]
-    # harness/launch.py hashes the compiler's sources (its build stamp), not a model.
+    # Hashes of things other than a model: harness/launch.py the compiler's sources (its build stamp),
+    # bench --compare-tflm its source trees and build flags (its cache key; models via modelmeta).
+    not_models = {"harness/launch.py", "compiler/tflm_compare/trees.py", "compiler/tflm_compare/build.py"}
     hashes = sorted(name for name, text in sources.items() if re.search(r"\bsha256\(", text))
-    assert hashes == ["harness/launch.py", "modelmeta.py"]
+    assert hashes == sorted(not_models | {"modelmeta.py"})
 
 
 def test_tflm_users_agree(plain_tflite: bytes) -> None:
