@@ -538,8 +538,11 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
     assert [s for s, _ in skipped] == sorted({s for s, _ in skipped})  # a growing count
     assert 0 < skipped[-1][0] < skipped[-1][1]  # some inferences skipped, some still ran
     dropped = run.overruns()
-    # Audio is kept: nothing dropped, or (on a machine busy with other work) next to nothing.
-    assert not dropped or dropped[-1] < 0.05 * wav.size, (speed, dropped)
+    # Audio is kept: nothing dropped, or (on a machine busy with other work, where the emulated
+    # device itself is descheduled) little: under 5% of the audio, 10% when the load is above the
+    # core count. Without skipping it drops 15-30% at these speeds, so both bounds still tell.
+    busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+    assert not dropped or dropped[-1] < (0.10 if busy else 0.05) * wav.size, (speed, dropped, busy)
     if speech is not None:
         heard = run.heard()
         assert len({label for label, _, _ in heard}) >= 2, heard
