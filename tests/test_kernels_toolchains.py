@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.capabilities import missing
+from nanokws.cbuild import makefile_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -29,19 +30,9 @@ GCC = shutil.which("arm-none-eabi-gcc")
 OBJDUMP = shutil.which("arm-none-eabi-objdump")
 CLANG = shutil.which("clang")
 
-# firmware/Makefile's CSTD and WARN, and its Cortex-M4F ARCH with either float ABI.
-CFLAGS = [
-    "-std=c11",
-    "-ffp-contract=off",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-Wshadow",
-    "-Wstrict-prototypes",
-    "-Wno-unused-parameter",
-    "-ffunction-sections",
-]
-ARCH = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16"]
+# firmware/Makefile's CSTD and WARN, and its Cortex-M4F ARCH with either float ABI (read from it).
+CFLAGS = [*makefile_flags("CSTD"), *makefile_flags("WARN"), "-ffunction-sections"]
+ARCH = [f for f in makefile_flags("ARCH") if not f.startswith("-mfloat-abi=")]
 CLANG_TARGET = {"hard": "armv7em-none-eabihf", "soft": "armv7em-none-eabi"}
 
 # What each kernel's DSP path must contain: (mnemonic, operand text it must include). The portable

@@ -300,6 +300,18 @@ def test_firmware_arch_is_the_makefiles(monkeypatch: pytest.MonkeyPatch) -> None
     )
     assert "-w" in flags.tflm("reference", c=True) and "-w" not in flags.runner("reference")
     assert {"-Wall", "-Wextra", "-Werror"} <= set(flags.runner("reference"))
+    # Our QEMU platform C is built with the Makefile's own CSTD and WARN (read, not retyped).
+    platform = flags.platform()
+    assert platform[:2] == ["-std=c11", "-ffp-contract=off"] and "-Wstrict-prototypes" in platform
+    assert "-DNK_TARGET_QEMU=1" in platform
+
+
+def test_a_missing_makefile_variable_is_one_clear_error() -> None:
+    from nanokws.cbuild import makefile_flags
+    from nanokws.errors import NanokwsError
+
+    with pytest.raises(NanokwsError, match="no 'NK_NO_SUCH_FLAGS :=' line"):
+        makefile_flags("NK_NO_SUCH_FLAGS")
 
 
 # ---------------------------------------------------------------------------------------------

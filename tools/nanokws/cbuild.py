@@ -26,6 +26,18 @@ def require_tool(name: str, hint: str = _APT_HINT) -> str:
     return found
 
 
+def makefile_flags(name: str) -> list[str]:
+    """The flags of firmware/Makefile's first `NAME := ...` line (CSTD, WARN, the qemu ARCH, ...), so
+    that builds beside the Makefile's (bench --compare-tflm, the toolchain tests) never retype them."""
+    import re
+
+    text = (FIRMWARE_DIR / "Makefile").read_text()
+    m = re.search(rf"^\s*{re.escape(name)}\s*:=\s*(.+)$", text, re.MULTILINE)
+    if not m:
+        raise NanokwsError(f"firmware/Makefile has no '{name} :=' line")
+    return m.group(1).split()
+
+
 def build_programs(
     target: str,
     programs: Sequence[str],

@@ -7,13 +7,11 @@ Makefile, so that TFLite Micro and the compiled model are built alike.
 
 from __future__ import annotations
 
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import paths
-from ...cbuild import require_tool
+from ...cbuild import makefile_flags, require_tool
 from ...errors import NanokwsError
 
 APT_HINT = (
@@ -42,26 +40,16 @@ CODEGEN = (
 )
 THIRD_PARTY_WARNINGS = ("-w",)  # their code, their warnings: not ours to police
 RUNNER_WARNINGS = ("-Wall", "-Wextra", "-Werror", "-Wshadow")
-PLATFORM_C = (
-    "-std=c11",
-    "-ffp-contract=off",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-Wshadow",
-    "-Wstrict-prototypes",
-    "-Wno-unused-parameter",
-    "-DNK_TARGET_QEMU=1",
-)
+
+
+def platform_c_flags() -> list[str]:
+    """firmware/Makefile's flags for our QEMU platform C: its CSTD and WARN, and the qemu target's define."""
+    return [*makefile_flags("CSTD"), *makefile_flags("WARN"), "-DNK_TARGET_QEMU=1"]
 
 
 def firmware_arch(float_abi: str) -> list[str]:
     """firmware/Makefile's qemu ARCH flags, with `float_abi`."""
-    text = (paths.FIRMWARE_DIR / "Makefile").read_text()
-    m = re.search(r"^\s*ARCH\s*:=\s*(.+)$", text, re.MULTILINE)
-    if not m:
-        raise NanokwsError("firmware/Makefile has no ARCH := line for the qemu target")
-    flags = [f for f in m.group(1).split() if not f.startswith("-mfloat-abi=")]
+    flags = [f for f in makefile_flags("ARCH") if not f.startswith("-mfloat-abi=")]
     return [*flags, f"-mfloat-abi={float_abi}"]
 
 
@@ -91,7 +79,7 @@ class Flags:
         return [*self.tflm(variant, c=False)[: -len(THIRD_PARTY_WARNINGS)], *RUNNER_WARNINGS]
 
     def platform(self) -> list[str]:
-        return [*PLATFORM_C, f"-{self.opt}", *self.arch, "-ffunction-sections", "-fdata-sections"]
+        return [*platform_c_flags(), f"-{self.opt}", *self.arch, "-ffunction-sections", "-fdata-sections"]
 
     def link(self, ld_script: Path, map_file: Path) -> list[str]:
         return [
@@ -128,15 +116,7 @@ def require_cxx(float_abi: str) -> str:
     require_tool("arm-none-eabi-gcc", APT_HINT)
     cxx = require_tool("arm-none-eabi-g++", APT_HINT)
     lib = subprocess.run(
-        [
-            cxx,
-            "-mcpu=cortex-m4",
-            "-mthumb",
-            f"-mfloat-abi={float_abi}",
-            "-mfpu=fpv4-sp-d16",
-            "--specs=nano.specs",
-            "-print-file-name=libstdc++_nano.a",
-        ],
+        [cxx, *firmware_arch(float_abi), "--specs=nano.specs", "-print-file-name=libstdc++_nano.a"],
         capture_output=True,
         text=True,
     ).stdout.strip()
