@@ -47,10 +47,10 @@ FORMAT_FILES = $(shell git ls-files '*.c' '*.h' '*.cc' '*.cpp' '*.ino' 2>/dev/nu
 
 lint: venv
 	$(VENV)/bin/ruff check tools tests
-	clang-format --dry-run --Werror $(FORMAT_FILES)
+	$(if $(FORMAT_FILES),clang-format --dry-run --Werror $(FORMAT_FILES),@echo "not a git checkout: C style not checked")
 
 format:
-	clang-format -i $(FORMAT_FILES)
+	$(if $(FORMAT_FILES),clang-format -i $(FORMAT_FILES),@echo "not a git checkout: nothing to format")
 
 test: setup lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -11,7 +11,6 @@ import pytest
 from nanokws.harness import protocol as P
 from nanokws.harness.device import Device, DeviceTimeout, SerialTransport
 from nanokws.harness.reference import requantize_input
-from nanokws.harness.streammode import hop_time_s
 from nanokws.harness.summary import Check, distribution, write_junit
 from nanokws.modelmeta import model_hash, model_sha256
 
@@ -32,10 +31,6 @@ def test_model_hash_is_sha256_prefix() -> None:
     assert model_hash(b"abc") == hashlib.sha256(b"abc").hexdigest()[:16]
     assert model_sha256(b"abc") == hashlib.sha256(b"abc").hexdigest()
     assert len(model_hash(b"")) == 16
-
-
-def test_hop_time_s() -> None:
-    assert hop_time_s(0) == 0.02 and hop_time_s(49) == 1.0
 
 
 def test_distribution_and_checks() -> None:

@@ -136,14 +136,15 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or [str(SHARED_SPEECH_COMMANDS)]
     ship_command = shlex.join(["nanokws", *sys.argv[1:]]) if sys.argv[1:2] == ["ship"] else None
     bench: bool | dict[str, Any] = False if args.no_bench or args.no_compile else True
+    has_qemu = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
     if args.bench is not None:
         bench = _read_json(args.bench)
-    elif bench and not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+    elif bench and not has_qemu:
         print("note: arm-none-eabi-gcc / qemu-system-arm not found: the card gets no speed section "
               "(add it later: `nanokws bench --json`, then `nanokws ship --refresh-bench`)", file=sys.stderr)
         bench = False
     verify_targets = VERIFY_TARGETS
-    if not args.no_compile and not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+    if not args.no_compile and not has_qemu:
         print("note: arm-none-eabi-gcc / qemu-system-arm not found: verify.json covers ASan only (add QEMU "
               "later: `nanokws verify --target asan --target qemu --json J`, then `nanokws ship "
               "--refresh-verify J`)", file=sys.stderr)

@@ -29,7 +29,9 @@ void nk_reset_handler(void) {
     nk_platform_exit(main());
 }
 
-/* Cortex-M4 core exceptions (16 entries) + a few device interrupts; unused ones stop. */
+/* Cortex-M4 core exceptions (16 entries) + a few device interrupts; unused ones stop. Laid out by
+ * hand, four to a line: the formatter would give each its own line. */
+// clang-format off
 __attribute__((section(".isr_vector"), used)) static void (*const nk_vectors[32])(void) = {
     (void (*)(void))(&__stack_top__),
     nk_reset_handler,
@@ -38,29 +40,15 @@ __attribute__((section(".isr_vector"), used)) static void (*const nk_vectors[32]
     nk_default_handler, /* MemManage */
     nk_default_handler, /* BusFault */
     nk_default_handler, /* UsageFault */
-    0,
-    0,
-    0,
-    0,
+    0, 0, 0, 0,
     nk_default_handler, /* SVCall */
     nk_default_handler, /* DebugMon */
     0,
     nk_default_handler, /* PendSV */
     nk_qemu_systick_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
-    nk_default_handler,
+    nk_default_handler, nk_default_handler, nk_default_handler, nk_default_handler,
+    nk_default_handler, nk_default_handler, nk_default_handler, nk_default_handler,
+    nk_default_handler, nk_default_handler, nk_default_handler, nk_default_handler,
+    nk_default_handler, nk_default_handler, nk_default_handler, nk_default_handler,
 };
+// clang-format on

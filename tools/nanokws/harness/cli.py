@@ -393,7 +393,7 @@ def _run_mode(
             png,
             progress,
             args.threshold,
-            tensor_quantization(model_bytes, "output"),
+            output_quant=tensor_quantization(model_bytes, "output"),
         )
         sm = report["stream_metrics"]
         by_kind = sm["fa_per_hour_by_kind"]

@@ -36,11 +36,6 @@ SAMPLE_RATE = _FE["NK_FE_SAMPLE_RATE"]
 HOP = _FE["NK_FE_HOP_SAMPLES"]
 
 
-def hop_time_s(hop: int) -> float:
-    """Time at the end of hop `hop` (hop k covers samples [320k, 320k + 320))."""
-    return (hop + 1) * HOP / SAMPLE_RATE
-
-
 def send_stream(
     device: Device,
     audio: np.ndarray,
@@ -81,7 +76,8 @@ def run_stream(
     png: Path | None,
     progress: bool = True,
     threshold: int | None = None,
-    output_quant: tuple[float, int] = (1.0 / 256.0, -128),
+    *,
+    output_quant: tuple[float, int],
 ) -> None:
     """Send a built stream (`truth`: streams.builder.StreamTruth) and judge the device's detections
     with streams.metrics.evaluate (the offline scorer's matcher). `output_quant`: the model's output
@@ -115,7 +111,6 @@ def run_stream(
         events = device.take_events()
         det_events = [e for e in events if isinstance(e, P.Detection)]
         scores = [e for e in events if isinstance(e, P.Scores)]
-        dets = [(hop_time_s(e.hop), e.label) for e in det_events]
         timed = metrics.timed(det_events, labels, HOP, SAMPLE_RATE)
         # After a fault only the audio actually sent is judged: words whose window it covered.
         seconds = float(report["sent_seconds"])
@@ -144,7 +139,7 @@ def run_stream(
                 "hit_rate": m["hit_rate"],
                 "false_accepts_per_hour": round(fa["total"] / (seconds / 3600.0), 3) if seconds else None,
                 "tolerance_s": tolerance_s,
-                "detections": len(dets),
+                "detections": len(det_events),
                 # Every detection as the device sent it: compare with `nanokws stream score` on the
                 # same recording (hil --save-stream), which must give exactly these.
                 "detection_list": [{"hop": e.hop, "label": e.label, "score": e.score} for e in det_events],
@@ -165,7 +160,7 @@ def run_stream(
             "frontend_per_hop_ms": {**distribution(tb.ms(fe), "ms"), "source": tb.source},
             "inference_per_call_ms": {**distribution(tb.ms(inf), "ms"), "source": tb.source},
         }
-        if png is not None and (dets or scores or truth.words):
+        if png is not None and (det_events or scores or truth.words):
             _plot_stream_timeline(
                 png, audio, truth, m, scores, labels, device, output_quant, seconds, threshold
             )
@@ -252,7 +247,9 @@ def _plot_stream_timeline(
 
     config = dict(device.info.data.get("config", {})) if device.info is not None else {}
     run = SimpleNamespace(
-        scores=np.stack([s.scores for s in scores]).astype(np.int8) if scores else np.zeros((0, len(labels))),
+        scores=np.stack([s.scores for s in scores]).astype(np.int8)
+        if scores
+        else np.zeros((0, len(labels)), np.int8),
         hops=np.array([s.hop for s in scores], dtype=np.int64),
         hop_samples=HOP,
         sample_rate=SAMPLE_RATE,

@@ -171,7 +171,8 @@ def train_model(
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     feature_cfg = FeatureAugment(specaugment=specaugment, stretch=SPEED_RANGE if speed_pitch else None,
                                  max_channel_shift=1 if speed_pitch else 0, level_db=level_db,
-                                 speech_snr_db=snr_db, wide_shift=_wide_shift(td.labels, unknown_shift_ms))
+                                 speech_snr_db=snr_db,
+                                 wide_shift=_wide_shift(td.labels, unknown_shift_ms, FRONTEND_CONFIG))
     audio_cfg = AudioAugment(speed=SPEED_RANGE if speed_pitch else None, level_db=level_db,
                              **({} if snr_db is None else {"snr_db": snr_db}))
     train_batches = make_batches(td, batch_size, seed, feature_cfg, audio_cfg, mixup_alpha=mixup,
@@ -232,14 +233,12 @@ def train_model(
     return TrainResult(out, *(out / n for n in names), metrics=metrics)
 
 
-def _wide_shift(labels: Sequence[str], unknown_shift_ms: int) -> tuple[int, int] | None:
+def _wide_shift(labels: Sequence[str], unknown_shift_ms: int,
+                frontend: dict[str, int]) -> tuple[int, int] | None:
     """FeatureAugment.wide_shift for `_unknown_` at +-unknown_shift_ms (frames of the frontend's hop)."""
     if unknown_shift_ms <= 0 or "_unknown_" not in labels:
         return None
-    from ..features.config_header import read_config
-
-    c = read_config()
-    frame_ms = 1000.0 * c["NK_FE_HOP_SAMPLES"] / c["NK_FE_SAMPLE_RATE"]
+    frame_ms = 1000.0 * frontend["NK_FE_HOP_SAMPLES"] / frontend["NK_FE_SAMPLE_RATE"]
     return labels.index("_unknown_"), int(round(unknown_shift_ms / frame_ms))
 
 
