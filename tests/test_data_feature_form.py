@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -66,6 +67,31 @@ def test_unknown_is_balanced_per_split_and_deterministic(tmp_path: Path) -> None
         for a, b in zip(again, load_feature_form(tmp_path / "f.npz", ["yes", "no"], seed=3), strict=True)
     )
     assert not np.array_equal(again[0], other[0])
+
+
+def test_train_unknown_share_grows_only_the_train_split(tmp_path: Path) -> None:
+    """--unknown-share: more other words in train (the balanced draw plus more, never others), the
+    validation split exactly as balanced as before; math.inf keeps every train unknown."""
+    _fake_npz(tmp_path / "f.npz")
+    unk = labels_for(["yes", "no"]).index(UNKNOWN)
+
+    def rows(result: tuple[np.ndarray, ...], name: str, only_unknown: bool) -> set[bytes]:
+        feats, idx, _, split = result
+        pick = (split == name) & ((idx == unk) if only_unknown else np.ones(len(idx), bool))
+        return {f.tobytes() for f in feats[pick]}
+
+    base = load_feature_form(tmp_path / "f.npz", ["yes", "no"], seed=3)
+    more = load_feature_form(tmp_path / "f.npz", ["yes", "no"], seed=3, train_unknown_share=1.5)
+    every = load_feature_form(tmp_path / "f.npz", ["yes", "no"], seed=3, train_unknown_share=math.inf)
+    full = load_feature_form(tmp_path / "f.npz", ["yes", "no"], unknown_share=None)
+    mean_kw = np.count_nonzero((more[3] == "train") & (more[1] >= 2)) / 2
+    assert len(rows(more, "train", True)) == round(1.5 * mean_kw) > len(rows(base, "train", True))
+    assert rows(base, "train", True) < rows(more, "train", True)  # the balanced draw, plus more
+    assert rows(every, "train", True) == rows(full, "train", True)
+    assert rows(base, "train", False) - rows(base, "train", True) == rows(more, "train", False) - rows(
+        more, "train", True)  # keywords and silence untouched
+    for result in (more, every):
+        assert rows(result, "validation", False) == rows(base, "validation", False)
 
 
 def test_bad_npz_is_one_line_error(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ model can learn it in a few seconds while the real pipeline (WAV -> C frontend -
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -195,9 +196,14 @@ def test_trains_on_feature_form_npz_plus_audio(tone_data: Path, tmp_path: Path) 
     np.savez(npz, features=pixels, word=words, speaker=np.array([ex.speaker for ex in ds.examples("all")]),
              utterance=np.zeros(len(words), np.int32), split=split)
     result = train_model([npz, tone_data], "tiny", tmp_path / "out", epochs=2, keywords=KEYWORDS,
-                         specaugment=True, label_smoothing=0.1, mixup=0.2, weight_decay=0.01, verbose=False)
+                         specaugment=True, label_smoothing=0.1, mixup=0.2, weight_decay=0.01,
+                         unknown_share=math.inf, verbose=False)
     assert (result.metrics["label_smoothing"], result.metrics["mixup"], result.metrics["weight_decay"]) == (
         0.1, 0.2, 0.01)
+    assert result.metrics["unknown_share"] == "all"
+    train_unknown = np.count_nonzero((split == "training") & ~np.isin(words, KEYWORDS))
+    assert result.metrics["data"][0]["train"] == np.count_nonzero(split == "training")  # every unknown kept
+    assert train_unknown > 0
     kinds = [d["kind"] for d in result.metrics["data"]]
     assert kinds == ["feature_form", "audio"]
     assert result.metrics["num_train"] > len(words) * 0.7
@@ -439,6 +445,30 @@ def test_true_snr_option_keeps_the_draws_and_lowers_the_snr() -> None:
     assert np.abs(b.astype(int) - x).mean() > np.abs(a.astype(int) - x).mean() + 1.0
 
 
+def test_unknown_share_and_neighbours_options_parse_and_check(tmp_path: Path) -> None:
+    import argparse
+
+    from nanokws.errors import NanokwsError
+    from nanokws.train import cli, train_model
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    base = ["--data", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert parser.parse_args(base).unknown_share is None
+    assert parser.parse_args([*base, "--unknown-share", "2.5"]).unknown_share == 2.5
+    assert math.isinf(parser.parse_args([*base, "--unknown-share", "ALL"]).unknown_share)
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*base, "--unknown-share", bad])
+    with pytest.raises(NanokwsError, match="_unknown_ share"):
+        train_model([tmp_path], "tiny", tmp_path / "o", verbose=False, unknown_share=0.0)
+    assert parser.parse_args([*base, "--neighbours", "0.5"]).neighbours == 0.5
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--neighbours", "1.5"])
+    with pytest.raises(NanokwsError, match="neighbour"):
+        train_model([tmp_path], "tiny", tmp_path / "o", verbose=False, neighbours=2.0)
+
+
 def test_snr_range_is_checked(tmp_path: Path) -> None:
     from nanokws.errors import NanokwsError
     from nanokws.train import train_model
@@ -469,3 +499,54 @@ def test_unknown_shift_moves_only_unknown_examples_further() -> None:
     assert (np.abs(unknown) > 10).mean() > 0.3  # half of +-20 frames lies beyond +-10
     with pytest.raises(ValueError):
         augment_features(x, None, np.random.default_rng(0), cfg)  # labels needed
+
+
+def _word(start: int, end: int, level: int = 50) -> np.ndarray:
+    x = np.full((49, 40), -121, np.int8)
+    x[start:end] = level
+    return x
+
+
+def test_cut_neighbour_sits_at_the_window_edge_beside_the_word() -> None:
+    """The neighbour's active part is cut by the window's edge (its drawn share outside), keeps a gap to
+    the word, and nothing else changes; a word that fills the window gets no neighbour."""
+    from nanokws.train.augment import active_span, add_cut_neighbour
+
+    word, other = _word(18, 30), _word(10, 30, 40)  # 12-frame word; 20-frame neighbour
+    assert active_span(word) == (18, 30) and active_span(other) == (10, 30)
+    sides = set()
+    for seed in range(60):
+        out = add_cut_neighbour(word, other, np.random.default_rng(seed), cut=(0.4, 0.9), gap_frames=2)
+        changed = np.flatnonzero((out != word).any(axis=1))
+        assert np.array_equal(out[18:30], word[18:30])
+        if len(changed) == 0:
+            continue
+        lo, hi = int(changed[0]), int(changed[-1]) + 1
+        assert np.array_equal(changed, np.arange(lo, hi))  # one contiguous piece
+        assert lo == 0 or hi == 49  # cut by an edge
+        assert 20 - int(np.ceil(0.9 * 20)) <= hi - lo <= 20 - int(np.ceil(0.4 * 20))
+        assert lo >= 30 + 2 or hi <= 18 - 2
+        assert (out[lo:hi] >= 40).all()  # the neighbour's power (plus the floor's)
+        sides.add(lo == 0)
+    assert sides == {True, False}
+    full = _word(0, 49)
+    assert np.array_equal(add_cut_neighbour(full, other, np.random.default_rng(0)), full)
+
+
+def test_neighbour_option_spares_silence_and_draws_nothing_when_off() -> None:
+    from nanokws.train.augment import FeatureAugment, augment_features
+
+    x = np.stack([_word(18, 30), _word(12, 36, 30), _word(20, 26, 60), np.full((49, 40), -100, np.int8)] * 8)
+    labels = np.array([2, 1, 3, 0] * 8)  # 0 = _silence_ here
+    plain = FeatureAugment(max_shift_frames=0, noise_probability=0.0)
+    r1, r2 = np.random.default_rng(4), np.random.default_rng(4)
+    assert np.array_equal(augment_features(x, None, r1, plain, labels), x)
+    augment_features(x, None, r2, FeatureAugment(max_shift_frames=0, noise_probability=0.0, neighbour=None))
+    assert r1.random() == r2.random()
+    cfg = FeatureAugment(max_shift_frames=0, noise_probability=0.0, neighbour=(0, 1.0))
+    out = augment_features(x, None, np.random.default_rng(4), cfg, labels)
+    assert np.array_equal(out[labels == 0], x[labels == 0])
+    changed = (out != x).any(axis=(1, 2))
+    assert changed[labels != 0].mean() > 0.3
+    with pytest.raises(ValueError):
+        augment_features(x, None, np.random.default_rng(0), cfg)

@@ -7,7 +7,9 @@ hash rule) become "train" / "validation"; it has no test split (those speakers a
 The 1000 noise slices have no speaker; a seeded 10 % of them go to validation, the rest to
 train, and their speaker is "noise:<i>".
 Unknown balancing is the same as `load_dataset`'s: per split, round(unknown_share * mean keyword
-count) other-word examples drawn at random (None keeps all).
+count) other-word examples drawn at random (None keeps all). `train_unknown_share`, when given,
+replaces it for the train split only (math.inf keeps all): more other words to learn from, while the
+validation split stays balanced and comparable between runs.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def load_feature_form(
     keywords: Sequence[str] = DEFAULT_KEYWORDS,
     *,
     unknown_share: float | None = 1.0,
+    train_unknown_share: float | None = None,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(features int8 [N, 49, 40], label_index int32 [N], speaker str [N], split str [N])."""
@@ -60,13 +63,14 @@ def load_feature_form(
     speaker[noise_idx] = [f"noise:{i}" for i in range(len(noise_idx))]
 
     keep = split != ""  # anything with an unexpected split tag is left out
-    if unknown_share is not None:
-        for split_no, name in enumerate(("train", "validation")):
+    for split_no, name in enumerate(("train", "validation")):
+        share = train_unknown_share if name == "train" and train_unknown_share is not None else unknown_share
+        if share is not None:
             in_split = keep & (split == name)
             mean_kw = np.count_nonzero(in_split & (label_index >= 2)) / len(keywords)
             unknown = np.flatnonzero(in_split & (label_index == index[UNKNOWN]))
-            target = round(unknown_share * mean_kw)
-            if target < len(unknown):
+            if share * mean_kw < len(unknown):
+                target = round(share * mean_kw)
                 drop = np.random.default_rng([seed, 2, split_no]).permutation(unknown)[target:]
                 keep[drop] = False
 

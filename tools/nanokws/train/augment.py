@@ -75,6 +75,13 @@ class FeatureAugment:
     # (label index, frames): examples of that label (_unknown_) shifted by up to +-frames instead of
     # max_shift_frames, partly out of the window, as other words pass through a stream's windows.
     wide_shift: tuple[int, int] | None = None
+    # (silence label index, probability): with that probability a word (any label but silence) gets a
+    # neighbouring word from the same batch, cut by the window's edge, as a stream's window shows the
+    # word before or after. The label stays: a whole keyword beside a cut word is still that keyword,
+    # another word beside a cut keyword is still not one.
+    neighbour: tuple[int, float] | None = None
+    neighbour_cut: tuple[float, float] = (0.4, 0.9)  # share of the neighbour's active frames outside
+    neighbour_gap_frames: int = 3  # least silence between the two words' active parts (60 ms)
 
 
 def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
@@ -182,12 +189,45 @@ def snr_gain_db(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> float:
     return mel_power_db(signal) - mel_power_db(noise) - snr_db
 
 
+def active_span(x: np.ndarray, below_peak: float = 35.0) -> tuple[int, int]:
+    """[start, end) frames of the word in features [frames, channels]: the first and last frame whose
+    in-band power is within `below_peak` int8 steps (35: about 15 dB; a median 13 frames on the shared
+    npz's words) of the loudest frame's."""
+    power = LOG_GAIN * np.log(np.exp(x.astype(np.float64) / LOG_GAIN).sum(axis=1))
+    on = np.flatnonzero(power >= power.max() - below_peak)
+    return int(on[0]), int(on[-1]) + 1
+
+
+def add_cut_neighbour(x: np.ndarray, other: np.ndarray, rng: np.random.Generator,
+                      cut: tuple[float, float] = (0.4, 0.9), gap_frames: int = 3) -> np.ndarray:
+    """`x` with the active part of `other` added (in the power domain) before or after its word, a random
+    `cut` share of it beyond the window's edge and at least `gap_frames` from x's word. Returned
+    unchanged when x's word leaves no room on the side drawn (two draws either way)."""
+    frames = x.shape[0]
+    start, end = active_span(x)
+    o_start, o_end = active_span(other)
+    length = o_end - o_start
+    after = rng.random() < 0.5
+    share = float(rng.uniform(*cut))
+    inside = max(1, length - int(np.ceil(share * length)))
+    place = frames - inside if after else inside - length  # where other's active part starts
+    if (after and place - end < gap_frames) or (not after and start - (place + length) < gap_frames):
+        return x
+    lo, hi = max(0, place), min(frames, place + length)
+    src = other[o_start + (lo - place):o_start + (hi - place)]
+    out = x.copy()
+    mixed = LOG_GAIN * np.logaddexp(out[lo:hi] / LOG_GAIN, src / LOG_GAIN)  # powers add
+    out[lo:hi] = np.clip(np.rint(mixed), -128, 127).astype(x.dtype)
+    return out
+
+
 def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.random.Generator,
                      cfg: FeatureAugment = FeatureAugment(), labels: np.ndarray | None = None) -> np.ndarray:
     """Augment int8 features [n, frames, channels]; returns a new int8 array. `labels` (label index
-    per example) is needed only for cfg.wide_shift."""
-    if cfg.wide_shift is not None and (labels is None or len(labels) != len(features)):
-        raise ValueError("wide_shift needs one label per example")
+    per example) is needed only for cfg.wide_shift and cfg.neighbour."""
+    needs_labels = cfg.wide_shift is not None or cfg.neighbour is not None
+    if needs_labels and (labels is None or len(labels) != len(features)):
+        raise ValueError("wide_shift and neighbour need one label per example")
     out = np.empty_like(features)
     n, frames, channels = features.shape
     for i in range(n):
@@ -201,6 +241,11 @@ def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.ran
         if cfg.wide_shift is not None and labels is not None and int(labels[i]) == cfg.wide_shift[0]:
             reach = cfg.wide_shift[1]
         x = _shift(x, int(rng.integers(-reach, reach + 1)), floor)
+        if cfg.neighbour is not None and labels is not None and n > 1 and rng.random() < cfg.neighbour[1]:
+            j = int(rng.integers(n - 1))
+            j += j >= i  # any other example of the batch
+            if int(labels[i]) != cfg.neighbour[0] and int(labels[j]) != cfg.neighbour[0]:
+                x = add_cut_neighbour(x, features[j], rng, cfg.neighbour_cut, cfg.neighbour_gap_frames)
         if noise is not None and len(noise) and rng.random() < cfg.noise_probability:
             slice_ = noise[int(rng.integers(len(noise)))]
             if cfg.speech_snr_db is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -63,6 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="feature-form _unknown_ examples shifted by up to +-MS ms instead of 100, "
                         "partly out of the window: other words as a stream's sliding windows see them (e.g. "
                         "400; default: %(default)s = off)")
+    parser.add_argument("--unknown-share", type=_share, default=None, metavar="S",
+                        help="feature-form _unknown_ training examples: S times the mean keyword count, or "
+                        "'all' (the shared npz has about 3.5x); more other words, fewer false accepts in a "
+                        "stream. Validation stays balanced (default: 1, as many as a keyword)")
+    parser.add_argument("--neighbours", type=float_in(0.0, 1.0), default=0.0, metavar="P",
+                        help="share of feature-form words that get another word beside them, cut by the "
+                        "window's edge, label unchanged: the words before and after as a stream's windows "
+                        "show them (e.g. 0.5; default: %(default)s = off)")
     parser.add_argument("--label-smoothing", type=float_in(0.0, 0.999), default=0.0, metavar="EPS",
                         help="label smoothing: EPS of each target spread over all classes (e.g. 0.1; "
                         "default: %(default)s)")
@@ -81,6 +90,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of the teacher in the targets (default: %(default)s)")
 
 
+def _share(text: str) -> float:
+    """--unknown-share: a positive number, or 'all'."""
+    if text.strip().lower() == "all":
+        return math.inf
+    value = float_in(0.0, 1000.0, lo_open=True)(text)
+    return float(value)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import check_output_dir
     from .trainer import train_model
@@ -96,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size, lr=args.lr, specaugment=args.specaugment,
                 speed_pitch=args.speed_pitch, level_db=args.level_db,
                 snr_db=None if args.snr_db is None else (args.snr_db[0], args.snr_db[1]),
-                unknown_shift_ms=args.unknown_shift_ms,
+                unknown_shift_ms=args.unknown_shift_ms, unknown_share=args.unknown_share,
+                neighbours=args.neighbours,
                 label_smoothing=args.label_smoothing, mixup=args.mixup, weight_decay=args.weight_decay,
                 patience=args.patience, teacher=args.teacher, teacher_weight=args.teacher_weight,
                 command=shlex.join(["nanokws", *sys.argv[1:]]))

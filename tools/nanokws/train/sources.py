@@ -47,8 +47,10 @@ def features_of(audio: np.ndarray, batch: int = 256) -> np.ndarray:
 
 
 def load_training_data(data: Sequence[str | os.PathLike[str]], keywords: Sequence[str], seed: int = 0,
-                       progress: bool = True) -> TrainingData:
-    """Load every `--data` source; folders as audio, `.npz` files as feature form."""
+                       progress: bool = True, unknown_share: float | None = None) -> TrainingData:
+    """Load every `--data` source; folders as audio, `.npz` files as feature form. `unknown_share`:
+    other-word training examples of a feature-form source per mean keyword count (None: as many as
+    a keyword, the validation split's balance; math.inf: all of them)."""
     from ..data import labels_for, load_dataset, load_feature_form, noise_region
 
     labels = labels_for(keywords)
@@ -60,7 +62,8 @@ def load_training_data(data: Sequence[str | os.PathLike[str]], keywords: Sequenc
     for source in data:
         path = Path(source)
         if path.is_file() and path.suffix == ".npz":
-            x, y, _speaker, split = load_feature_form(path, keywords, seed=seed)
+            x, y, _speaker, split = load_feature_form(path, keywords, seed=seed,
+                                                      train_unknown_share=unknown_share)
             train = split == "train"
             feats.append(x[train])
             feats_y.append(y[train])

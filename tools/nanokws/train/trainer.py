@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -104,6 +105,8 @@ def train_model(
     level_db: float = 0.0,
     snr_db: tuple[float, float] | None = None,
     unknown_shift_ms: int = 0,
+    unknown_share: float | None = None,
+    neighbours: float = 0.0,
     label_smoothing: float = 0.0,
     mixup: float = 0.0,
     weight_decay: float = 0.0,
@@ -123,7 +126,10 @@ def train_model(
     included), `snr_db` ((lo, hi): background noise mixed at a true SNR from lo..hi dB, audio and
     feature form alike; None keeps audio at 0..20 dB and feature-form noise at its own level),
     `unknown_shift_ms` (> 0: feature-form `_unknown_` examples shifted by up to +-this many ms instead
-    of 100, other words at the offsets a stream shows them).
+    of 100, other words at the offsets a stream shows them), `unknown_share` (feature-form `_unknown_`
+    training examples per mean keyword count; None = 1, as balanced as validation; math.inf = all),
+    `neighbours` (0..1: that share of feature-form words get another word of the batch beside them, cut
+    by the window's edge, label unchanged: the word before or after as a stream's windows show it).
     `teacher`: an int8 .tflite whose probabilities on each augmented batch are
     blended into the targets with `teacher_weight` (train/distill.py).
     """
@@ -137,9 +143,13 @@ def train_model(
         raise NanokwsError("the SNR range must be LO <= HI within -30..60 dB")
     if not 0 <= unknown_shift_ms <= 1000:
         raise NanokwsError("the _unknown_ shift must be 0..1000 ms")
+    if not 0.0 <= neighbours <= 1.0:
+        raise NanokwsError("the neighbour probability must be 0..1")
+    if unknown_share is not None and not unknown_share > 0:
+        raise NanokwsError("the _unknown_ share must be positive")
     if not 0.0 < teacher_weight <= 1.0:
         raise NanokwsError("the teacher weight must be in (0, 1]")
-    from ..data import DEFAULT_KEYWORDS
+    from ..data import DEFAULT_KEYWORDS, SILENCE
     from ..features import FRONTEND_CONFIG
     from ..versions import tool_versions
     from .batches import make_batches
@@ -152,7 +162,7 @@ def train_model(
         raise NanokwsError(f"unknown model '{model_name}' (choose from {', '.join(MODELS)})")
     keywords = list(keywords or DEFAULT_KEYWORDS)
     started = time.monotonic()
-    td = load_training_data(data, keywords, seed=seed, progress=verbose)
+    td = load_training_data(data, keywords, seed=seed, progress=verbose, unknown_share=unknown_share)
     teacher_fn = None
     if teacher is not None:
         from .distill import load_teacher
@@ -172,7 +182,8 @@ def train_model(
     feature_cfg = FeatureAugment(specaugment=specaugment, stretch=SPEED_RANGE if speed_pitch else None,
                                  max_channel_shift=1 if speed_pitch else 0, level_db=level_db,
                                  speech_snr_db=snr_db,
-                                 wide_shift=_wide_shift(td.labels, unknown_shift_ms, FRONTEND_CONFIG))
+                                 wide_shift=_wide_shift(td.labels, unknown_shift_ms, FRONTEND_CONFIG),
+                                 neighbour=(td.labels.index(SILENCE), neighbours) if neighbours > 0 else None)
     audio_cfg = AudioAugment(speed=SPEED_RANGE if speed_pitch else None, level_db=level_db,
                              **({} if snr_db is None else {"snr_db": snr_db}))
     train_batches = make_batches(td, batch_size, seed, feature_cfg, audio_cfg, mixup_alpha=mixup,
@@ -211,6 +222,8 @@ def train_model(
         "seed": seed, "batch_size": batch_size, "lr": lr, "specaugment": specaugment,
         "speed_pitch": speed_pitch, "level_db": level_db, "snr_db": None if snr_db is None else list(snr_db),
         "unknown_shift_ms": unknown_shift_ms,
+        "neighbours": neighbours,
+        "unknown_share": "all" if unknown_share is not None and math.isinf(unknown_share) else unknown_share,
         "label_smoothing": label_smoothing, "mixup": mixup, "weight_decay": weight_decay,
         "patience": patience,
         "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight},
