@@ -127,6 +127,7 @@ def test_litert_input_requantisation_rounds_like_the_firmware() -> None:
 
 
 def test_condition_audio_has_the_asked_snr_and_level() -> None:
+    from nanokws.errors import NanokwsError
     from nanokws.evaluate.conditions import Condition, apply_condition, conditions_from
 
     rng = np.random.default_rng(0)
@@ -142,6 +143,14 @@ def test_condition_audio_has_the_asked_snr_and_level() -> None:
         assert np.allclose(got, snr, atol=0.05), (snr, got)
     quiet = apply_condition(clips, noise, Condition(quieter_db=30.0), seed=0, index=2)
     assert np.abs(quiet.astype(np.float64) - clips * 10 ** -1.5).max() <= 0.5
+    names = [c.name for c in conditions_from([], [], [120, -240])]
+    assert names == ["clean", "120 ms later", "240 ms earlier"]
+    later = apply_condition(clips, noise, Condition(shift_ms=120.0), seed=0, index=3)
+    earlier = apply_condition(clips, noise, Condition(shift_ms=-240.0), seed=0, index=4)
+    assert np.array_equal(later[:, 1920:], clips[:, :-1920]) and not later[:, :1920].any()
+    assert np.array_equal(earlier[:, :-3840], clips[:, 3840:]) and not earlier[:, -3840:].any()
+    with pytest.raises(NanokwsError, match="out of its window"):
+        apply_condition(clips, noise, Condition(shift_ms=1000.0), seed=0, index=5)
 
 
 def test_conditions_in_the_report(setup: tuple[Path, Path], tmp_path: Path) -> None:
@@ -153,9 +162,9 @@ def test_conditions_in_the_report(setup: tuple[Path, Path], tmp_path: Path) -> N
 
     model, data = setup
     report = evaluate_model(model, [data], split="validation", snrs=[0.0], quieter_db=[40.0],
-                            conditions_plot=tmp_path / "c.png", verbose=False)
+                            shifts_ms=[300.0], conditions_plot=tmp_path / "c.png", verbose=False)
     rows = report["conditions"]
-    assert [r["name"] for r in rows] == ["clean", "0 dB SNR", "40 dB quieter"]
+    assert [r["name"] for r in rows] == ["clean", "0 dB SNR", "40 dB quieter", "300 ms later"]
     assert rows[0]["accuracy"] == report["accuracy"] and all(r["n"] == report["n"] for r in rows)
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     # The 0 dB row, recomputed here from the validation part of the noise only.

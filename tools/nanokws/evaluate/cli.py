@@ -19,8 +19,8 @@ Features come from the device's C frontend; labels and keywords from the model's
 --split all evaluates every clip in the folder (the official test set's _silence_/_unknown_ layout).
 The JSON has accuracy, balanced_accuracy (mean per-class recall), n, labels, confusion
 [true][predicted], per_class precision/recall/f1/support, tflm_agrees (TFLite Micro's int8 outputs
-identical to LiteRT's on every clip) and tflm_mismatches. With --snr/--quieter-db it also has
-"conditions": int8 accuracy (LiteRT) per condition, clean first. SNR is the clip's power over the
+identical to LiteRT's on every clip) and tflm_mismatches. With --snr/--quieter-db/--shift-ms it also
+has "conditions": int8 accuracy (LiteRT) per condition, clean first. SNR is the clip's power over the
 added noise's; noise comes only from the evaluated split's part of each _background_noise_
 recording, so a model is never tested on the noise it was trained with.
 """
@@ -41,8 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quieter-db", type=float_in(0.0, 90.0), nargs="+", default=[], metavar="DB",
                         help="also evaluate the clips played this many dB quieter (a distant talker, a low "
                         "microphone gain), e.g. --quieter-db 20 30")
+    parser.add_argument("--shift-ms", type=float_in(-900.0, 900.0), nargs="+", default=[], metavar="MS",
+                        help="also evaluate the clips moved this many ms later in their window (earlier if "
+                        "negative; digital silence moved in): how much a model depends on where the word "
+                        "sits, e.g. --shift-ms -240 -120 120 240")
     parser.add_argument("--conditions-plot", default=None, metavar="OUT.png",
-                        help="bar chart of accuracy per condition (with --snr/--quieter-db)")
+                        help="bar chart of accuracy per condition (with --snr/--quieter-db/--shift-ms)")
     parser.add_argument("--limit", type=int_in(1), default=None, metavar="N",
                         help="evaluate a seeded random subset of N clips (default: all)")
 
@@ -50,10 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import check_output_file
 
-    if args.conditions_plot and not (args.snr or args.quieter_db):
+    if args.conditions_plot and not (args.snr or args.quieter_db or args.shift_ms):
         from ..errors import NanokwsError
 
-        raise NanokwsError("--conditions-plot needs --snr and/or --quieter-db")
+        raise NanokwsError("--conditions-plot needs --snr, --quieter-db or --shift-ms")
     outputs = (("--json", args.json), ("--plot", args.plot), ("--conditions-plot", args.conditions_plot))
     for flag, path in outputs:
         if path:
@@ -62,5 +66,5 @@ def run(args: argparse.Namespace) -> int:
 
     evaluate_model(args.model, args.data, split=args.split, limit=args.limit, json_path=args.json,
                    plot_path=args.plot, snrs=args.snr, quieter_db=args.quieter_db,
-                   conditions_plot=args.conditions_plot)
+                   shifts_ms=args.shift_ms, conditions_plot=args.conditions_plot)
     return 0

@@ -8,6 +8,9 @@ at a chosen SNR, or played quieter, then through the device's C frontend and the
   silence) get the noise at its recorded level.
 - Quieter: the whole clip, its own noise included, scaled by -N dB (a distant talker, a low
   microphone gain) and rounded back to int16, as a quieter microphone signal would be.
+- Shifted: the whole clip moved N ms later (or earlier, N < 0) in its one-second window, the part
+  moved in being digital silence: where a word sits in the window, as a stream's windows see it at
+  other offsets than the recording's.
 
 Every draw is seeded by (seed, condition, clip), so a condition gives the same audio on every run.
 """
@@ -27,6 +30,7 @@ from ..train.augment import noise_gain
 class Condition:
     snr_db: float | None = None  # None: no noise added
     quieter_db: float = 0.0
+    shift_ms: float = 0.0  # > 0: the clip later in its window
 
     @property
     def name(self) -> str:
@@ -35,26 +39,48 @@ class Condition:
             parts.append(f"{self.snr_db:g} dB SNR")
         if self.quieter_db:
             parts.append(f"{self.quieter_db:g} dB quieter")
+        if self.shift_ms:
+            parts.append(f"{abs(self.shift_ms):g} ms {'later' if self.shift_ms > 0 else 'earlier'}")
         return ", ".join(parts) or "clean"
 
     def to_json(self) -> dict[str, float | None | str]:
-        return {"name": self.name, "snr_db": self.snr_db, "quieter_db": self.quieter_db}
+        return {"name": self.name, "snr_db": self.snr_db, "quieter_db": self.quieter_db,
+                "shift_ms": self.shift_ms}
 
 
-def conditions_from(snrs: Sequence[float], quieter: Sequence[float]) -> list[Condition]:
-    """Clean first, then one condition per SNR and per quieter level (duplicates dropped)."""
+def conditions_from(snrs: Sequence[float], quieter: Sequence[float],
+                    shifts_ms: Sequence[float] = ()) -> list[Condition]:
+    """Clean first, then one condition per SNR, per quieter level and per shift (duplicates dropped)."""
     out = [Condition()]
-    for c in [Condition(snr_db=float(s)) for s in snrs] + [Condition(quieter_db=float(q)) for q in quieter]:
+    for c in ([Condition(snr_db=float(s)) for s in snrs] + [Condition(quieter_db=float(q)) for q in quieter]
+              + [Condition(shift_ms=float(t)) for t in shifts_ms]):
         if c not in out:
             out.append(c)
+    return out
+
+
+def shift_audio(audio: np.ndarray, samples: int) -> np.ndarray:
+    """int16 clips [n, length] moved `samples` later (earlier if negative), digital silence moved in."""
+    out = np.zeros_like(audio)
+    if samples >= 0:
+        out[:, samples:] = audio[:, :audio.shape[1] - samples]
+    else:
+        out[:, :samples] = audio[:, -samples:]
     return out
 
 
 def apply_condition(audio: np.ndarray, noise: Sequence[np.ndarray], cond: Condition, seed: int,
                     index: int) -> np.ndarray:
     """int16 clips [n, samples] under `cond`; `noise` are int16 recordings (this split's parts)."""
-    if cond.snr_db is None and not cond.quieter_db:
+    if cond.snr_db is None and not cond.quieter_db and not cond.shift_ms:
         return audio
+    if cond.shift_ms:
+        from ..features import FRONTEND_CONFIG
+
+        samples = int(round(cond.shift_ms * FRONTEND_CONFIG["NK_FE_SAMPLE_RATE"] / 1000.0))
+        if abs(samples) >= audio.shape[1]:
+            raise NanokwsError(f"a shift of {cond.shift_ms:g} ms moves the whole clip out of its window")
+        audio = shift_audio(audio, samples)
     x = audio.astype(np.float64)
     n, length = x.shape
     if cond.snr_db is not None:
@@ -87,8 +113,14 @@ def plot_conditions(path: str, rows: Sequence[dict], title: str) -> None:
     acc = np.array([100.0 * r["accuracy"] for r in rows])
     err = np.array([196.0 * np.sqrt(r["accuracy"] * (1 - r["accuracy"]) / max(r["n"], 1)) for r in rows])
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4))
-    colors = ["tab:green" if r["snr_db"] is None and not r["quieter_db"] else
-              ("tab:blue" if r["snr_db"] is not None else "tab:orange") for r in rows]
+    def color(r: dict) -> str:
+        if r["snr_db"] is not None:
+            return "tab:blue"
+        if r["quieter_db"]:
+            return "tab:orange"
+        return "tab:purple" if r.get("shift_ms") else "tab:green"
+
+    colors = [color(r) for r in rows]
     ax.bar(range(len(rows)), acc, yerr=err, color=colors, capsize=3)
     ax.axhline(acc[0], color="tab:green", ls="--", lw=1)
     ax.axhline(acc[0] - 5.0, color="tab:red", ls=":", lw=1, label="clean - 5 points")

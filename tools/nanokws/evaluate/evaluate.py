@@ -68,7 +68,7 @@ def load_eval_audio(data: Sequence[str | os.PathLike[str]], keywords: list[str],
     for source in data:
         path = Path(source)
         if not path.is_dir():
-            raise NanokwsError(f"--data {path}: --snr/--quieter-db need audio (a dataset folder), "
+            raise NanokwsError(f"--data {path}: --snr/--quieter-db/--shift-ms need audio (a dataset folder), "
                                "not a feature-form file")
         dataset = load_dataset(path, keywords, seed=seed)
         a, y = dataset.arrays(split, progress=progress)
@@ -109,11 +109,12 @@ def evaluate_model(
     plot_path: str | os.PathLike[str] | None = None,
     snrs: Sequence[float] = (),
     quieter_db: Sequence[float] = (),
+    shifts_ms: Sequence[float] = (),
     conditions_plot: str | os.PathLike[str] | None = None,
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Evaluate; return (and optionally write) the report dict described in `nanokws eval --help`.
-    `snrs` / `quieter_db` add robustness conditions (evaluate/conditions.py), reported under
+    `snrs` / `quieter_db` / `shifts_ms` add robustness conditions (evaluate/conditions.py), reported under
     "conditions" with the clean accuracy first."""
     from tqdm import tqdm
 
@@ -129,7 +130,7 @@ def evaluate_model(
     if labels[:2] != [SILENCE, UNKNOWN] or len(labels) < 3:
         raise NanokwsError(f"{model_path}: metadata labels {labels} do not start with {SILENCE}, {UNKNOWN}")
     _check_frontend(meta.get("frontend"), str(model_path))
-    conditions = conditions_from(snrs, quieter_db)
+    conditions = conditions_from(snrs, quieter_db, shifts_ms)
     x, y, clips, noise = load_eval_inputs(data, labels[2:], split, limit, conditions, verbose)
 
     with tqdm(total=len(y), desc="LiteRT", unit="clip", disable=not verbose, leave=False) as bar:
