@@ -84,7 +84,7 @@ def test_info_describes_model_frontend_and_config(fw: Path) -> None:
     assert d["cycle_unit"] == "host_ns" and d["cycle_hz"] == 1_000_000_000
     assert d["config"] == {
         "inference_stride": 2, "smoothing": 4, "thresholds": [180] * 4,
-        "suppression_ms": 750, "release": 64, "stream_scores": 0,
+        "suppression_ms": 1000, "release": 64, "stream_scores": 0,
     }
     # The fixture's model_config.h predates NK_MODEL_REC_*: the library's defaults.
     assert info.config_source == "library defaults"

@@ -146,7 +146,7 @@ typedef struct {
  * Defaults: stride 2 (or the streaming model's); the recognizer settings of the model's
  * model_config.h (NK_MODEL_REC_THRESHOLDS / _WINDOW / _SUPPRESSION_MS / _RELEASE, written by
  * `nanokws compile --recognizer`), or where it has none the library's (nk_recognizer.h:
- * smoothing 4, thresholds 180/255, suppression 750 ms, release 64/255). */
+ * smoothing 4, thresholds 180/255, suppression 1000 ms, release 64/255). */
 nk_kws_status_t nk_kws_begin(nk_kws_t *kws, const nk_kws_model_t *model);
 
 /* Start on a memory block of `bytes` (>= NK_KWS_MEMORY_BYTES, aligned to NK_KWS_MEMORY_ALIGN);

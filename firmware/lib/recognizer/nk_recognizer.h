@@ -17,7 +17,10 @@ extern "C" {
 #define NK_REC_MAX_WINDOW 32u
 #define NK_REC_DEFAULT_WINDOW 4u
 #define NK_REC_DEFAULT_THRESHOLD 180u
-#define NK_REC_DEFAULT_SUPPRESSION_MS 750u
+/* Suppression after any detection: the window's length (1 s). A word fully inside the window stays in
+ * it, partly, for up to that long after it fires, and its tail can look like another keyword ("stop"
+ * ending as "off"); 750 ms left one repeat and 85 such confusions on the 60-minute test stream. */
+#define NK_REC_DEFAULT_SUPPRESSION_MS 1000u
 /* Release level: a label that fired re-arms once its smoothed probability is at or below this.
  * 64 (25 %) is about a third of the default threshold: a word that is still partly in the 1 s
  * window keeps its label well above it (the repeats of issue #14 came 0.6-1.6 s after the first

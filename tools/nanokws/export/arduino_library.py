@@ -229,6 +229,9 @@ def model_costs(compiled: Path) -> tuple[int, int]:
 def render_readme(
     name: str, version: str, labels: list[str], digest: str, streaming: bool, costs: tuple[int, int]
 ) -> str:
+    from ..streams.replay import RecognizerConfig
+
+    rec = RecognizerConfig.defaults(1)  # the library's defaults, read from nk_recognizer.h
     keywords = ", ".join(f"`{x}`" for x in labels if not x.startswith("_"))
     form = ("streaming form: each inference computes only the new time rows" if streaming
             else "the whole 49-frame window per inference")
@@ -256,12 +259,12 @@ void loop() {{ /* samples: 16 kHz mono int16 from your microphone */ kws.push(sa
 ```
 
 `push()` takes any number of samples; every 20 ms of audio is one frontend frame, and every
-`stride` frames (default 2) one inference, after which the recognizer may fire: smoothing over 4
-inferences, per-label thresholds 180/255, 750 ms suppression after any detection, and a release
-level of 64/255 (a keyword that fired fires again only after its probability fell that low, so one
-spoken word fires once). A model compiled with a recognizer.json starts with its settings instead
-(`NanoKws::configSource()` says which). Detections arrive in the callback inside `push()`, or poll
-them with `kws.poll(d)`.
+`stride` frames (default 2) one inference, after which the recognizer may fire: smoothing over
+{rec.window} inferences, per-label thresholds {rec.thresholds[0]}/255, {rec.suppression_ms} ms suppression
+after any detection, and a release level of {rec.release}/255 (a keyword that fired fires again
+only after its probability fell that low, so one spoken word fires once). A model compiled with a
+recognizer.json starts with its settings instead (`NanoKws::configSource()` says which).
+Detections arrive in the callback inside `push()`, or poll them with `kws.poll(d)`.
 
 | call | what |
 |---|---|
