@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NanokwsError
-from ..train.augment import noise_gain
+from ..train.augment import noise_gain, shift_time
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,6 @@ def conditions_from(snrs: Sequence[float], quieter: Sequence[float],
     return out
 
 
-def shift_audio(audio: np.ndarray, samples: int) -> np.ndarray:
-    """int16 clips [n, length] moved `samples` later (earlier if negative), digital silence moved in."""
-    out = np.zeros_like(audio)
-    if samples >= 0:
-        out[:, samples:] = audio[:, :audio.shape[1] - samples]
-    else:
-        out[:, :samples] = audio[:, -samples:]
-    return out
-
-
 def apply_condition(audio: np.ndarray, noise: Sequence[np.ndarray], cond: Condition, seed: int,
                     index: int) -> np.ndarray:
     """int16 clips [n, samples] under `cond`; `noise` are int16 recordings (this split's parts)."""
@@ -80,7 +70,7 @@ def apply_condition(audio: np.ndarray, noise: Sequence[np.ndarray], cond: Condit
         samples = int(round(cond.shift_ms * FRONTEND_CONFIG["NK_FE_SAMPLE_RATE"] / 1000.0))
         if abs(samples) >= audio.shape[1]:
             raise NanokwsError(f"a shift of {cond.shift_ms:g} ms moves the whole clip out of its window")
-        audio = shift_audio(audio, samples)
+        audio = shift_time(audio.T, samples, 0).T  # clips are rows: time is axis 1
     x = audio.astype(np.float64)
     n, length = x.shape
     if cond.snr_db is not None:

@@ -122,8 +122,9 @@ def shift_channels(x: np.ndarray, shift: int) -> np.ndarray:
     return x[:, idx]
 
 
-def _shift(x: np.ndarray, shift: int, fill: float) -> np.ndarray:
-    """Shift along axis 0 by `shift` (positive = later), filling the gap with `fill`."""
+def shift_time(x: np.ndarray, shift: int, fill: float) -> np.ndarray:
+    """Shift along axis 0 (time: samples or frames) by `shift` (positive = later), filling the gap with
+    `fill`."""
     out = np.full_like(x, fill)
     if shift > 0:
         out[shift:] = x[:-shift]
@@ -149,7 +150,7 @@ def augment_audio(audio: np.ndarray, noise: list[np.ndarray], rng: np.random.Gen
         x = clips[i]
         if cfg.speed is not None:
             x = speed_perturb(x, float(rng.uniform(*cfg.speed)))
-        x = _shift(x, int(rng.integers(-cfg.max_shift_samples, cfg.max_shift_samples + 1)), 0.0)
+        x = shift_time(x, int(rng.integers(-cfg.max_shift_samples, cfg.max_shift_samples + 1)), 0.0)
         x *= np.float32(10.0 ** (rng.uniform(*cfg.gain_db) / 20.0))
         if noise and rng.random() < cfg.noise_probability:
             src = noise[int(rng.integers(len(noise)))]
@@ -240,7 +241,7 @@ def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.ran
         reach = cfg.max_shift_frames
         if cfg.wide_shift is not None and labels is not None and int(labels[i]) == cfg.wide_shift[0]:
             reach = cfg.wide_shift[1]
-        x = _shift(x, int(rng.integers(-reach, reach + 1)), floor)
+        x = shift_time(x, int(rng.integers(-reach, reach + 1)), floor)
         if cfg.neighbour is not None and labels is not None and n > 1 and rng.random() < cfg.neighbour[1]:
             j = int(rng.integers(n - 1))
             j += j >= i  # any other example of the batch

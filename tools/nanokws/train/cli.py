@@ -94,8 +94,7 @@ def _share(text: str) -> float:
     """--unknown-share: a positive number, or 'all'."""
     if text.strip().lower() == "all":
         return math.inf
-    value = float_in(0.0, 1000.0, lo_open=True)(text)
-    return float(value)
+    return float_in(0.0, 1000.0, lo_open=True)(text)
 
 
 def run(args: argparse.Namespace) -> int:
