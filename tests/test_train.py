@@ -550,3 +550,33 @@ def test_neighbour_option_spares_silence_and_draws_nothing_when_off() -> None:
     assert changed[labels != 0].mean() > 0.3
     with pytest.raises(ValueError):
         augment_features(x, None, np.random.default_rng(0), cfg)
+
+
+def test_ema_keeps_validates_and_converts_the_averaged_weights(tone_data: Path, tmp_path: Path) -> None:
+    """--ema M: the model kept, validated and converted is the moving average of the weights. With M
+    so close to 1 that the average barely leaves the first step's weights, two epochs that teach the
+    plain run the words leave the averaged model near chance; and the accuracy validation recorded
+    for the best epoch is the kept model's, so the stopper kept the averaged weights it scored."""
+    import argparse
+
+    from nanokws.errors import NanokwsError
+    from nanokws.train import cli, train_model
+
+    common = {"epochs": 2, "seed": 0, "keywords": KEYWORDS, "command": "test", "verbose": False}
+    plain = train_model([tone_data], "tiny", tmp_path / "plain", **common)  # type: ignore[arg-type]
+    frozen = train_model([tone_data], "tiny", tmp_path / "ema", ema=0.99999, **common)  # type: ignore[arg-type]
+    chance = 1.0 / len(plain.metrics["labels"])
+    assert plain.metrics["ema"] == 0.0 and frozen.metrics["ema"] == 0.99999
+    assert plain.metrics["float_val_accuracy"] > chance + 0.3  # 0.63 here, chance 0.2
+    assert frozen.metrics["float_val_accuracy"] < chance + 0.15  # 0.23 here; without the swap 0.63
+    for m in (plain.metrics, frozen.metrics):
+        validated = m["history"]["val_accuracy"][m["best_epoch"] - 1]
+        assert abs(m["float_val_accuracy"] - validated) <= 1.0 / m["num_validation"] + 1e-6
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    base = ["--data", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert parser.parse_args([*base, "--ema", "0.999"]).ema == 0.999
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--ema", "1"])
+    with pytest.raises(NanokwsError, match="momentum"):
+        train_model([tmp_path], "tiny", tmp_path / "o", verbose=False, ema=1.0)

@@ -80,6 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: %(default)s = off)")
     parser.add_argument("--weight-decay", type=float_in(0.0, 1.0), default=0.0,
                         help="AdamW decoupled weight decay (e.g. 1e-4; default: %(default)s = plain Adam)")
+    parser.add_argument("--ema", type=float_in(0.0, 0.99999), default=0.0, metavar="M",
+                        help="keep an exponential moving average of the weights with momentum M (e.g. 0.999: "
+                        "about the last 1000 steps) and validate, keep and convert it instead of the last "
+                        "step's weights (default: %(default)s = off)")
     parser.add_argument("--patience", type=int_in(1, 100_000), default=DEFAULT_PATIENCE,
                         help="stop after this many epochs without a better validation accuracy; the best "
                         "weights are kept (default: %(default)s)")
@@ -115,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 unknown_shift_ms=args.unknown_shift_ms, unknown_share=args.unknown_share,
                 neighbours=args.neighbours,
                 label_smoothing=args.label_smoothing, mixup=args.mixup, weight_decay=args.weight_decay,
-                patience=args.patience, teacher=args.teacher, teacher_weight=args.teacher_weight,
+                ema=args.ema, patience=args.patience, teacher=args.teacher,
+                teacher_weight=args.teacher_weight,
                 command=shlex.join(["nanokws", *sys.argv[1:]]))
     return 0

@@ -110,6 +110,7 @@ def train_model(
     label_smoothing: float = 0.0,
     mixup: float = 0.0,
     weight_decay: float = 0.0,
+    ema: float = 0.0,
     patience: int = DEFAULT_PATIENCE,
     teacher: str | os.PathLike[str] | None = None,
     teacher_weight: float = 0.5,
@@ -130,6 +131,8 @@ def train_model(
     training examples per mean keyword count; None = 1, as balanced as validation; math.inf = all),
     `neighbours` (0..1: that share of feature-form words get another word of the batch beside them, cut
     by the window's edge, label unchanged: the word before or after as a stream's windows show it).
+    `ema` (0 = off, else the momentum, e.g. 0.999): validate, keep and convert the exponential moving
+    average of the weights over the training steps (Polyak averaging) instead of the last step's.
     `teacher`: an int8 .tflite whose probabilities on each augmented batch are
     blended into the targets with `teacher_weight` (train/distill.py).
     """
@@ -145,6 +148,8 @@ def train_model(
         raise NanokwsError("the _unknown_ shift must be 0..1000 ms")
     if not 0.0 <= neighbours <= 1.0:
         raise NanokwsError("the neighbour probability must be 0..1")
+    if not 0.0 <= ema < 1.0:
+        raise NanokwsError("the weight-average momentum must be in [0, 1)")
     if unknown_share is not None and not unknown_share > 0:
         raise NanokwsError("the _unknown_ share must be positive")
     if not 0.0 < teacher_weight <= 1.0:
@@ -174,8 +179,9 @@ def train_model(
     model = build_model(model_name, len(td.labels))
     steps = max(1, -(-td.num_train // batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * steps, alpha=0.05)
-    optimizer = (keras.optimizers.AdamW(schedule, weight_decay=weight_decay) if weight_decay > 0
-                 else keras.optimizers.Adam(schedule))
+    averaging = {"use_ema": True, "ema_momentum": ema} if ema > 0 else {}
+    optimizer = (keras.optimizers.AdamW(schedule, weight_decay=weight_decay, **averaging) if weight_decay > 0
+                 else keras.optimizers.Adam(schedule, **averaging))
     model.compile(optimizer=optimizer,
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
@@ -196,8 +202,11 @@ def train_model(
               f"labels {', '.join(td.labels)}", flush=True)
     stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, mode="max",
                                             restore_best_weights=True)
+    # With --ema the averaged weights are what validation scores, what the stopper keeps as the best
+    # epoch's and what is converted: the swap callback puts them in the model before the stopper looks.
+    swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema > 0 else []
     fit = model.fit(train_batches, validation_data=(val_x, val_onehot), epochs=epochs, verbose=0,
-                    callbacks=[_tqdm_callback(epochs, verbose), stopper])
+                    callbacks=[_tqdm_callback(epochs, verbose), *swap, stopper])
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     best_epoch = int(np.argmax(history["val_accuracy"])) + 1
     float_acc = float(model.evaluate(val_x, val_onehot, verbose=0, batch_size=256)[1])
@@ -225,7 +234,7 @@ def train_model(
         "neighbours": neighbours,
         "unknown_share": "all" if unknown_share is not None and math.isinf(unknown_share) else unknown_share,
         "label_smoothing": label_smoothing, "mixup": mixup, "weight_decay": weight_decay,
-        "patience": patience,
+        "ema": ema, "patience": patience,
         "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight},
         "command": command if command is not None else " ".join(sys.argv),
         "versions": tool_versions(),
