@@ -154,10 +154,9 @@ def stream(*segments: tuple[int, dict[str, int]]) -> tuple[np.ndarray, np.ndarra
 
 WINDOW1 = {"window": 1}  # smoothed = the inference's own probability: segment boundaries are exact
 # The first inference hop (stride 2) at or past the default suppression time after a detection:
-# with 20 ms hops 38 for 750 ms, 50 for 1000 ms. The hop's length comes from the frontend's config.
-HOP_MS = HOP * 1000 // QUANT["sample_rate"]
-assert HOP_MS * QUANT["sample_rate"] == HOP * 1000, "a hop of whole milliseconds"
-FIRST_OUTSIDE = 2 * -(-DEFAULT_SUPPRESSION_MS // (2 * HOP_MS))
+# with 20 ms hops 38 for 750 ms, 50 for 1000 ms. The hop's length comes from the frontend's config,
+# in the recognizer's own exact arithmetic (ms x sample rate against samples x 1000: no rounding).
+FIRST_OUTSIDE = 2 * -(-DEFAULT_SUPPRESSION_MS * QUANT["sample_rate"] // (2 * HOP * 1000))
 
 
 def both(driver: Path, scores: np.ndarray, hops: np.ndarray, cfg: RecognizerConfig) -> list[Detection]:
