@@ -104,7 +104,9 @@ def _bad_models() -> dict[str, tuple[Callable[[], bytes], str]]:
         "float_output": (
             lambda: _edit(_set("type", 0, "output")), "model output is FLOAT32, need a full-int8 model"
         ),
-        "input_not_49x40": (lambda: _edit(_set("shape", [1, 49, 39, 1])), "is not the frontend's 49 frames"),
+        "input_not_49x40": (
+            lambda: _edit(_set("shape", [1, 49, 39, 1])), "is not a window of the frontend's frames"
+        ),
         "output_size_vs_labels": (
             lambda: _edit(_meta_with(labels=["_silence_", "_unknown_", "yes"])),
             "values (shape [1, 12]) but the metadata lists 3 labels".replace("[1, 12]", _output_shape()),

@@ -86,20 +86,21 @@ def _speech_audio(root: Path | None, seconds: int, seed: int = 0) -> np.ndarray:
     return np.concatenate(clips).astype(np.int16)
 
 
-def _stream_net(keras: Any, labels: int, size: str) -> Any:
+def _stream_net(keras: Any, labels: int, size: str, window: int = WINDOW) -> Any:
     from nanokws.train.models_extra import ds_cnn_stream, ds_cnn_stream_net
 
     if size == "ds_cnn_stream":
-        return ds_cnn_stream(labels)
-    return ds_cnn_stream_net(labels, stem=8, channels=12, blocks=2, name="tiny_stream")
+        return ds_cnn_stream(labels, frames=window)
+    return ds_cnn_stream_net(labels, stem=8, channels=12, blocks=2, name="tiny_stream", frames=window)
 
 
-def _model(size: str) -> bytes:
+def _model(size: str, window: int = WINDOW) -> bytes:
     """A streamable DS-CNN (VALID in time, stem stride 2 in time) with seeded untrained weights,
     converted as `nanokws train` does (metadata, int8 input scale 1 / zero point 0). Each
     BatchNormalization's statistics come from sample windows and the dense weights are spread, so
     that the int8 scores change from window to window (else every comparison would be trivial)."""
-    if size not in _TFLITE:
+    key = size if window == WINDOW else f"{size}@{window}"
+    if key not in _TFLITE:
         import keras
         from nanokws.data import DEFAULT_KEYWORDS, labels_for
         from nanokws.features import FRONTEND_CONFIG
@@ -113,8 +114,8 @@ def _model(size: str) -> bytes:
         frames = compute_features(
             _speech_audio(_audio_root(), 8, seed=20) if big else _synthetic_audio(6, seed=9)
         )
-        calib = np.stack([frames[i : i + WINDOW] for i in range(0, len(frames) - WINDOW, 7)])
-        model = _stream_net(keras, len(labels), size)
+        calib = np.stack([frames[i : i + window] for i in range(0, len(frames) - window, 7)])
+        model = _stream_net(keras, len(labels), size, window)
         x = calib[:16, ..., None].astype(np.float32)
         for bn in [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]:
             pre = keras.Model(model.inputs, bn.input).predict(x, verbose=0)
@@ -124,8 +125,8 @@ def _model(size: str) -> bytes:
         w, b = dense.get_weights()
         dense.set_weights([w * DENSE_SPREAD.get(size, 4.0), b])
         meta = {"labels": labels, "frontend": dict(FRONTEND_CONFIG), "model": size}
-        _TFLITE[size] = convert_int8(model, calib, meta)
-    return _TFLITE[size]
+        _TFLITE[key] = convert_int8(model, calib, meta)
+    return _TFLITE[key]
 
 
 class Built:
@@ -173,8 +174,9 @@ def _audio_requests(audio: np.ndarray, first_seq: int, chunk: int = 512) -> list
     ]
 
 
-def _schedule(n_frames: int, stride_at: Sequence[tuple[int, int]], align: int, start: int = 0) -> list[int]:
-    """Frame counts (== hops) at which inferences come: the first when 49 frames are held after
+def _schedule(n_frames: int, stride_at: Sequence[tuple[int, int]], align: int, start: int = 0,
+              window: int = WINDOW) -> list[int]:
+    """Frame counts (== hops) at which inferences come: the first when `window` frames are held after
     `start`, then at the first frame at least `stride` after the previous one that keeps the windows
     a multiple of `align` frames apart. `stride_at`: (frames pushed when set, stride)."""
     ends: list[int] = []
@@ -183,9 +185,9 @@ def _schedule(n_frames: int, stride_at: Sequence[tuple[int, int]], align: int, s
     since = 0
     for frames in range(start + 1, n_frames + 1):
         stride = changes.get(frames - 1, stride)
-        if frames - start < WINDOW:
+        if frames - start < window:
             continue
-        if frames - start == WINDOW:
+        if frames - start == window:
             ends.append(frames)
             since = 0
             continue
@@ -197,13 +199,18 @@ def _schedule(n_frames: int, stride_at: Sequence[tuple[int, int]], align: int, s
 
 
 def _check_scores(
-    tflite: bytes, frames: np.ndarray, scores: list[P.Scores], ends: list[int], requant: Any = None
+    tflite: bytes,
+    frames: np.ndarray,
+    scores: list[P.Scores],
+    ends: list[int],
+    requant: Any = None,
+    window: int = WINDOW,
 ) -> np.ndarray:
-    """Every SCORES event must be TFLite Micro's output on the 49 frames before its hop."""
+    """Every SCORES event must be TFLite Micro's output on the `window` frames before its hop."""
     assert [s.hop for s in scores] == ends, ([s.hop for s in scores][:8], ends[:8])
     got = np.stack([s.scores for s in scores]).astype(np.int8)
     x = frames if requant is None else requant(frames)
-    windows = np.stack([x[end - WINDOW : end].reshape(-1) for end in ends])
+    windows = np.stack([x[end - window : end].reshape(-1) for end in ends])
     want = tflm.run(tflite, windows)
     bad = np.nonzero(np.any(got != want, axis=1))[0]
     assert bad.size == 0, (
@@ -214,8 +221,8 @@ def _check_scores(
     # earlier give other scores.
     distinct = len({row.tobytes() for row in got})
     assert distinct > len(got) // 10, f"only {distinct} distinct score vectors in {len(got)} inferences"
-    early = [e for e in ends if e > WINDOW][:12]
-    shifted = tflm.run(tflite, np.stack([x[e - WINDOW - 1 : e - 1].reshape(-1) for e in early]))
+    early = [e for e in ends if e > window][:12]
+    shifted = tflm.run(tflite, np.stack([x[e - window - 1 : e - 1].reshape(-1) for e in early]))
     assert not np.array_equal(shifted, got[[ends.index(e) for e in early]])
     return got
 
@@ -226,7 +233,9 @@ def _run(built: Built, target: str, wire: list[bytes], last_seq: int) -> list[P.
     return talk(built.fw(target), *wire, timeout=300)
 
 
-def _stream_case(built: Built, target: str, audio: np.ndarray, stride: int = 2) -> list[P.Message]:
+def _stream_case(
+    built: Built, target: str, audio: np.ndarray, stride: int = 2, window: int = WINDOW
+) -> list[P.Message]:
     wire = [P.req_reset(1), P.req_set_config(2, P.ConfigKey.STREAM_SCORES, 1)]
     if stride != 2:
         wire.append(P.req_set_config(3, P.ConfigKey.INFERENCE_STRIDE, stride))
@@ -239,9 +248,9 @@ def _stream_case(built: Built, target: str, audio: np.ndarray, stride: int = 2) 
     n_frames = audio.size // HOP - 1
     assert len(frames) == n_frames
     scores = [m for m in messages if isinstance(m, P.Scores)]
-    ends = _schedule(n_frames, [(0, stride)], align=2)
+    ends = _schedule(n_frames, [(0, stride)], align=2, window=window)
     assert len(ends) >= 100
-    _check_scores(built.tflite, frames, scores, ends)
+    _check_scores(built.tflite, frames, scores, ends, window=window)
     stats = one_reply(messages, 252)
     assert isinstance(stats, P.StatsReply)
     assert (stats.frames, stats.inferences, stats.skipped_inferences) == (n_frames, len(ends), 0)
@@ -454,6 +463,67 @@ def test_qemu_non_streaming_model_still_links_its_arena(tmp_path: Path) -> None:
     syms = _nm(elf)
     assert "nk_arena" in syms and "nk_model_invoke" in syms
     assert "nk_model_stream_push" not in syms
+
+
+# ---- a window longer than a clip (window.py) -------------------------------------------------------
+
+LONG_WINDOW = 60  # 11 frames more than a clip: a clip sits 5 frames in, 6 after it
+
+
+@pytest.fixture(scope="module")
+def windowed(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return _compile(_model("tiny", LONG_WINDOW), tmp_path_factory.mktemp("fw_stream_w60"))
+
+
+def _windowed_case(built: Built, target: str) -> None:
+    """Every inference over 6 s of audio equals TFLite Micro on the 60 frames before its hop, and
+    clip mode pads each clip as window.py does (centred, its own least value around it)."""
+    from nanokws.window import pad_to_window
+
+    _stream_case(built, target, _synthetic_audio(6, seed=12), window=LONG_WINDOW)
+    clips = _speech_audio(_audio_root(), 3, seed=13).reshape(3, 16000)
+    wire = [P.req_reset(1)]
+    for k, clip in enumerate(clips):
+        wire += _clip_requests(clip, 10 + 40 * k)
+        wire.append(P.req_clip_run(50 + 40 * k))
+    messages = _run(built, target, wire, 50 + 40 * (len(clips) - 1))
+    results = [m for m in messages if isinstance(m, P.Result)]
+    assert len(results) == len(clips), [m for m in messages if isinstance(m, P.Error)][:3]
+    differs = 0
+    for clip, res in zip(clips, results, strict=True):
+        x = compute_features(clip)
+        want = tflm.run(built.tflite, pad_to_window(x, LONG_WINDOW)[None].reshape(1, -1))[0]
+        np.testing.assert_array_equal(res.scores.astype(np.int8), want)
+        # The padding's place matters: the same fill all before the clip gives other scores.
+        early = np.concatenate([np.full((LONG_WINDOW - len(x), 40), x.min(), np.int8), x])
+        differs += not np.array_equal(tflm.run(built.tflite, early.reshape(1, -1))[0], want)
+    assert differs > 0
+
+
+def test_a_window_longer_than_a_clip_streams_and_pads_clips_on_asan(windowed: Built) -> None:
+    config = (windowed.model_dir / "model_config.h").read_text()
+    assert "#define NK_MODEL_WINDOW_FRAMES 60" in config and "#define NK_MODEL_CLIP_PAD_BEFORE 5" in config
+    report = json.loads((windowed.model_dir / "compile_report.json").read_text())
+    assert report["streaming"]["window_frames"] == LONG_WINDOW
+    _windowed_case(windowed, "asan")
+
+
+def test_a_window_longer_than_a_clip_on_the_full_window_path_on_asan(
+    windowed: Built, tmp_path: Path
+) -> None:
+    """The same model compiled with --no-streaming: the firmware's window ring holds 60 frames and
+    clip mode centres the clip in its input buffer."""
+    from nanokws.cli import main
+
+    rc = main(["compile", "--model", str(windowed.root / "model.tflite"), "--out", str(tmp_path / "c"),
+               "--no-tflm", "--no-streaming"])
+    assert rc == 0 and not (tmp_path / "c" / "nk_model_stream.h").exists()
+    _windowed_case(Built(windowed.tflite, tmp_path / "c", "", tmp_path), "asan")
+
+
+@needs_qemu
+def test_a_window_longer_than_a_clip_on_qemu(windowed: Built) -> None:
+    _windowed_case(windowed, "qemu")
 
 
 @needs_qemu

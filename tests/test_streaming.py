@@ -532,3 +532,49 @@ def test_ds_cnn_stream_budget() -> None:
         st = compile_model(tflite, d, measure_tflm=False, stream=True).report["streaming"]
     assert st["state_bytes"] + st["work_bytes"] <= 16 * 1024
     assert st["macs_per_inference"] * 10 < st["full_window_macs"]
+
+
+def _saturated_pool_model(width: int) -> Any:
+    """One 3-row conv whose bias drives most outputs to -128, then a global average pool over
+    `width` frequency bins of one channel: each row's partial sum adds `width` values, reaching
+    -128 x width on the rows that saturate."""
+
+    def make(keras: Any) -> Any:
+        inp = keras.Input((49, width, 1), batch_size=1)
+        # Positive taps: an all -128 input gives the conv's least output (-1.5 x 2 - 4 = -7), which
+        # calibration maps to -128.
+        x = keras.layers.Rescaling(1 / 64)(inp)
+        const = keras.initializers.Constant
+        x = keras.layers.Conv2D(1, (3, 1), padding="valid", kernel_initializer=const(0.5),
+                                bias_initializer=const(-4.0))(x)
+        x = keras.layers.AveragePooling2D(pool_size=(int(x.shape[1]), width))(x)
+        x = keras.layers.Flatten()(x)
+        return keras.Model(inp, keras.layers.Softmax()(_dense(keras, 3, stddev=0.3)(x)))
+
+    return make
+
+
+@pytest.mark.parametrize("width", [256, 257])
+def test_partial_sums_are_int16_up_to_256_values_a_row_and_exact_at_the_bound(width: int,
+                                                                               build_root: Path) -> None:
+    """A row's partial sum of up to 256 int8 values fits int16 (-32768..32512), so the ring keeps
+    int16 sums and halves its RAM; from 257 values it keeps int32. At 256 the saturated rows sum to
+    exactly -32768, and every inference still equals TFLite Micro."""
+    frames = _frames(200, width, seed=3)
+    frames[40:90] = -128  # whole windows of saturated rows
+    calib = np.stack([frames[s : s + 49, :, None] for s in (0, 40, 70, 120, 150)])  # the -128 rows included
+    tflite = _convert(f"saturated{width}", _saturated_pool_model(width), seed=1, calib=calib)
+    model_dir, progs, report = _build(tflite, "asan", build_root / f"sat{width}")
+    st = report["streaming"]
+    assert st["mode"] == "rowsum"
+    sum_bytes = 2 if width <= 256 else 4
+    assert st["partial_sums_bytes"] == st["ring_rows"] * 1 * sum_bytes
+    ctype = "int16_t" if width <= 256 else "int32_t"
+    assert f"static {ctype} nk_stream_sums[" in (model_dir / "nk_model.c").read_text()
+    with StreamRunner(progs["stream_runner"], "asan") as r:
+        batch = r.push(frames)
+        got = np.stack([s.scores for s in batch.scores])
+        ends = [s.frames for s in batch.scores]
+        want = tflm.run(tflite, np.stack([frames[e - 49 : e].reshape(-1) for e in ends]))
+        np.testing.assert_array_equal(got, want)
+        assert len({row.tobytes() for row in got}) > 3  # the scores do change from window to window

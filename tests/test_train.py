@@ -580,3 +580,48 @@ def test_ema_keeps_validates_and_converts_the_averaged_weights(tone_data: Path, 
         parser.parse_args([*base, "--ema", "1"])
     with pytest.raises(NanokwsError, match="momentum"):
         train_model([tmp_path], "tiny", tmp_path / "o", verbose=False, ema=1.0)
+
+
+def test_window_longer_than_a_clip_trains_a_valid_in_time_model_and_centres_clips(tone_data: Path,
+                                                                                    tmp_path: Path) -> None:
+    """--window-frames N: a model VALID in time takes N frames; every 49-frame example is centred in
+    them, padded with its own minimum, and evaluation pads the same way: the int8 model's scores on a
+    clip equal its scores on that clip padded by hand."""
+    from nanokws.errors import NanokwsError
+    from nanokws.evaluate.runtime import run_litert, run_tflm
+    from nanokws.train import train_model
+    from nanokws.train.augment import FeatureAugment, augment_features
+    from nanokws.train.sources import load_training_data
+    from nanokws.window import pad_to_window
+
+    rng = np.random.default_rng(0)
+    clips = rng.integers(-100, 100, size=(3, 49, 40)).astype(np.int8)
+    padded = pad_to_window(clips, 60)
+    assert padded.shape == (3, 60, 40)
+    np.testing.assert_array_equal(padded[:, 5:54], clips)  # 11 frames: 5 before, 6 after
+    for x, p in zip(clips, padded, strict=True):
+        assert np.all(p[:5] == x.min()) and np.all(p[54:] == x.min())
+    assert pad_to_window(clips, 49) is clips
+    with pytest.raises(NanokwsError, match="cannot hold"):
+        pad_to_window(clips, 40)
+
+    # Augmentation over the window: noise slices of one clip's length are joined to cover it.
+    noise = rng.integers(-128, -60, size=(4, 49, 40)).astype(np.int8)
+    cfg = FeatureAugment(window_frames=60, noise_probability=1.0, max_shift_frames=0)
+    out = augment_features(clips, noise, np.random.default_rng(1), cfg)
+    assert out.shape == (3, 60, 40) and out.dtype == np.int8
+    assert np.all(out >= padded)  # mixing adds power everywhere, the padding included
+    assert np.any(out[:, :5] > padded[:, :5]) and np.any(out[:, 54:] > padded[:, 54:])
+
+    result = train_model([tone_data], "ds_cnn_stream", tmp_path / "w", epochs=1, seed=0, keywords=KEYWORDS,
+                         window_frames=60, command="test", verbose=False)
+    assert result.metrics["window_frames"] == 60
+    tflite = result.tflite_path.read_bytes()
+    td = load_training_data([tone_data], KEYWORDS, seed=0, progress=False)
+    some = td.val_x[:6]
+    by_hand = run_litert(tflite, pad_to_window(some, 60))
+    np.testing.assert_array_equal(run_litert(tflite, some), by_hand)
+    np.testing.assert_array_equal(run_tflm(tflite, some), by_hand)
+    with pytest.raises(NanokwsError, match="VALID in time"):
+        train_model([tone_data], "tiny", tmp_path / "t", epochs=1, keywords=KEYWORDS, window_frames=60,
+                    verbose=False)

@@ -398,9 +398,12 @@ def _check_metadata(meta: Any, g: Any, source: str) -> dict[str, Any]:
             )
     frames, channels = FRONTEND_CONFIG["NK_FE_CLIP_FRAMES"], FRONTEND_CONFIG["NK_FE_NUM_CHANNELS"]
     shape = [d for d in g.tensors[g.inputs[0]].shape]
-    if [d for d in shape if d != 1] != [frames, channels]:
+    rest = [d for d in shape if d != 1]
+    # A window of at least one clip's frames (longer for a model VALID in time: window.py).
+    if len(rest) != 2 or rest[1] != channels or rest[0] < frames:
         raise ModelError(
-            f"{source}: input shape {shape} is not the frontend's {frames} frames x {channels} channels"
+            f"{source}: input shape {shape} is not a window of the frontend's frames x {channels} channels "
+            f"(at least {frames} frames)"
         )
     out = g.tensors[g.outputs[0]]
     if out.size != len(labels):

@@ -24,12 +24,19 @@ typedef int nk_kws_unused_t; /* ISO C wants at least one declaration */
 #define FE_CLIP_BYTES ((size_t)NK_FE_CLIP_FRAMES * NK_FE_NUM_CHANNELS)
 
 _Static_assert(sizeof(int) >= 4 && CHAR_BIT == 8, "nanokws needs a 32-bit (or wider) int");
-_Static_assert(NK_MODEL_INPUT_LEN == FE_CLIP_BYTES, "model input must be one clip of frontend frames");
+#define WINDOW_FRAMES ((size_t)NK_MODEL_WINDOW_FRAMES)
+#define CLIP_PAD_BEFORE ((size_t)NK_MODEL_CLIP_PAD_BEFORE)
+_Static_assert(NK_MODEL_INPUT_LEN == NK_MODEL_WINDOW_FRAMES * NK_FE_NUM_CHANNELS,
+               "model input must be its window of frontend frames");
+_Static_assert(NK_MODEL_WINDOW_FRAMES >= NK_FE_CLIP_FRAMES &&
+                   NK_MODEL_CLIP_PAD_BEFORE <= NK_MODEL_WINDOW_FRAMES - NK_FE_CLIP_FRAMES,
+               "the model's window must hold a clip at its offset");
 _Static_assert(NK_MODEL_OUTPUT_LEN == NK_MODEL_NUM_LABELS, "model output must have one score per label");
 _Static_assert(NK_MODEL_NUM_LABELS <= NK_REC_MAX_LABELS, "too many labels for the recognizer");
 #if NK_KWS_STREAMING
 _Static_assert(NK_MODEL_STREAM_FRAME_LEN == NK_FE_NUM_CHANNELS, "a stream frame must be one frontend frame");
-_Static_assert(NK_MODEL_STREAM_WINDOW_FRAMES == NK_FE_CLIP_FRAMES, "the stream's window must be one clip");
+_Static_assert(NK_MODEL_STREAM_WINDOW_FRAMES == NK_MODEL_WINDOW_FRAMES,
+               "the stream's window must be the model's");
 _Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN,
                "stream and clip model give the same scores");
 _Static_assert(NK_MODEL_STREAM_ALIGN >= 1 && NK_MODEL_STREAM_ALIGN <= NK_KWS_MAX_STRIDE,
@@ -331,7 +338,7 @@ static int8_t *frame_slot(nk_kws_t *kws) { return kws->frame; }
 
 static void run_inference(nk_kws_t *kws) {
     /* Oldest frame first: the ring's next slot is the oldest once the window is full. */
-    size_t first = NK_FE_CLIP_FRAMES - kws->window_next;
+    size_t first = WINDOW_FRAMES - kws->window_next;
     to_model_input(kws, kws->input, kws->window[kws->window_next], first * FE_FRAME_BYTES);
     to_model_input(kws, kws->input + first * FE_FRAME_BYTES, kws->window[0],
                    kws->window_next * FE_FRAME_BYTES);
@@ -347,15 +354,14 @@ static void run_inference(nk_kws_t *kws) {
 }
 
 static void process_frame(nk_kws_t *kws) {
-    kws->window_next = (kws->window_next + 1u) % NK_FE_CLIP_FRAMES;
-    if (kws->window_count < NK_FE_CLIP_FRAMES) {
+    kws->window_next = (kws->window_next + 1u) % WINDOW_FRAMES;
+    if (kws->window_count < WINDOW_FRAMES) {
         kws->window_count++;
     }
     kws->frames_since_inference++;
     /* The first inference as soon as the window is full, then one every `stride` frames. */
-    if (kws->window_count == NK_FE_CLIP_FRAMES &&
-        (kws->stats.inferences + kws->stats.skipped_inferences == 0 ||
-         kws->frames_since_inference >= kws->stride)) {
+    if (kws->window_count == WINDOW_FRAMES && (kws->stats.inferences + kws->stats.skipped_inferences == 0 ||
+                                               kws->frames_since_inference >= kws->stride)) {
         kws->frames_since_inference = 0;
         if (behind_real_time(kws)) {
             kws->stats.skipped_inferences++; /* keep the audio, drop the inference */
@@ -509,17 +515,31 @@ const nk_kws_stats_t *nk_kws_stats(const nk_kws_t *kws) {
 
 /* ---- one clip -------------------------------------------------------------------------------- */
 
+/* A clip's padding: its least value (after requantisation, which keeps the order of values, so it is
+ * the requantised least frontend value: the same as padding first, as tools/nanokws/window.py does). */
+static int8_t clip_fill(const int8_t *features) {
+    int8_t least = INT8_MAX;
+    for (size_t i = 0; i < FE_CLIP_BYTES; i++) {
+        least = features[i] < least ? features[i] : least;
+    }
+    return least;
+}
+
 #if NK_KWS_STREAMING
-/* Reset + the clip's 49 frames, one push each: the last push gives nk_model_invoke()'s scores by
- * construction, and the full-window arena is never linked. The stream state is the model's one
- * static instance, so the pushed stream restarts (its frontend, hops and recognizer go on). */
+/* Reset + the window's frames, one push each (the clip's 49, with the fill frames around it when the
+ * window is longer): the last push gives nk_model_invoke()'s scores by construction, and the
+ * full-window arena is never linked. The stream state is the model's one static instance, so the
+ * pushed stream restarts (its frontend, hops and recognizer go on). */
 static nk_kws_status_t run_clip(nk_kws_t *kws, int8_t *features, int8_t *out) {
+    int8_t fill[NK_FE_NUM_CHANNELS];
+    memset(fill, clip_fill(features), sizeof fill);
     nk_model_stream_reset();
     int rc = 0;
-    for (size_t i = 0; i < NK_FE_CLIP_FRAMES && rc == 0; i++) {
-        rc = nk_model_stream_push(features + i * FE_FRAME_BYTES, out);
-        if (rc == 1 && i + 1u != NK_FE_CLIP_FRAMES) {
-            rc = -1; /* a window before the 49th frame: the stream and this code disagree */
+    for (size_t i = 0; i < WINDOW_FRAMES && rc == 0; i++) {
+        size_t c = i - CLIP_PAD_BEFORE; /* the clip's frame, when i is within it (wraps below it) */
+        rc = nk_model_stream_push(c < NK_FE_CLIP_FRAMES ? features + c * FE_FRAME_BYTES : fill, out);
+        if (rc == 1 && i + 1u != WINDOW_FRAMES) {
+            rc = -1; /* a window before its last frame: the stream and this code disagree */
         }
     }
     nk_model_stream_reset();
@@ -528,8 +548,13 @@ static nk_kws_status_t run_clip(nk_kws_t *kws, int8_t *features, int8_t *out) {
 }
 #else
 static nk_kws_status_t run_clip(nk_kws_t *kws, int8_t *features, int8_t *out) {
-    (void)kws;
-    return nk_model_invoke(features, out) == 0 ? NK_KWS_OK : NK_KWS_ERR_MODEL;
+    int8_t *input = features;
+    if (WINDOW_FRAMES != NK_FE_CLIP_FRAMES) { /* the clip centred in the longer window */
+        input = kws->input;
+        memset(input, clip_fill(features), sizeof kws->input);
+        memcpy(input + CLIP_PAD_BEFORE * FE_FRAME_BYTES, features, FE_CLIP_BYTES);
+    }
+    return nk_model_invoke(input, out) == 0 ? NK_KWS_OK : NK_KWS_ERR_MODEL;
 }
 #endif
 

@@ -27,6 +27,15 @@
 
 #include "nk_kws_form.h" /* NK_KWS_STREAMING: the streaming form or the whole window */
 
+/* The model's window in frames: one clip, or longer for a model VALID in time (model_config.h from
+ * `nanokws compile`; tools/nanokws/window.py). A one-second clip (clip mode) sits
+ * NK_MODEL_CLIP_PAD_BEFORE frames into it, the frames around it filled with the clip's minimum.
+ * A model_config.h from before these defines has a one-clip window. */
+#ifndef NK_MODEL_WINDOW_FRAMES
+#define NK_MODEL_WINDOW_FRAMES NK_FE_CLIP_FRAMES
+#define NK_MODEL_CLIP_PAD_BEFORE 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -105,9 +114,9 @@ typedef struct {
     int8_t frame[NK_FE_NUM_CHANNELS]; /* the newest frame, requantised in place */
     uint32_t model_cycles;            /* cycles of the pushes since the last inference */
 #else
-    int8_t window[NK_FE_CLIP_FRAMES][NK_FE_NUM_CHANNELS]; /* the last 49 frames as a ring */
+    int8_t window[NK_MODEL_WINDOW_FRAMES][NK_FE_NUM_CHANNELS]; /* the last window's frames as a ring */
     size_t window_next;  /* slot the next frame goes to (the oldest once full) */
-    size_t window_count; /* frames held, up to NK_FE_CLIP_FRAMES */
+    size_t window_count; /* frames held, up to NK_MODEL_WINDOW_FRAMES */
     uint32_t frames_since_inference;
     int8_t input[NK_MODEL_INPUT_LEN];
 #endif

@@ -1,19 +1,21 @@
 """Exact streaming inference: which models can run incrementally, and the static plan to do so.
 
 Tensors are NHWC with H = time. A chain of layers whose time axis is computed without padding
-(VALID in time: no output row reads across a window edge) can run one input row at a time: each
-new frame is appended to the first layer's history of its last k_t input rows; whenever a layer has
+(VALID in time: no output row reads across a window edge) can run one input row at a time: each new
+frame is appended to the first layer's history of its last k_t input rows; whenever a layer has
 received k_t rows (then every stride_h rows) its kernel runs on exactly those k_t contiguous rows
 with out_h = 1, giving one new output row, which is appended to the next layer's history. The rows
-a layer computes eagerly are exactly the rows of the current 49-frame window, provided the product
-of the time strides up to every layer divides the inference stride (so consecutive windows share
-rows). The chain ends at the first layer that is not row-wise ("collapse" layer):
+a layer computes eagerly are exactly the rows of the current window (the model's input frames: a
+clip's 49, or more, window.py), provided the product of the time strides up to every layer divides
+the inference stride (so consecutive windows share rows). The chain ends at the first layer that is
+not row-wise ("collapse" layer):
 
 * "rowsum": a global average pool / MEAN over time (and the axes after it). Each new row of its
-  input is reduced to one int32 partial sum per output value and kept in a ring of the window's
-  H rows; at inference the H partial sums are added (integer addition is associative, so the total
-  is the full-window sum bit for bit) and divided with the same rounding as nk_avgpool_s8 /
-  nk_mean_s8 (TFLite Micro's reference kernels).
+  input is reduced to one partial sum per output value (int16 when the row's values it adds are at
+  most 256, which bounds it to -32768..32512; else int32) and kept in a ring of the window's H
+  rows; at inference the H partial sums are added (integer addition is associative, so the total is
+  the full-window sum bit for bit) and divided with the same rounding as nk_avgpool_s8 / nk_mean_s8
+  (TFLite Micro's reference kernels).
 * "window": anything else (flatten + dense, max pool over time...): the last H rows of its input
   are kept in a ring and copied, oldest first, into the work area at inference, and the layers
   from the collapse layer on run exactly as in the clip model.
@@ -95,11 +97,11 @@ class StreamPlan:
     collapse_row_bytes: int  # bytes of one row of the collapse layer's input
     collapse_dil: int = 1  # ring rows between two consecutive rows of the window
     collapse_delay: int = 0  # ring rows computed after the window's last row, at inference
-    sum_inner: int = 0  # rowsum: int32 partial sums per row
+    sum_inner: int = 0  # rowsum: partial sums per row
     sum_r2: int = 0  # rowsum: values reduced within one row per partial sum
     hist_bytes: int = 0  # all histories (int8)
     ring_bytes: int = 0  # window mode: H rows of the collapse input (int8)
-    sums_bytes: int = 0  # rowsum mode: H x sum_inner int32
+    sums_bytes: int = 0  # rowsum mode: ring rows x sum_inner x sum_bytes
     counter_bytes: int = 0  # countdowns, phases, ring position, stride (uint32 each)
     temp_bytes: int = 0  # one row temporary (two are used, ping-pong)
     scratch_bytes: int = 0  # largest kernel scratch of any row stage
@@ -117,6 +119,12 @@ class StreamPlan:
     def ring_rows(self) -> int:
         """Rows of the collapse input kept (window ring or partial sums)."""
         return (self.collapse_rows - 1) * self.collapse_dil + 1 + self.collapse_delay
+
+    @property
+    def sum_bytes(self) -> int:
+        """Bytes of one partial sum: a row's sum of sum_r2 int8 values fits int16 up to 256 of them
+        (|sum| <= 256 x 128 = 32768, and -32768 is the only value that reaches it), else int32."""
+        return 2 if self.sum_r2 <= 256 else 4
 
     @property
     def phased(self) -> bool:
@@ -330,7 +338,7 @@ def _allocate(g: Graph, layers: list[Layer], plan: StreamPlan) -> None:
     if plan.mode == "window":
         plan.ring_bytes = _align(plan.ring_rows * plan.collapse_row_bytes)
     else:
-        plan.sums_bytes = plan.ring_rows * plan.sum_inner * 4
+        plan.sums_bytes = plan.ring_rows * plan.sum_inner * plan.sum_bytes
     stage_counters = max(len(plan.stages), 1) * (2 if plan.phased else 1)  # need[] (and phase[])
     plan.counter_bytes = 4 * (stage_counters + 4)  # + pos, to_ready, since, stride
     temps = [st.out_row for st in plan.stages]

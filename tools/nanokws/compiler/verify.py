@@ -40,13 +40,13 @@ Inputs (--n, default {DEFAULT_N}): edge cases (all -128, all 127, alternating -1
 127/-128, all 0, alternating rows, a step, rising and falling ramps, all the input zero point when
 it is none of those; at most a third of --n), real features from the device frontend
 (nanokws.features) on WAVs of --data (a Speech Commands folder; default
-../shared/data/speech_commands when present) when the model takes 49x40 features (half of the
-rest), and seeded random int8 tensors (the rest). The report counts the inputs and the differing
-ones per kind and per tensor, per target; --target repeats (one compile and one TFLite Micro run
-serve all of them), and each target runs --jobs copies of its program side by side (the QEMU
-build's time goes into sending every layer output over its emulated UART). --json also records
-the targets, the input kinds, the tensors compared, the TFLite Micro version and the model's
-sha256.
+../shared/data/speech_commands when present) when the model takes 49x40 features (centred in a
+longer window, window.py) (half of the rest), and seeded random int8 tensors (the rest). The report
+counts the inputs and the differing ones per kind and per tensor, per target; --target repeats (one
+compile and one TFLite Micro run serve all of them), and each target runs --jobs copies of its
+program side by side (the QEMU build's time goes into sending every layer output over its emulated
+UART). --json also records the targets, the input kinds, the tensors compared, the TFLite Micro
+version and the model's sha256.
 
 Exit 0 when every tensor matches on every target, 1 on a mismatch, 2 on a usage error.
 """
@@ -125,8 +125,9 @@ def real_features(data: Path | None, count: int, input_len: int, notes: list[str
     empty = np.zeros((0, input_len), dtype=np.int8)
     if count <= 0:
         return empty
-    if input_len != 49 * 40:
-        notes.append(f"model input has {input_len} values, not 49x40 features: no real features")
+    if input_len % 40 or input_len < 49 * 40:
+        notes.append(f"model input has {input_len} values, not a window of 40-channel frames holding 49x40 "
+                     "features: no real features")
         return empty
     if not root.is_dir():
         notes.append(f"no data folder at {root}: no real features")
@@ -143,7 +144,10 @@ def real_features(data: Path | None, count: int, input_len: int, notes: list[str
         return empty
     pick = np.random.default_rng(1).choice(len(wavs), size=min(count, len(wavs)), replace=False)
     audio = np.stack([fit_clip(read_wav(wavs[i])) for i in pick])
-    return compute_features_batch(audio).reshape(len(pick), -1).astype(np.int8)
+    from ..window import pad_to_window
+
+    clips = np.asarray(compute_features_batch(audio), np.int8)  # centred in a longer window (window.py)
+    return pad_to_window(clips, input_len // 40).reshape(len(pick), -1)
 
 
 @dataclass

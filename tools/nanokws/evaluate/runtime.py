@@ -24,6 +24,15 @@ def _to_model_input(features: np.ndarray, dtype: Any, scale: float, zero_point: 
     return features.astype(np.float64).astype(dtype)
 
 
+def _fit_window(features: np.ndarray, input_shape: Any) -> np.ndarray:
+    """Clips [n, frames, channels] centred in the model's window (unchanged when it is one clip)."""
+    from ..window import pad_to_window, window_frames_of
+
+    if not len(features):
+        return features
+    return pad_to_window(features, window_frames_of(list(input_shape), int(features.shape[-1])))
+
+
 def litert_interpreter(tflite: bytes, *, reference: bool = True, num_threads: int | None = None) -> Any:
     """A LiteRT (ai-edge-litert, pinned in constraints.txt) interpreter for `tflite`. `reference`:
     its reference kernels, which TFLite Micro is built from (the optimised ones differ by one LSB
@@ -47,11 +56,13 @@ def _litert(tflite: bytes) -> Any:
 
 
 def run_litert(tflite: bytes, features: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
-    """Raw outputs (the output tensor's dtype, int8 for our models) for features [n, 49, 40]."""
+    """Raw outputs (the output tensor's dtype, int8 for our models) for features [n, 49, 40], centred
+    in the model's window when it is longer than a clip (window.pad_to_window)."""
     interp = _litert(tflite)
     interp.allocate_tensors()
     inp = interp.get_input_details()[0]
     out = interp.get_output_details()[0]
+    features = _fit_window(features, inp["shape"])
     scale, zp = inp["quantization"]
     results = np.empty((len(features), int(np.prod(out["shape"]))), dtype=out["dtype"])
     for i, f in enumerate(features):
@@ -69,6 +80,7 @@ def run_tflm(tflite: bytes, features: np.ndarray, progress: ProgressFn | None = 
 
     model = Tflm(tflite)
     results = np.empty((len(features), model.output_size), dtype=model.output_dtype)
+    features = _fit_window(features, model.input_shape)
     for i, f in enumerate(features):
         x = _to_model_input(f, model.input_dtype, model.input_scale, model.input_zero_point)
         results[i] = model.invoke(x)

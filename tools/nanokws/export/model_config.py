@@ -90,6 +90,37 @@ def render_recognizer_defines(labels: Sequence[str], recognizer: RecognizerFile 
     ]
 
 
+def input_frames(tflite: bytes, channels: int) -> int:
+    """Frames of the model's window: the rows of subgraph 0's input 0 ([1, frames, channels, 1])."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    from ..window import window_frames_of
+
+    graph = schema.Model.GetRootAsModel(bytearray(tflite), 0).Subgraphs(0)
+    return window_frames_of(list(graph.Tensors(graph.Inputs(0)).ShapeAsNumpy()), channels)
+
+
+def _window_defines(tflite: bytes, frontend: dict[str, Any]) -> list[str]:
+    """NK_MODEL_WINDOW_FRAMES and NK_MODEL_CLIP_PAD_BEFORE for a window longer than one clip (none
+    for one clip: nk_kws.h's defaults, and the header stays as before windows)."""
+    from ..window import clip_offset
+
+    clip = int(frontend.get("NK_FE_CLIP_FRAMES", 0))
+    try:
+        frames = input_frames(tflite, int(frontend.get("NK_FE_NUM_CHANNELS", 1)))
+    except NanokwsError:  # not whole frames of that frontend: its own static asserts say so
+        return []
+    if clip <= 0 or frames <= clip:
+        return []
+    return [
+        "/* The model's window: longer than one clip (a model VALID in time, tools/nanokws/window.py).",
+        " * A clip sits NK_MODEL_CLIP_PAD_BEFORE frames into it, padded with its own least value. */",
+        f"#define NK_MODEL_WINDOW_FRAMES {frames}",
+        f"#define NK_MODEL_CLIP_PAD_BEFORE {clip_offset(frames, clip)}",
+        "",
+    ]
+
+
 def _fe_name(key: str) -> str:
     name = key.upper()
     return name[len("NK_FE_"):] if name.startswith("NK_FE_") else name
@@ -132,6 +163,7 @@ def render_model_config(tflite: bytes, recognizer: RecognizerFile | None = None)
         "",
         *render_recognizer_defines([str(x) for x in labels], recognizer),
         "",
+        *_window_defines(tflite, frontend),
         "/* Feature parameters the model was trained with; must match this firmware's frontend. */",
     ]
     fe_names = []

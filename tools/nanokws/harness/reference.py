@@ -42,8 +42,13 @@ class Reference:
         self.output_scale, self.output_zero_point = self._model.output_scale, self._model.output_zero_point
 
     def scores_from_features(self, features: np.ndarray) -> np.ndarray:
-        """int8 scores for one clip's int8 features [49, 40]."""
-        return self._model.invoke(requantize_input(features, self.input_scale, self.input_zero_point))
+        """int8 scores for one clip's int8 features [49, 40], centred in the model's window when that is
+        longer (window.py; the firmware's clip mode pads the same way)."""
+        from ..window import pad_to_window, window_frames_of
+
+        frames = window_frames_of(self.input_shape, int(np.shape(features)[-1]))
+        padded = pad_to_window(np.asarray(features, np.int8).reshape(-1, np.shape(features)[-1]), frames)
+        return self._model.invoke(requantize_input(padded, self.input_scale, self.input_zero_point))
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
         return (np.asarray(scores, np.float64) - self.output_zero_point) * self.output_scale

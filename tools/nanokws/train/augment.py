@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..window import pad_to_window
+
 # int8 feature = LOG_GAIN * ln(power) + const (docs/architecture.md: 10.04 ln(P) + 145.9 - 128).
 LOG_GAIN = 10.04
 
@@ -82,6 +84,9 @@ class FeatureAugment:
     neighbour: tuple[int, float] | None = None
     neighbour_cut: tuple[float, float] = (0.4, 0.9)  # share of the neighbour's active frames outside
     neighbour_gap_frames: int = 3  # least silence between the two words' active parts (60 ms)
+    # A model window longer than a clip (window.py): each example is first centred in this many frames,
+    # padded with its minimum; shifts, neighbours and noise then act on the whole window. None: a clip.
+    window_frames: int | None = None
 
 
 def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
@@ -222,17 +227,28 @@ def add_cut_neighbour(x: np.ndarray, other: np.ndarray, rng: np.random.Generator
     return out
 
 
+def _noise_window(first: np.ndarray, noise: np.ndarray, rng: np.random.Generator, frames: int) -> np.ndarray:
+    """`frames` frames of noise: `first`, then further random slices, joined end to end."""
+    parts = [first]
+    while sum(len(p) for p in parts) < frames:
+        parts.append(noise[int(rng.integers(len(noise)))])
+    return np.concatenate(parts)[:frames]
+
+
 def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.random.Generator,
                      cfg: FeatureAugment = FeatureAugment(), labels: np.ndarray | None = None) -> np.ndarray:
-    """Augment int8 features [n, frames, channels]; returns a new int8 array. `labels` (label index
-    per example) is needed only for cfg.wide_shift and cfg.neighbour."""
+    """Augment int8 features [n, frames, channels]; returns a new int8 array (of cfg.window_frames
+    frames when set). `labels` (label index per example) is needed only for cfg.wide_shift and
+    cfg.neighbour."""
     needs_labels = cfg.wide_shift is not None or cfg.neighbour is not None
     if needs_labels and (labels is None or len(labels) != len(features)):
         raise ValueError("wide_shift and neighbour need one label per example")
-    out = np.empty_like(features)
     n, frames, channels = features.shape
+    if cfg.window_frames is not None:
+        frames = cfg.window_frames
+    out = np.empty((n, frames, channels), features.dtype)
     for i in range(n):
-        x = features[i]
+        x = pad_to_window(features[i], frames)
         floor = float(x.min())
         if cfg.stretch is not None:
             x = stretch_frames(x, float(rng.uniform(*cfg.stretch)), floor)
@@ -249,6 +265,8 @@ def augment_features(features: np.ndarray, noise: np.ndarray | None, rng: np.ran
                 x = add_cut_neighbour(x, features[j], rng, cfg.neighbour_cut, cfg.neighbour_gap_frames)
         if noise is not None and len(noise) and rng.random() < cfg.noise_probability:
             slice_ = noise[int(rng.integers(len(noise)))]
+            if len(slice_) < frames:  # a window longer than a slice: more random slices after it
+                slice_ = _noise_window(slice_, noise, rng, frames)
             if cfg.speech_snr_db is None:
                 # Relative level: the noise slice's power is lowered by a random SNR-like amount.
                 x = mix_features(x, slice_, -float(rng.uniform(*cfg.snr_db)))

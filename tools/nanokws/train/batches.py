@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..window import pad_to_window
 from .augment import AudioAugment, FeatureAugment, augment_audio, augment_features
 from .distill import Teacher, soft_targets
 from .sources import TrainingData, features_of
@@ -26,8 +27,9 @@ def mixup(x: np.ndarray, y: np.ndarray, alpha: float,
 def make_batches(data: TrainingData, batch_size: int, seed: int, feature_cfg: FeatureAugment,
                  audio_cfg: AudioAugment | None = None, mixup_alpha: float = 0.0,
                  teacher: Teacher | None = None, teacher_weight: float = 0.0) -> Any:
-    """Batches of (features [b, 49, 40, 1] float32, targets [b, classes] float32): one-hot, or blended
-    with `teacher`'s probabilities on the same augmented input (distill.soft_targets)."""
+    """Batches of (features [b, 49 (or feature_cfg.window_frames), 40, 1] float32, targets [b, classes]
+    float32): one-hot, or blended with `teacher`'s probabilities on the same augmented input
+    (distill.soft_targets)."""
     import keras
 
     audio_cfg = audio_cfg or AudioAugment()
@@ -53,6 +55,8 @@ def make_batches(data: TrainingData, batch_size: int, seed: int, feature_cfg: Fe
             a_idx = idx[idx < self.n_audio]
             f_idx = idx[idx >= self.n_audio] - self.n_audio
             x_audio = features_of(augment_audio(data.audio[a_idx], data.noise, rng, audio_cfg))
+            if feature_cfg.window_frames is not None:
+                x_audio = pad_to_window(x_audio, feature_cfg.window_frames)
             x_feat = augment_features(data.features[f_idx], data.feature_noise, rng, feature_cfg,
                                       data.feature_labels[f_idx])
             x = np.concatenate([x_audio, x_feat]).astype(np.float32)[..., None]

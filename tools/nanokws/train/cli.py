@@ -72,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of feature-form words that get another word beside them, cut by the "
                         "window's edge, label unchanged: the words before and after as a stream's windows "
                         "show them (e.g. 0.5; default: %(default)s = off)")
+    parser.add_argument("--window-frames", type=int_in(1, 1000), default=None, metavar="N",
+                        help="the model's window in frontend frames, longer than a clip's 49 (e.g. 86, "
+                        "1.72 s); "
+                        "only for models VALID in time (ds_cnn_stream*), which then pool over more rows. "
+                        "Each 1 s example is centred in it, padded with its own minimum, and augmented "
+                        "over the whole window (default: one clip)")
     parser.add_argument("--label-smoothing", type=float_in(0.0, 0.999), default=0.0, metavar="EPS",
                         help="label smoothing: EPS of each target spread over all classes (e.g. 0.1; "
                         "default: %(default)s)")
@@ -117,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 speed_pitch=args.speed_pitch, level_db=args.level_db,
                 snr_db=None if args.snr_db is None else (args.snr_db[0], args.snr_db[1]),
                 unknown_shift_ms=args.unknown_shift_ms, unknown_share=args.unknown_share,
-                neighbours=args.neighbours,
+                neighbours=args.neighbours, window_frames=args.window_frames,
                 label_smoothing=args.label_smoothing, mixup=args.mixup, weight_decay=args.weight_decay,
                 ema=args.ema, patience=args.patience, teacher=args.teacher,
                 teacher_weight=args.teacher_weight,

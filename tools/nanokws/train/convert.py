@@ -17,8 +17,9 @@ import numpy as np
 from ..errors import NanokwsError
 from ..export.model_config import tensor_quantization
 from ..modelmeta import add_metadata
+from ..window import pad_to_window
 from .compact import drop_unread_bias_quantization
-from .models import ALLOWED_OPS, INPUT_SHAPE
+from .models import ALLOWED_OPS
 
 
 def operator_names(tflite: bytes) -> list[str]:
@@ -55,23 +56,25 @@ def convert_int8(model: Any, calibration: np.ndarray, metadata: dict[str, Any], 
                  seed: int = 0) -> bytes:
     """Convert a Keras model to a full-int8 .tflite carrying `metadata`; check the result.
 
-    `calibration` is int8 (or int8-valued) features [n, 49, 40]; up to `max_calibration` of them,
+    `calibration` is int8 (or int8-valued) features [n, 49, 40], centred in the model's window when
+    that is longer (window.py); up to `max_calibration` of them,
     picked at random with `seed`, calibrate the activation ranges.
     """
     rng = np.random.default_rng(seed)
     pick = rng.permutation(len(calibration))[:max_calibration]
-    samples = np.asarray(calibration)[pick].astype(np.float32)
+    shape = tuple(int(d) for d in model.input_shape[1:])  # a clip's frames, or a longer window
+    samples = pad_to_window(np.asarray(calibration)[pick], shape[0]).astype(np.float32)
 
     def representative() -> Iterator[list[np.ndarray]]:
-        yield [np.full((1, *INPUT_SHAPE), -128.0, np.float32)]
-        yield [np.full((1, *INPUT_SHAPE), 127.0, np.float32)]
+        yield [np.full((1, *shape), -128.0, np.float32)]
+        yield [np.full((1, *shape), 127.0, np.float32)]
         for s in samples:
-            yield [s.reshape(1, *INPUT_SHAPE)]
+            yield [s.reshape(1, *shape)]
 
     import keras
 
     # A fixed batch of 1 keeps Flatten a plain RESHAPE (no SHAPE/STRIDED_SLICE/PACK ops).
-    inp = keras.Input(INPUT_SHAPE, batch_size=1, name="features")
+    inp = keras.Input(shape, batch_size=1, name="features")
     fixed = keras.Model(inp, model(inp, training=False))
     tflite = full_int8(fixed, representative)
 

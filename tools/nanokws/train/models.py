@@ -10,8 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import NanokwsError
+from .sources import CHANNELS as MEL_CHANNELS
+from .sources import FRAMES as CLIP_FRAMES
 
-INPUT_SHAPE = (49, 40, 1)  # [frames, mel channels, 1]: the frontend's int8 output as float
+INPUT_SHAPE = (CLIP_FRAMES, MEL_CHANNELS, 1)  # [frames, mel channels, 1]: the frontend's int8 output as float
+
+
+def input_shape(frames: int) -> tuple[int, int, int]:
+    """A model's input for a window of `frames` frames (window.py)."""
+    return (frames, MEL_CHANNELS, 1)
+
 
 ALLOWED_OPS = frozenset({
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN",
@@ -102,13 +110,21 @@ def ds_cnn_xs(num_classes: int) -> Any:
 
 MODELS: dict[str, Callable[[int], Any]] = {"tiny": tiny, "ds_cnn_xs": ds_cnn_xs, "ds_cnn_s": ds_cnn_s}
 
-from .models_extra import EXTRA_MODELS  # noqa: E402  (models_extra builds on the helpers above)
+from .models_extra import EXTRA_MODELS, WINDOWED_MODELS  # noqa: E402  (models_extra builds on the helpers above)
 
 MODELS.update(EXTRA_MODELS)
 
 
-def build_model(name: str, num_classes: int) -> Any:
-    """A fresh, uncompiled keras.Model `name` with `num_classes` softmax outputs."""
+def build_model(name: str, num_classes: int, frames: int = CLIP_FRAMES) -> Any:
+    """A fresh, uncompiled keras.Model `name` with `num_classes` softmax outputs over a window of
+    `frames` (more than a clip's only for the models VALID in time, window.py)."""
     if name not in MODELS:
         raise NanokwsError(f"unknown model '{name}' (choose from {', '.join(MODELS)})")
-    return MODELS[name](num_classes)
+    if frames == CLIP_FRAMES:
+        return MODELS[name](num_classes)
+    if name not in WINDOWED_MODELS:
+        raise NanokwsError(f"a window of {frames} frames needs a model that is VALID in time "
+                           f"({', '.join(sorted(WINDOWED_MODELS))}); '{name}' is padded in time")
+    if frames < CLIP_FRAMES:
+        raise NanokwsError(f"the window must hold a whole clip: at least {CLIP_FRAMES} frames, not {frames}")
+    return MODELS[name](num_classes, frames=frames)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import INPUT_SHAPE, _input_scaling, ds_cnn_net, pool_dense_head
+from .models import CLIP_FRAMES, INPUT_SHAPE, _input_scaling, ds_cnn_net, input_shape, pool_dense_head
 
 
 def _ds_cnn_strided(num_classes: int, stem: int, channels: int, blocks: int, name: str) -> Any:
@@ -117,7 +117,7 @@ def bc_resnet_2(num_classes: int) -> Any:
 
 
 def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int, name: str,
-                      dw_time: int = 3, freq_pad: bool = False) -> Any:
+                      dw_time: int = 3, freq_pad: bool = False, frames: int = CLIP_FRAMES) -> Any:
     """A DS-CNN whose time axis is computed without padding, so `nanokws compile --streaming` can run
     it incrementally (each new pair of frames computes one new row per layer).
 
@@ -134,12 +134,12 @@ def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int
     (19 -> 19 -> 10 (stride-2 pointwise) -> 10 ...). The compiler folds each PAD into the conv that
     reads it (a conv's own padding reads the same zero point), so PADs cost no kernel call or arena.
     None before the stem: it would stop the converter folding the input scaling into the stem (a MUL
-    op would remain).
+    op would remain). `frames`: the window (window.py); longer than a clip adds pooled rows.
     """
     import keras
 
     reg = keras.regularizers.l2(1e-4)
-    inp = keras.Input(INPUT_SHAPE, name="features")
+    inp = keras.Input(input_shape(frames), name="features")
     x = _input_scaling(keras, inp)
     x = keras.layers.Conv2D(stem, (10, 4), strides=(2, 2), padding="valid", use_bias=False,
                             kernel_regularizer=reg)(x)
@@ -161,37 +161,39 @@ def ds_cnn_stream_net(num_classes: int, *, stem: int, channels: int, blocks: int
     return pool_dense_head(keras, inp, x, num_classes, reg, 0.3, name)
 
 
-def ds_cnn_stream_pad(num_classes: int) -> Any:
+def ds_cnn_stream_pad(num_classes: int, frames: int = CLIP_FRAMES) -> Any:
     """Streamable DS-CNN with SAME-like frequency edges: 24-ch stem, 4 blocks of 48 ch (~12k params)."""
     return ds_cnn_stream_net(num_classes, stem=24, channels=48, blocks=4, name="ds_cnn_stream_pad",
-                             freq_pad=True)
+                             freq_pad=True, frames=frames)
 
 
-def ds_cnn_stream_t5(num_classes: int) -> Any:
+def ds_cnn_stream_t5(num_classes: int, frames: int = CLIP_FRAMES) -> Any:
     """ds_cnn_stream with 5-row depthwise kernels and a 24-ch stem (~12k params): a receptive field of
     42 frames (0.84 s) before the pool instead of 26, about what the SAME-padded ds_cnn_m12 sees with
     its two time strides (which a stream at stride 2 cannot have)."""
-    return ds_cnn_stream_net(num_classes, stem=24, channels=48, blocks=4, name="ds_cnn_stream_t5", dw_time=5)
+    return ds_cnn_stream_net(num_classes, stem=24, channels=48, blocks=4, name="ds_cnn_stream_t5", dw_time=5,
+                             frames=frames)
 
 
-def ds_cnn_stream(num_classes: int) -> Any:
+def ds_cnn_stream(num_classes: int, frames: int = CLIP_FRAMES) -> Any:
     """Streamable DS-CNN (VALID in time): 32-ch stem, 4 blocks of 48 ch (~12k params); ds_cnn_stream_net."""
-    return ds_cnn_stream_net(num_classes, stem=32, channels=48, blocks=4, name="ds_cnn_stream")
+    return ds_cnn_stream_net(num_classes, stem=32, channels=48, blocks=4, name="ds_cnn_stream", frames=frames)
 
 
-def ds_cnn_stream_s4(num_classes: int) -> Any:
+def ds_cnn_stream_s4(num_classes: int, frames: int = CLIP_FRAMES) -> Any:
     """ds_cnn_m12's shape, VALID in time: two time strides (stem and a strided depthwise block), so
     `nanokws compile` streams the layers after the second stride as two interleaved phases.
 
     Stem 10x4 stride 2 VALID (32 ch; 49x40 -> 20x19), then a frequency-only zero PAD before every
     depthwise conv (SAME-like in frequency, as ds_cnn_m12), a stride-2 depthwise-separable block to
     9x10 (48 ch), three stride-1 blocks (time 9 -> 7 -> 5 -> 3), average pool, dense. Each last-layer
-    row sees 10 + 2x2 + 3x2x4 = 38 frames, as ds_cnn_m12's do (~12k params).
+    row sees 10 + 2x2 + 3x2x4 = 38 frames, as ds_cnn_m12's do (~12k params). Over a window of 86
+    frames (`frames`, window.py) it pools 13 such rows, as ds_cnn_m12 does over its padded 49.
     """
     import keras
 
     reg = keras.regularizers.l2(1e-4)
-    inp = keras.Input(INPUT_SHAPE, name="features")
+    inp = keras.Input(input_shape(frames), name="features")
     x = _input_scaling(keras, inp)
     x = keras.layers.Conv2D(32, (10, 4), strides=(2, 2), padding="valid", use_bias=False,
                             kernel_regularizer=reg)(x)
@@ -209,6 +211,9 @@ def ds_cnn_stream_s4(num_classes: int) -> Any:
         x = keras.layers.ReLU()(x)
     return pool_dense_head(keras, inp, x, num_classes, reg, 0.3, "ds_cnn_stream_s4")
 
+
+# Models VALID in time, which take a window longer than one clip (`nanokws train --window-frames`).
+WINDOWED_MODELS = frozenset({"ds_cnn_stream", "ds_cnn_stream_pad", "ds_cnn_stream_t5", "ds_cnn_stream_s4"})
 
 EXTRA_MODELS = {"ds_cnn_m16": ds_cnn_m16, "ds_cnn_m12": ds_cnn_m12, "bc_resnet_1": bc_resnet_1,
                 "bc_resnet_2": bc_resnet_2, "ds_cnn_stream": ds_cnn_stream,

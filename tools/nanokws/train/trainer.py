@@ -16,6 +16,7 @@ import numpy as np
 
 from ..atomic import atomic_dir
 from ..errors import NanokwsError
+from ..window import pad_to_window
 from .augment import AudioAugment, FeatureAugment
 from .models import build_model
 
@@ -107,6 +108,7 @@ def train_model(
     unknown_shift_ms: int = 0,
     unknown_share: float | None = None,
     neighbours: float = 0.0,
+    window_frames: int | None = None,
     label_smoothing: float = 0.0,
     mixup: float = 0.0,
     weight_decay: float = 0.0,
@@ -131,6 +133,8 @@ def train_model(
     training examples per mean keyword count; None = 1, as balanced as validation; math.inf = all),
     `neighbours` (0..1: that share of feature-form words get another word of the batch beside them, cut
     by the window's edge, label unchanged: the word before or after as a stream's windows show it).
+    `window_frames` (None = a clip's 49): the model's window, longer for a model VALID in time; every
+    example is centred in it (window.py).
     `ema` (0 = off, else the momentum, e.g. 0.999): validate, keep and convert the exponential moving
     average of the weights over the training steps (Polyak averaging) instead of the last step's.
     `teacher`: an int8 .tflite whose probabilities on each augmented batch are
@@ -154,6 +158,8 @@ def train_model(
         raise NanokwsError("the _unknown_ share must be positive")
     if not 0.0 < teacher_weight <= 1.0:
         raise NanokwsError("the teacher weight must be in (0, 1]")
+    if window_frames is not None and teacher is not None:
+        raise NanokwsError("--teacher takes one clip's window; it cannot be combined with --window-frames")
     from ..data import DEFAULT_KEYWORDS, SILENCE
     from ..features import FRONTEND_CONFIG
     from ..versions import tool_versions
@@ -176,7 +182,7 @@ def train_model(
     set_seeds(seed)
     import keras
 
-    model = build_model(model_name, len(td.labels))
+    model = build_model(model_name, len(td.labels), *(() if window_frames is None else (window_frames,)))
     steps = max(1, -(-td.num_train // batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * steps, alpha=0.05)
     averaging = {"use_ema": True, "ema_momentum": ema} if ema > 0 else {}
@@ -189,12 +195,13 @@ def train_model(
                                  max_channel_shift=1 if speed_pitch else 0, level_db=level_db,
                                  speech_snr_db=snr_db,
                                  wide_shift=_wide_shift(td.labels, unknown_shift_ms, FRONTEND_CONFIG),
-                                 neighbour=(td.labels.index(SILENCE), neighbours) if neighbours > 0 else None)
+                                 neighbour=(td.labels.index(SILENCE), neighbours) if neighbours > 0 else None,
+                                 window_frames=window_frames)
     audio_cfg = AudioAugment(speed=SPEED_RANGE if speed_pitch else None, level_db=level_db,
                              **({} if snr_db is None else {"snr_db": snr_db}))
     train_batches = make_batches(td, batch_size, seed, feature_cfg, audio_cfg, mixup_alpha=mixup,
                                  teacher=teacher_fn, teacher_weight=teacher_weight)
-    val_x = td.val_x.astype(np.float32)[..., None]
+    val_x = pad_to_window(td.val_x, int(model.input_shape[1])).astype(np.float32)[..., None]
     val_onehot = np.eye(len(td.labels), dtype=np.float32)[td.val_y]
     if verbose:
         print(f"training '{model_name}' ({model.count_params()} params) on {td.num_train} examples "
@@ -231,7 +238,7 @@ def train_model(
         "seed": seed, "batch_size": batch_size, "lr": lr, "specaugment": specaugment,
         "speed_pitch": speed_pitch, "level_db": level_db, "snr_db": None if snr_db is None else list(snr_db),
         "unknown_shift_ms": unknown_shift_ms,
-        "neighbours": neighbours,
+        "neighbours": neighbours, "window_frames": int(model.input_shape[1]),
         "unknown_share": "all" if unknown_share is not None and math.isinf(unknown_share) else unknown_share,
         "label_smoothing": label_smoothing, "mixup": mixup, "weight_decay": weight_decay,
         "ema": ema, "patience": patience,
