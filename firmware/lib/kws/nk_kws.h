@@ -213,8 +213,9 @@ nk_kws_status_t nk_kws_set_backlog(nk_kws_t *kws, size_t samples_waiting);
 const nk_kws_stats_t *nk_kws_stats(const nk_kws_t *kws);
 
 /* Classify one clip's 49 frontend frames (49 x 40 int8 levels, requantised IN PLACE) into
- * out[num_labels]; *cycles (may be NULL) the model's cycles. On a streaming model the model's
- * stream restarts: the next inference of pushed audio comes 49 frames later. */
+ * out[num_labels]; *cycles (may be NULL) the model's cycles. A model with a longer window sees the
+ * clip centred in it, its least value around it. On a streaming model the model's stream restarts:
+ * the next inference of pushed audio comes a whole window (NK_MODEL_WINDOW_FRAMES) later. */
 nk_kws_status_t nk_kws_classify_features(nk_kws_t *kws, int8_t *features, int8_t *out, uint32_t *cycles);
 
 #ifdef __cplusplus

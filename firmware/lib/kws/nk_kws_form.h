@@ -1,6 +1,6 @@
 /* Which form of the compiled model nk_kws runs: a model folder with the streaming form
  * (nk_model_stream.h from `nanokws compile`) is pushed one frame at a time (only the new time rows
- * are computed); otherwise a 49-frame window is kept and nk_model_invoke() runs on it. Same scores,
+ * are computed); otherwise the model's window of frames is kept and nk_model_invoke() runs on it. Same scores,
  * bit for bit, at the same hops.
  *
  * Decided here from what the include path holds. `nanokws export --arduino-library` replaces this
