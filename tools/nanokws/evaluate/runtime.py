@@ -28,7 +28,7 @@ def _fit_window(features: np.ndarray, input_shape: Any) -> np.ndarray:
     """Clips [n, frames, channels] centred in the model's window (unchanged when it is one clip)."""
     from ..window import pad_to_window, window_frames_of
 
-    if not len(features):
+    if not len(features) or np.ndim(features) != 3:  # flat inputs [n, input_len] go in as they are
         return features
     return pad_to_window(features, window_frames_of(list(input_shape), int(features.shape[-1])))
 
