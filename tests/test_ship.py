@@ -345,3 +345,20 @@ def test_card_counts_the_streaming_ram_not_the_unlinked_arena() -> None:
     compiled["streaming"] = {"generated": False, "total_ram_bytes": 8_900}
     card = _card(b"x" * 100, {"model": "m"}, report, compiled, (10, None), {}, [])
     assert card["size"]["model_ram_bytes"] == 21_952 and card["targets"]["met"]["arena_bytes"] is False
+
+
+def test_float_predictions_centre_clips_in_a_longer_window(tmp_path: Path) -> None:
+    """ship's float column runs the Keras model on the clips centred in its window, as the int8
+    paths do: the same predictions as on the clips padded by hand."""
+    import keras
+    from nanokws.ship import _float_predictions
+    from nanokws.train.models_extra import ds_cnn_stream_net
+    from nanokws.window import pad_to_window
+
+    keras.utils.set_random_seed(0)
+    model = ds_cnn_stream_net(4, stem=4, channels=8, blocks=2, name="w", frames=60)
+    model.save(tmp_path / "model.keras")
+    x = np.random.default_rng(0).integers(-128, 128, size=(5, 49, 40)).astype(np.int8)
+    got = _float_predictions(tmp_path / "model.keras", x)
+    want = np.argmax(model.predict(pad_to_window(x, 60).astype(np.float32)[..., None], verbose=0), axis=1)
+    np.testing.assert_array_equal(got, want)

@@ -168,7 +168,10 @@ def run(args: argparse.Namespace) -> int:
 def _float_predictions(keras_path: Path, x: np.ndarray) -> np.ndarray:
     import keras
 
+    from .window import pad_to_window
+
     model = keras.models.load_model(keras_path, compile=False)
+    x = pad_to_window(x, int(model.input_shape[1]))  # clips centred in a longer window (window.py)
     return np.argmax(model.predict(x.astype(np.float32)[..., None], batch_size=256, verbose=0), axis=1)
 
 
