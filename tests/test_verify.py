@@ -294,3 +294,18 @@ def test_streaming_form_is_verified_too(build_root: Path, tmp_path: Path) -> Non
     assert res.streaming and res.ok, "\n".join(V.report_lines(res))
     assert res.results[0].stream_bad == 0 and res.as_dict()["streaming_form_compared"] is True
     assert null_check(build_root / "model", tmp_path) == ["invoke -1 -1 0 1", "stream -1 49"]
+
+
+def test_given_clip_features_are_centred_in_a_longer_window() -> None:
+    """ship hands verify its held-out clips' 49-frame features; a model with a longer window gets them
+    centred in it (window.py), not refused as the wrong size."""
+    from nanokws.compiler.verify import make_inputs
+    from nanokws.window import pad_to_window
+
+    clips = np.random.default_rng(2).integers(-128, 128, size=(30, 49, 40)).astype(np.int8)
+    notes: list[str] = []
+    inputs = make_inputs([1, 60, 40, 1], 0, 12, 0, None, clips, notes)
+    real = inputs.values[[k == "features" for k in inputs.kinds]]
+    assert len(real) == 4 and not notes
+    padded = pad_to_window(clips, 60).reshape(30, -1)
+    assert all(any(np.array_equal(r, p) for p in padded) for r in real)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..argtypes import SEED, int_in
 from ..modelmeta import model_sha256
+from ..window import pad_to_window
 
 DEFAULT_N = 200
 TARGETS = ("host", "asan", "qemu")
@@ -144,8 +145,6 @@ def real_features(data: Path | None, count: int, input_len: int, notes: list[str
         return empty
     pick = np.random.default_rng(1).choice(len(wavs), size=min(count, len(wavs)), replace=False)
     audio = np.stack([fit_clip(read_wav(wavs[i])) for i in pick])
-    from ..window import pad_to_window
-
     clips = np.asarray(compute_features_batch(audio), np.int8)  # centred in a longer window (window.py)
     return pad_to_window(clips, input_len // 40).reshape(len(pick), -1)
 
@@ -173,6 +172,8 @@ def make_inputs(
     want = (n - len(edges)) // 2
     if features is not None:
         feats = np.asarray(features)
+        if feats.ndim == 3 and len(feats) and input_len % feats.shape[2] == 0:  # clips centred in the window
+            feats = pad_to_window(feats, input_len // feats.shape[2])
         feats = feats.reshape(len(feats), -1) if len(feats) else np.zeros((0, input_len), np.int8)
         if feats.shape[1] != input_len:
             notes.append(f"the given features have {feats.shape[1]} values, the model takes {input_len}")
