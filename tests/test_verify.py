@@ -309,3 +309,14 @@ def test_given_clip_features_are_centred_in_a_longer_window() -> None:
     assert len(real) == 4 and not notes
     padded = pad_to_window(clips, 60).reshape(30, -1)
     assert all(any(np.array_equal(r, p) for p in padded) for r in real)
+
+
+def test_given_clip_features_longer_than_the_window_are_noted_not_padded() -> None:
+    """Clips longer than the model's window cannot be centred in it: noted, random inputs instead
+    (as before windows), not an error."""
+    from nanokws.compiler.verify import make_inputs
+
+    clips = np.random.default_rng(2).integers(-128, 128, size=(30, 49, 40)).astype(np.int8)
+    notes: list[str] = []
+    inputs = make_inputs([1, 20, 40, 1], 0, 12, 0, None, clips, notes)
+    assert "features" not in inputs.kinds and any("the model takes 800" in n for n in notes)

@@ -41,6 +41,12 @@ def pad_to_window(features: np.ndarray, window_frames: int) -> np.ndarray:
     return out[0] if single else out
 
 
+def pad_to_input(features: np.ndarray, input_shape: tuple[int, ...] | list[int]) -> np.ndarray:
+    """Clips [n, frames, channels] (or one [frames, channels]) centred in the window of a model input
+    of `input_shape` (any shape whose size is whole frames of that many channels)."""
+    return pad_to_window(features, window_frames_of(input_shape, int(np.shape(features)[-1])))
+
+
 def window_frames_of(input_shape: tuple[int, ...] | list[int], channels: int) -> int:
     """Frames of a model's input tensor of `input_shape` ([1, frames, channels, 1] or flat)."""
     size = int(np.prod(input_shape))

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..argtypes import SEED, int_in
 from ..modelmeta import model_sha256
-from ..window import pad_to_window
+from ..window import pad_to_input
 
 DEFAULT_N = 200
 TARGETS = ("host", "asan", "qemu")
@@ -146,7 +146,7 @@ def real_features(data: Path | None, count: int, input_len: int, notes: list[str
     pick = np.random.default_rng(1).choice(len(wavs), size=min(count, len(wavs)), replace=False)
     audio = np.stack([fit_clip(read_wav(wavs[i])) for i in pick])
     clips = np.asarray(compute_features_batch(audio), np.int8)  # centred in a longer window (window.py)
-    return pad_to_window(clips, input_len // 40).reshape(len(pick), -1)
+    return pad_to_input(clips, [input_len]).reshape(len(pick), -1)
 
 
 @dataclass
@@ -172,8 +172,9 @@ def make_inputs(
     want = (n - len(edges)) // 2
     if features is not None:
         feats = np.asarray(features)
-        if feats.ndim == 3 and len(feats) and input_len % feats.shape[2] == 0:  # clips centred in the window
-            feats = pad_to_window(feats, input_len // feats.shape[2])
+        if feats.ndim == 3 and len(feats) and input_len % feats.shape[2] == 0 \
+                and input_len // feats.shape[2] >= feats.shape[1]:  # clips centred in a longer window
+            feats = pad_to_input(feats, [input_len])
         feats = feats.reshape(len(feats), -1) if len(feats) else np.zeros((0, input_len), np.int8)
         if feats.shape[1] != input_len:
             notes.append(f"the given features have {feats.shape[1]} values, the model takes {input_len}")
