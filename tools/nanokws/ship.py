@@ -195,14 +195,6 @@ def deployed_params(tflite: bytes) -> int:
     return sum(int(g.tensors[i].size) for i in consts)
 
 
-def _window_frames(tflite: bytes) -> int:
-    """Frames of the model's window (49, a clip, unless it is longer: window.py)."""
-    from .export.model_config import input_frames
-    from .features import FRONTEND_CONFIG
-
-    return input_frames(tflite, int(FRONTEND_CONFIG["NK_FE_NUM_CHANNELS"]))
-
-
 def _compiled_c_scores(model_dir: Path, streaming: bool, x: np.ndarray, progress: Any) -> np.ndarray:
     """The compiled C's int8 scores for every clip in `x`, built for the host from `model_dir`, along
     the path the firmware takes: with a streaming form reset + a window of frame pushes per clip (as
@@ -213,7 +205,7 @@ def _compiled_c_scores(model_dir: Path, streaming: bool, x: np.ndarray, progress
     from .cbuild import build_programs
     from .compiler.runner import ModelRunner
     from .compiler.stream_runner import StreamRunner
-    from .window import pad_to_window
+    from .window import pad_to_input, pad_to_window
 
     name = "stream_runner" if streaming else "model_runner"
     frame = int(x.shape[-1])  # features [n, 49, 40]: one frontend frame per row
@@ -234,7 +226,7 @@ def _compiled_c_scores(model_dir: Path, streaming: bool, x: np.ndarray, progress
             with ModelRunner(program, "host") as mr:
                 for clip in x:
                     clip = np.asarray(clip, np.int8).reshape(-1, frame)
-                    rows.append(mr.infer(pad_to_window(clip, mr.input_len // frame)).output)
+                    rows.append(mr.infer(pad_to_input(clip, [mr.input_len])).output)
                     progress(1)
     return np.stack(rows)
 
@@ -410,8 +402,8 @@ def ship_model(
                 raise NanokwsError(f"the compiled C's scores differ from TFLite Micro's on {c_bad} of "
                                    f"{len(y)} clips; not shipping (report it: the compiler must be exact)")
             report["compiled_c"] = {
-                "path": (f"streaming form, reset + {_window_frames(tflite)} frames per clip" if streaming
-                         else "full window"),
+                "path": (f"streaming form, reset + {compile_report['streaming']['window_frames']} frames "
+                         "per clip" if streaming else "full window"),
                 "accuracy": float(np.mean(np.argmax(c_scores, axis=1) == y)),
                 "equal_to_tflm": True, "clips": len(y)}
             verified = _verify(tflite, verify_targets, x, verbose)

@@ -26,11 +26,11 @@ def _to_model_input(features: np.ndarray, dtype: Any, scale: float, zero_point: 
 
 def _fit_window(features: np.ndarray, input_shape: Any) -> np.ndarray:
     """Clips [n, frames, channels] centred in the model's window (unchanged when it is one clip)."""
-    from ..window import pad_to_window, window_frames_of
+    from ..window import pad_to_input
 
     if not len(features) or np.ndim(features) != 3:  # flat inputs [n, input_len] go in as they are
         return features
-    return pad_to_window(features, window_frames_of(list(input_shape), int(features.shape[-1])))
+    return pad_to_input(features, list(input_shape))
 
 
 def litert_interpreter(tflite: bytes, *, reference: bool = True, num_threads: int | None = None) -> Any:

@@ -44,10 +44,10 @@ class Reference:
     def scores_from_features(self, features: np.ndarray) -> np.ndarray:
         """int8 scores for one clip's int8 features [49, 40], centred in the model's window when that is
         longer (window.py; the firmware's clip mode pads the same way)."""
-        from ..window import pad_to_window, window_frames_of
+        from ..window import pad_to_input
 
-        frames = window_frames_of(self.input_shape, int(np.shape(features)[-1]))
-        padded = pad_to_window(np.asarray(features, np.int8).reshape(-1, np.shape(features)[-1]), frames)
+        clip = np.asarray(features, np.int8)
+        padded = pad_to_input(clip.reshape(-1, clip.shape[-1]), self.input_shape)
         return self._model.invoke(requantize_input(padded, self.input_scale, self.input_zero_point))
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:

@@ -115,12 +115,12 @@ from .models_extra import EXTRA_MODELS, WINDOWED_MODELS  # noqa: E402  (models_e
 MODELS.update(EXTRA_MODELS)
 
 
-def build_model(name: str, num_classes: int, frames: int = CLIP_FRAMES) -> Any:
+def build_model(name: str, num_classes: int, frames: int | None = None) -> Any:
     """A fresh, uncompiled keras.Model `name` with `num_classes` softmax outputs over a window of
-    `frames` (more than a clip's only for the models VALID in time, window.py)."""
+    `frames` (None: one clip; more only for the models VALID in time, window.py)."""
     if name not in MODELS:
         raise NanokwsError(f"unknown model '{name}' (choose from {', '.join(MODELS)})")
-    if frames == CLIP_FRAMES:
+    if frames is None or frames == CLIP_FRAMES:
         return MODELS[name](num_classes)
     if name not in WINDOWED_MODELS:
         raise NanokwsError(f"a window of {frames} frames needs a model that is VALID in time "

@@ -182,7 +182,7 @@ def train_model(
     set_seeds(seed)
     import keras
 
-    model = build_model(model_name, len(td.labels), *(() if window_frames is None else (window_frames,)))
+    model = build_model(model_name, len(td.labels), window_frames)
     steps = max(1, -(-td.num_train // batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * steps, alpha=0.05)
     averaging = {"use_ema": True, "ema_momentum": ema} if ema > 0 else {}
