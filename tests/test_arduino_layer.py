@@ -170,21 +170,23 @@ def predict(
     out_scale: float,
     out_zero_point: int,
     sc: StreamConfig,
+    window: int = CLIP_FRAMES,
 ) -> list[tuple[int, int, int]]:
     """DETECTIONs (hop, label, score) for a model given as `scores_of(window)`, per PROTOCOL.md
-    (the same rules as fixtures.firmware_io.expected_stream, for any model)."""
+    (the same rules as fixtures.firmware_io.expected_stream, for any model). A model whose window is
+    longer than a clip infers first when `window` frames are held, over its last `window` frames."""
     scale_q16 = int(float(np.float32(out_scale)) * 255.0 * 65536.0 + 0.5)
     history = [np.zeros(len(labels), np.int64)] * sc.smoothing
     armed = [True] * len(labels)
     dets: list[tuple[int, int, int]] = []
     last_det: int | None = None
     last_inf: int | None = None
-    for f in range(CLIP_FRAMES - 1, len(features)):
+    for f in range(window - 1, len(features)):
         if last_inf is not None and f - last_inf < sc.stride:
             continue
         last_inf = f
         hop = f + 1
-        scores = scores_of(features[f - CLIP_FRAMES + 1 : f + 1])
+        scores = scores_of(features[f - window + 1 : f + 1])
         p = np.clip(((scores.astype(np.int64) - out_zero_point) * scale_q16 + 32768) >> 16, 0, 255)
         history = history[1:] + [p]
         smoothed = sum(history) // sc.smoothing
@@ -399,6 +401,7 @@ def test_live_hears_real_keywords(shared_speech_commands: Path, tmp_path: Path) 
         ref.output_scale,
         ref.output_zero_point,
         StreamConfig(thresholds=[180] * len(labels)),
+        window=ref.window_frames,
     )
     assert run.heard() == printed(dets, labels), run.stdout
     # And they are the words being played: each detection names the word around its time.

@@ -3,8 +3,9 @@ for the host (ASan/UBSan) and for QEMU's Cortex-M4, run the FromBuffer example's
 detections and scores the host reference (the C frontend via nanokws.features, TFLite Micro, the
 recognizer rules of PROTOCOL.md) predicts for the same audio.
 
-Two models: the one shipped in firmware/model (whatever it is), and a small streamable one (the
-library then carries its streaming form). The audio is real keywords from ../shared/data when
+Two models: the one shipped in firmware/model (whatever it is), and a small untrained one in the
+other form: full-window when the shipped model streams (then the library carries its streaming
+form), else streamable. The audio is real keywords from ../shared/data when
 present, else noise bursts.
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 import pytest
 from fixtures.capabilities import require_qemu, shared_or_none
 from fixtures.firmware_io import CLIP_FRAMES, HOP, StreamConfig
+from fixtures.full_window_model import full_window_tiny
 from nanokws.cli import main as cli_main
 from nanokws.data import read_wav, wav_bytes
 from nanokws.features import compute_features
@@ -32,6 +34,9 @@ from nanokws.paths import FIRMWARE_DIR, SHARED_SPEECH_COMMANDS
 from test_arduino_layer import predict
 
 SHIPPED_TFLITE = FIRMWARE_DIR / "model" / "model.tflite"
+# `nanokws ship` writes the streaming form's header only for a model that streams.
+SHIPPED_STREAMS = (FIRMWARE_DIR / "model" / "nk_model_stream.h").is_file()
+OTHER_FORM = "full_window" if SHIPPED_STREAMS else "streaming"
 HAVE_CXX = bool(shutil.which("gcc") and shutil.which("g++"))
 # Arduino library specification (1.5 format): library.properties fields and categories.
 REQUIRED_FIELDS = ("name", "version", "author", "maintainer", "sentence", "paragraph", "category", "url",
@@ -52,7 +57,8 @@ class Exported:
     name: str
     audio: np.ndarray
     tflite: bytes
-    kind: str  # "shipped" (trained) or "streaming" (untrained: it may hear nothing)
+    kind: str  # "shipped" (trained), else OTHER_FORM (untrained: it may hear nothing)
+    streaming: bool  # the library carries the streaming form
 
 
 def _example_audio() -> np.ndarray:
@@ -71,14 +77,23 @@ def _example_audio() -> np.ndarray:
     return np.concatenate(parts)
 
 
-@pytest.fixture(scope="module", params=["shipped", "streaming"])
+def _full_window_model() -> bytes:
+    frames = compute_features(_example_audio())
+    windows = np.stack([frames[i : i + CLIP_FRAMES] for i in range(0, len(frames) - CLIP_FRAMES, 9)])
+    return full_window_tiny(windows)
+
+
+@pytest.fixture(scope="module", params=["shipped", OTHER_FORM])
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     if request.param == "shipped":
         tflite = SHIPPED_TFLITE.read_bytes()  # read once: another run may replace the shipped model
-    else:
+        streaming = SHIPPED_STREAMS
+    elif request.param == "streaming":
         from test_firmware_streaming import _model as streamable_model
 
-        tflite = streamable_model("tiny")
+        tflite, streaming = streamable_model("tiny"), True
+    else:
+        tflite, streaming = _full_window_model(), False
     tmp = tmp_path_factory.mktemp("arduino_lib")
     (tmp / "model.tflite").write_bytes(tflite)
     audio = _example_audio()
@@ -89,12 +104,12 @@ def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     assert rc == 0 and out.is_file()
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
-        assert any(n.endswith("/src/nk_model_stream.h") for n in names) == (request.param == "streaming")
+        assert any(n.endswith("/src/nk_model_stream.h") for n in names) == streaming
         tops = {n.split("/")[0] for n in zf.namelist()}
         assert len(tops) == 1, tops
         zf.extractall(tmp / "unzipped")
     name = tops.pop()
-    return Exported(out, tmp / "unzipped" / name, name, audio, tflite, request.param)
+    return Exported(out, tmp / "unzipped" / name, name, audio, tflite, request.param, streaming)
 
 
 # --- the layout, against the Arduino library specification ------------------------------------
@@ -158,12 +173,12 @@ def test_src_layout_is_flat_and_self_contained(exported: Exported) -> None:
     for f in src.iterdir():
         for inc in re.findall(r'^\s*#\s*include\s+"([^"]+)"', f.read_text(), re.MULTILINE):
             assert inc in names, f"{f.name} includes {inc}, which src/ does not have"
-    assert ("nk_model_stream.h" in names) == (exported.kind == "streaming")
+    assert ("nk_model_stream.h" in names) == exported.streaming
     # The Cortex-M4 DSP path and its GCC 7 fallback (no <arm_acle.h> intrinsics) went along.
     simd = (src / "nk_simd.h").read_text()
     assert "smlad" in simd.lower() and "arm_acle.h" not in re.sub(r"/\*.*?\*/|//[^\n]*", "", simd, flags=re.S)
     # The README's model RAM is what the compiled model's header says it links.
-    header, name = ("nk_model_stream.h", "NK_MODEL_STREAM_RAM_BYTES") if exported.kind == "streaming" else (
+    header, name = ("nk_model_stream.h", "NK_MODEL_STREAM_RAM_BYTES") if exported.streaming else (
         "nk_model.h", "NK_MODEL_ARENA_BYTES")
     m = re.search(rf"#define {name} (\d+)", (src / header).read_text())
     assert m and f"its own static RAM is {m[1]} bytes" in (exported.root / "README.md").read_text()
@@ -242,10 +257,12 @@ def reference(exported: Exported) -> tuple[list[tuple[str, int, int]], list[int]
     labels = [str(x) for x in read_metadata(exported.tflite)["labels"]]
     features = compute_features(exported.audio[: exported.audio.size // HOP * HOP])
     sc = StreamConfig(stride=_initial_stride(exported.root / "src"), thresholds=[180] * len(labels))
-    dets = predict(features, ref.scores_from_features, labels, ref.output_scale, ref.output_zero_point, sc)
-    last = CLIP_FRAMES - 1 + (len(features) - CLIP_FRAMES) // sc.stride * sc.stride
-    scores = ref.scores_from_features(features[last - CLIP_FRAMES + 1 : last + 1])
-    inferences = (len(features) - CLIP_FRAMES) // sc.stride + 1
+    window = ref.window_frames
+    dets = predict(features, ref.scores_from_features, labels, ref.output_scale, ref.output_zero_point, sc,
+                   window=window)
+    last = window - 1 + (len(features) - window) // sc.stride * sc.stride
+    scores = ref.scores_from_features(features[last - window + 1 : last + 1])
+    inferences = (len(features) - window) // sc.stride + 1
     heard = [(labels[k], s, hop * HOP * 1000 // 16000) for hop, k, s in dets]
     return heard, [int(x) for x in scores], inferences
 
@@ -358,7 +375,7 @@ def test_from_buffer_sketch_on_the_arduino_double_matches_the_reference(
     out = proc.stdout.decode()
     got = parse(out)
     want = reference(exported)
-    assert want[0] or not SHARED_SPEECH_COMMANDS.is_dir() or exported.kind == "streaming", "words unheard"
+    assert want[0] or not SHARED_SPEECH_COMMANDS.is_dir() or exported.kind != "shipped", "words unheard"
     assert got == want
     assert re.search(r"cycles_per_inference [1-9]\d* ram_bytes [1-9]\d*", out), out[-500:]
 
@@ -397,8 +414,8 @@ def test_live_keywords_sketch_prints_the_reference_detections(exported: Exported
     labels = [str(x) for x in read_metadata(exported.tflite)["labels"]]
     sc = StreamConfig(stride=_initial_stride(exported.root / "src"), thresholds=[180] * len(labels))
     dets = predict(compute_features(stream_audio(exported.audio)), ref.scores_from_features, labels,
-                   ref.output_scale, ref.output_zero_point, sc)
-    assert dets or not SHARED_SPEECH_COMMANDS.is_dir() or exported.kind == "streaming", "words unheard"
+                   ref.output_scale, ref.output_zero_point, sc, window=ref.window_frames)
+    assert dets or not SHARED_SPEECH_COMMANDS.is_dir() or exported.kind != "shipped", "words unheard"
     # A stalled test machine makes the sketch fall behind real time, and then it rightly skips
     # inferences (which changes the detections): once more at half speed before judging.
     for speed in (1.0, 0.5):

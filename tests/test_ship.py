@@ -27,8 +27,10 @@ def _define(text: str, name: str) -> str:
 
 
 def _litert_outputs(tflite: bytes, feats: np.ndarray) -> np.ndarray:
-    """int8 outputs from TensorFlow's interpreter with its builtin kernels (XNNPACK rounds differently)."""
+    """int8 outputs from TensorFlow's interpreter with its builtin kernels (XNNPACK rounds differently),
+    each clip centred in the model's window as window.py does when the window is longer."""
     import tensorflow as tf
+    from nanokws.window import pad_to_input
 
     interp = tf.lite.Interpreter(model_content=tflite, experimental_op_resolver_type=(
         tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
@@ -36,7 +38,7 @@ def _litert_outputs(tflite: bytes, feats: np.ndarray) -> np.ndarray:
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     outs = []
     for f in feats:
-        interp.set_tensor(inp["index"], f.reshape(1, 49, 40, 1).astype(np.int8))
+        interp.set_tensor(inp["index"], pad_to_input(f, inp["shape"]).reshape(inp["shape"]).astype(np.int8))
         interp.invoke()
         outs.append(interp.get_tensor(out["index"]).reshape(-1))
     return np.array(outs)

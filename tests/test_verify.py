@@ -268,8 +268,13 @@ def null_check(model_dir: Path, tmp_path: Path) -> list[str]:
 
 def test_invoke_returns_minus_1_for_null_pointers_and_leaves_the_output(tmp_path: Path) -> None:
     """nk_model.h: 0, or -1 (nothing run, output untouched) when input or output is NULL; the shipped
-    model's generated C."""
-    assert null_check(FIRMWARE_MODEL_DIR, tmp_path) == ["invoke -1 -1 0 1"]
+    model's generated C. With a streaming form, also nk_model_stream_push: a NULL frame is refused,
+    and the first scores come after exactly the model's window of frames."""
+    want = ["invoke -1 -1 0 1"]
+    report = json.loads((FIRMWARE_MODEL_DIR / "compile_report.json").read_text())
+    if (FIRMWARE_MODEL_DIR / "nk_model_stream.h").is_file():
+        want.append(f"stream -1 {report['streaming']['window_frames']}")
+    assert null_check(FIRMWARE_MODEL_DIR, tmp_path) == want
 
 
 # ---- a model with a streaming form ----------------------------------------------------------------

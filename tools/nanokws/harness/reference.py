@@ -41,6 +41,14 @@ class Reference:
         self.input_scale, self.input_zero_point = self._model.input_scale, self._model.input_zero_point
         self.output_scale, self.output_zero_point = self._model.output_scale, self._model.output_zero_point
 
+    @property
+    def window_frames(self) -> int:
+        """Frames the model sees at once: one clip's, or more (window.py)."""
+        from ..features import FRONTEND_CONFIG
+        from ..window import window_frames_of
+
+        return window_frames_of(self.input_shape, int(FRONTEND_CONFIG["NK_FE_NUM_CHANNELS"]))
+
     def scores_from_features(self, features: np.ndarray) -> np.ndarray:
         """int8 scores for one clip's int8 features [49, 40], centred in the model's window when that is
         longer (window.py; the firmware's clip mode pads the same way)."""
