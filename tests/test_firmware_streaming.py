@@ -526,6 +526,59 @@ def test_a_window_longer_than_a_clip_on_qemu(windowed: Built) -> None:
     _windowed_case(windowed, "qemu")
 
 
+def _backlog_check(model_dir: Path, tmp_path: Path) -> Path:
+    """tests/fixtures/kws_backlog_check.c with nk_kws, the portable libraries, the host platform and
+    `model_dir`'s compiled C (ASan/UBSan, -Werror)."""
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler (cc)")
+    fw = Path(__file__).parents[1] / "firmware"
+    libs = [fw / "lib" / name for name in ("kws", "frontend", "recognizer", "kernels")]
+    srcs = [Path(__file__).parent / "fixtures" / "kws_backlog_check.c",
+            fw / "targets" / "host" / "nk_platform_host.c",
+            *sorted(model_dir.glob("*.c")), *(c for lib in libs for c in sorted(lib.glob("*.c")))]
+    exe = tmp_path / "kws_backlog_check"
+    flags = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
+             "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+    includes = [f"-I{d}" for d in (*libs, fw / "lib" / "platform", model_dir)]
+    subprocess.run([cc, *flags, *includes, "-o", str(exe), *map(str, srcs), "-lm"], check=True)
+    return exe
+
+
+def test_behind_real_time_the_stream_bypasses_the_model_then_restarts_exact(
+    windowed: Built, tmp_path: Path
+) -> None:
+    """Live audio that falls behind for 40 hops: those frames bypass the streaming model (its rows
+    are the per-frame cost) and the inferences due count as skipped; once caught up the stream
+    restarts from a reset, and every score after that is TFLite Micro's on the window of frames since
+    the restart, at the restarted schedule. Before the stall every score is the plain stream's."""
+    exe = _backlog_check(windowed.model_dir, tmp_path)
+    audio = _synthetic_audio(5, seed=14)
+    stall_from, stall_to, stride = 90, 130, 2
+    proc = subprocess.run([str(exe), str(stall_from), str(stall_to)], input=audio.tobytes(),
+                          capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.decode().splitlines()
+    scores = [P.Scores(0, int(f[1]), 0, 0, np.array(f[2:], np.int8)) for f in (ln.split() for ln in lines)
+              if f[0] == "scores"]
+    frames_n, inferences, skipped = (int(v) for v in lines[-1].split()[1:])
+    frames = compute_features(audio)
+    assert frames_n == len(frames) == audio.size // HOP - 1
+    # Hop h (0-based) gives frame count h: the frames counted stall_from .. stall_to - 1 bypass the
+    # model, and the restarted stream's first frame is count stall_to (index stall_to - 1).
+    before = [e for e in _schedule(len(frames), [(0, stride)], align=2, window=LONG_WINDOW) if e < stall_from]
+    after = _schedule(len(frames), [(0, stride)], align=2, start=stall_to - 1, window=LONG_WINDOW)
+    assert before and after and after[0] == stall_to - 1 + LONG_WINDOW
+    _check_scores(windowed.tflite, frames, scores, before + after, window=LONG_WINDOW)
+    # One inference skipped per `stride` frames that bypassed the model or refilled its window.
+    unscored, want_skipped = stall_from - 1 - before[-1], 0
+    for _ in range((stall_to - stall_from) + LONG_WINDOW - 1):
+        unscored += 1
+        if unscored >= stride:
+            unscored, want_skipped = 0, want_skipped + 1
+    assert (inferences, skipped) == (len(before) + len(after), want_skipped)
+
+
 @needs_qemu
 def test_ds_cnn_stream_on_qemu_and_asan(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The ds_cnn_stream architecture (random weights, statistics from sample windows), real clips of

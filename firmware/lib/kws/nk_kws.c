@@ -238,6 +238,9 @@ nk_kws_status_t nk_kws_reset(nk_kws_t *kws) {
     nk_model_stream_reset();
     memset(kws->frame, 0, sizeof kws->frame);
     kws->model_cycles = 0;
+    kws->frames_unscored = 0;
+    kws->stream_stale = 0;
+    kws->stream_warming = 0;
 #else
     memset(kws->window, 0, sizeof kws->window);
     kws->window_next = 0;
@@ -306,28 +309,50 @@ static int behind_real_time(const nk_kws_t *kws) { return kws->backlog > NK_KWS_
 #if NK_KWS_STREAMING
 
 /* Every frame goes through the model's row layers, so its state stays exact; the model says when a
- * window is complete (the first 49 frames after a reset, then every `stride` frames: the hops of
- * the window path). An inference's cycles are those of all pushes since the previous one. Behind
- * real time only the head (pool and dense layers) and the recognizer can be skipped. */
+ * window is complete (the first window's frames after a reset, then every `stride` frames: the hops
+ * of the window path). An inference's cycles are those of all pushes since the previous one.
+ * Behind real time the rows are the cost (every frame), not the head, so frames then bypass the
+ * model altogether and the inferences falling due (one per `stride` frames) count as skipped. Once
+ * caught up the model restarts from a reset, as its state no longer follows the audio: the
+ * inferences due while its window refills count as skipped too. */
+static void skip_if_due(nk_kws_t *kws) {
+    if (kws->frames_unscored >= kws->stride) {
+        kws->frames_unscored = 0;
+        kws->stats.skipped_inferences++;
+    }
+}
+
 static void process_frame(nk_kws_t *kws) {
+    kws->frames_unscored++;
+    if (behind_real_time(kws)) {
+        kws->stream_stale = 1;
+        skip_if_due(kws);
+        return;
+    }
+    if (kws->stream_stale) {
+        nk_model_stream_reset();
+        kws->stream_stale = 0;
+        kws->stream_warming = 1;
+        kws->model_cycles = 0;
+    }
     to_model_input(kws, kws->frame, kws->frame, sizeof kws->frame);
-    int skip = behind_real_time(kws);
     uint32_t t0 = nk_platform_cycles();
-    int rc = nk_model_stream_push(kws->frame, skip ? NULL : kws->output);
+    int rc = nk_model_stream_push(kws->frame, kws->output);
     kws->model_cycles += nk_platform_cycles() - t0;
     if (rc < 0) {
         kws->error = NK_KWS_ERR_MODEL;
         return;
     }
     if (rc == 0) {
+        if (kws->stream_warming) {
+            skip_if_due(kws);
+        }
         return;
     }
     uint32_t cycles = kws->model_cycles;
     kws->model_cycles = 0;
-    if (skip) {
-        kws->stats.skipped_inferences++;
-        return;
-    }
+    kws->frames_unscored = 0;
+    kws->stream_warming = 0;
     count_model_cycles(kws, cycles);
     report_inference(kws);
 }

@@ -113,6 +113,9 @@ typedef struct {
 #if NK_KWS_STREAMING
     int8_t frame[NK_FE_NUM_CHANNELS]; /* the newest frame, requantised in place */
     uint32_t model_cycles;            /* cycles of the pushes since the last inference */
+    uint32_t frames_unscored;         /* frames since the last inference, run or skipped */
+    uint8_t stream_stale;             /* frames bypassed the model: reset it before the next push */
+    uint8_t stream_warming;           /* restarted after bypassed frames: its window is refilling */
 #else
     int8_t window[NK_MODEL_WINDOW_FRAMES][NK_FE_NUM_CHANNELS]; /* the last window's frames as a ring */
     size_t window_next;  /* slot the next frame goes to (the oldest once full) */
@@ -205,8 +208,9 @@ uint8_t nk_kws_release(const nk_kws_t *kws); /* 0 when not started */
 
 /* Live audio: samples waiting in the caller's buffer behind those about to be pushed. Above
  * NK_KWS_SKIP_BACKLOG_SAMPLES, inferences falling due are skipped (stats.skipped_inferences) so the
- * frontend keeps up; the stride's schedule goes on as if they ran. A streaming model still pushes
- * every frame through its row layers (its state must stay exact) and skips only the head. */
+ * frontend keeps up; the stride's schedule goes on as if they ran. A streaming model's frames then
+ * bypass it (its row layers are the per-frame cost); once caught up it restarts from a reset, and
+ * the inferences due while its window refills count as skipped too. */
 nk_kws_status_t nk_kws_set_backlog(nk_kws_t *kws, size_t samples_waiting);
 
 /* Counters since begin/reset; cycles are nk_platform_cycles() units (nk_platform_cycle_unit()). */

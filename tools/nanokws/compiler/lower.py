@@ -289,6 +289,28 @@ def pack_fast_conv(
     return np.frombuffer(w_packed, np.int8).copy(), np.frombuffer(consts, np.int32).copy()
 
 
+def fold_dead_channels(
+    v: dict[str, int], w: np.ndarray, bias: np.ndarray | None, mult: np.ndarray, shift: np.ndarray, dw: bool
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, list[int]]:
+    """Output channels whose weights are all zero give one constant whatever the input: their
+    accumulator is the bias. TFLite quantises such a channel's bias with a vanishing weight scale,
+    so it sits at +-2^30 with a shift near -27, past the fast kernels' accumulator bound, and one
+    dead channel would keep the whole layer on the reference kernel. Each is given the same
+    constant as 4k with multiplier 2^30 and shift -1 (exactly k: 4k * 2^30 * 2 / 2^32 = 2k, then
+    a rounding halving of an even number). -> (bias, mult, shift, the channels changed)."""
+    channels = w[0].reshape(-1, w.shape[-1]) if dw else w.reshape(w.shape[0], -1).T
+    dead = [c for c in range(channels.shape[1]) if not np.any(channels[:, c])]
+    if not dead:
+        return bias, mult, shift, []
+    b = np.zeros(channels.shape[1], np.int64) if bias is None else np.asarray(bias, np.int64).copy()
+    m, sh = np.asarray(mult, np.int64).copy(), np.asarray(shift, np.int64).copy()
+    for c in dead:
+        out = quant.requantize(int(b[c]), int(m[c]), int(sh[c])) + v["out_offset"]
+        k = min(max(out, v["act_min"]), v["act_max"]) - v["out_offset"]
+        b[c], m[c], sh[c] = 4 * k, 1 << 30, -1
+    return b, m, sh, dead
+
+
 def _lower_fast_conv(
     op: Operator,
     p: str,
@@ -303,7 +325,8 @@ def _lower_fast_conv(
 ) -> Layer | None:
     """The fast kernel's call for a CONV_2D / depthwise (multiplier 1) layer, or None when its
     requantisation preconditions do not hold (then the reference kernel runs)."""
-    packed = pack_fast_conv(v, w, None if bias is None else bias.data, mult, shift, dw)
+    b, mult, shift, _ = fold_dead_channels(v, w, None if bias is None else bias.data, mult, shift, dw)
+    packed = pack_fast_conv(v, w, b, mult, shift, dw)
     if packed is None:
         return None
     w_out, consts = packed

@@ -96,3 +96,23 @@ def mean_multiplier(in_scale: float, out_scale: float, n: int) -> tuple[int, int
     mult, shift = quantize_multiplier(float(np.float32(in_scale)) / float(np.float32(out_scale)))
     s = min(n.bit_length() - 1, 32, 31 + shift)
     return int(np.int32((mult << s) // n)), shift - s
+
+
+def requantize(x: int, multiplier: int, shift: int) -> int:
+    """x * multiplier * 2^shift as the kernels' nk_requantize (TFLite's MultiplyByQuantizedMultiplier):
+    int32 wrap of the left shift, doubling high multiply rounded half away from zero (C division
+    truncates), then a rounding right shift with ties away from zero."""
+    left, right = max(shift, 0), max(-shift, 0)
+    shifted = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)
+    if shifted == multiplier == -(1 << 31):
+        high = (1 << 31) - 1
+    else:
+        ab = shifted * multiplier
+        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+        num = ab + nudge
+        high = abs(num) // (1 << 31) * (1 if num >= 0 else -1)
+    mask = (1 << right) - 1
+    remainder = high & mask
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if remainder > threshold else 0)
+
