@@ -604,10 +604,11 @@ def test_ds_cnn_stream_on_qemu_and_asan(tmp_path_factory: pytest.TempPathFactory
 # ---- live mode behind real time -----------------------------------------------------------------
 
 
-def test_live_overload_skips_the_head_and_keeps_the_state_exact(tiny: Built) -> None:
+def test_live_overload_bypasses_the_model_then_restarts_exact(tiny: Built) -> None:
     """Host live mode (NANOKWS_FW_LIVE=1) with the backlog forced above three hops between two
-    sample positions: the inferences due there are skipped (counted), and those after it still
-    equal TFLite Micro on their windows, so every frame's rows were computed meanwhile."""
+    sample positions: the frames completed there bypass the model and the inferences due count as
+    skipped; after it the stream restarts from a reset, and every score before and after equals
+    TFLite Micro on its window (the restarted one's first window starts at the first frame after)."""
     audio = _synthetic_audio(6, seed=12)
     lo, hi = 100 * HOP, 180 * HOP
     env = dict(
@@ -625,15 +626,23 @@ def test_live_overload_skips_the_head_and_keeps_the_state_exact(tiny: Built) -> 
     ]
     (stats,) = [line for line in lines if line.startswith("stats ")]
     frames = compute_features(audio)
-    due = _schedule(len(frames), [(0, 2)], align=2)
 
-    # pieces of 157 samples: an inference is skipped when its hop completes inside a piece that
+    # pieces of 157 samples: frame count f is behind when its hop completes inside a piece that
     # starts in [lo, hi)
-    def skipped(hop: int) -> bool:
-        piece_start = ((hop + 1) * HOP - 1) // 157 * 157
+    def behind(f: int) -> bool:
+        piece_start = ((f + 1) * HOP - 1) // 157 * 157
         return lo <= piece_start < hi
 
-    ends = [e for e in due if not skipped(e)]
-    assert 30 < len(due) - len(ends) < len(due) - 30
-    _check_scores(tiny.tflite, frames, scores, ends)
-    assert stats == f"stats inferences={len(ends)} skipped={len(due) - len(ends)}", stats
+    stalled = [f for f in range(1, len(frames) + 1) if behind(f)]
+    first, after_last = stalled[0], stalled[-1] + 1
+    assert stalled == list(range(first, after_last))
+    before = [e for e in _schedule(len(frames), [(0, 2)], align=2) if e < first]
+    after = _schedule(len(frames), [(0, 2)], align=2, start=after_last - 1)
+    _check_scores(tiny.tflite, frames, scores, before + after)
+    unscored, want_skipped = first - 1 - before[-1], 0
+    for _ in range(len(stalled) + WINDOW - 1):  # bypassed, then refilling the window
+        unscored += 1
+        if unscored >= 2:
+            unscored, want_skipped = 0, want_skipped + 1
+    assert 30 < want_skipped and len(after) > 30
+    assert stats == f"stats inferences={len(before) + len(after)} skipped={want_skipped}", stats
