@@ -531,22 +531,35 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
     wav = np.concatenate(parts)
     exe = build("asan", SHIPPED_MODEL)["arduino_live_fw"]
     pdm = write_wav(tmp_path / "fast.wav", wav)
-    for speed in (4.0, 8.0, 16.0, 32.0, 64.0):
+    # A streaming model's frames bypass it while the device is behind, and it restarts once caught
+    # up (nk_kws.c): where its rows cannot keep up at all, every inference is skipped. So the speed
+    # is searched for one where some still run; failing that (a streaming model only), the first
+    # speed well behind must have skipped them all and kept the audio.
+    streams = (SHIPPED_MODEL / "nk_model_stream.h").is_file()
+    behind = None
+    for speed in (4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0):
         run = run_live(exe, pdm, stop_ms=duration_ms(wav) + 300, speed=speed)
         assert run.rc == 0, run.stderr[-2000:]
-        if run.skipped() and run.skipped()[-1][0] * 4 >= run.skipped()[-1][1]:
-            break
+        counts = run.skipped()
+        if counts and counts[-1][0] * 4 >= counts[-1][1]:
+            behind = behind or run
+            if counts[-1][0] < counts[-1][1]:
+                break
+    else:
+        assert streams and behind is not None, "no speed left some inferences running"
+        run = behind
     skipped = run.skipped()
     assert skipped, "the device should have fallen behind and said so:\n" + run.stdout[-1500:]
     assert [s for s, _ in skipped] == sorted({s for s, _ in skipped})  # a growing count
-    assert 0 < skipped[-1][0] < skipped[-1][1]  # some inferences skipped, some still ran
+    some_ran = skipped[-1][0] < skipped[-1][1]
+    assert 0 < skipped[-1][0] <= skipped[-1][1] and (some_ran or streams)
     dropped = run.overruns()
     # Audio is kept: nothing dropped, or (on a machine busy with other work, where the emulated
     # device itself is descheduled) little: under 5% of the audio, 10% when the load is above the
     # core count. Without skipping it drops 15-30% at these speeds, so both bounds still tell.
     busy = os.getloadavg()[0] > (os.cpu_count() or 1)
     assert not dropped or dropped[-1] < (0.10 if busy else 0.05) * wav.size, (speed, dropped, busy)
-    if speech is not None:
+    if speech is not None and some_ran:
         heard = run.heard()
         assert len({label for label, _, _ in heard}) >= 2, heard
         for label, _, at in heard:
