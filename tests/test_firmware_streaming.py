@@ -198,6 +198,18 @@ def _schedule(n_frames: int, stride_at: Sequence[tuple[int, int]], align: int, s
     return ends
 
 
+def _skipped_in_stall(last_end: int, first: int, after_last: int, window: int, stride: int) -> int:
+    """Inferences nk_kws counts as skipped when the frames counted first .. after_last - 1 bypass a
+    streaming model (live audio behind real time): one per `stride` frames since the last inference
+    (at frame count `last_end`), over the bypassed frames and the window's refill after the restart."""
+    unscored, skipped = first - 1 - last_end, 0
+    for _ in range(after_last - first + window - 1):
+        unscored += 1
+        if unscored >= stride:
+            unscored, skipped = 0, skipped + 1
+    return skipped
+
+
 def _check_scores(
     tflite: bytes,
     frames: np.ndarray,
@@ -570,12 +582,7 @@ def test_behind_real_time_the_stream_bypasses_the_model_then_restarts_exact(
     after = _schedule(len(frames), [(0, stride)], align=2, start=stall_to - 1, window=LONG_WINDOW)
     assert before and after and after[0] == stall_to - 1 + LONG_WINDOW
     _check_scores(windowed.tflite, frames, scores, before + after, window=LONG_WINDOW)
-    # One inference skipped per `stride` frames that bypassed the model or refilled its window.
-    unscored, want_skipped = stall_from - 1 - before[-1], 0
-    for _ in range((stall_to - stall_from) + LONG_WINDOW - 1):
-        unscored += 1
-        if unscored >= stride:
-            unscored, want_skipped = 0, want_skipped + 1
+    want_skipped = _skipped_in_stall(before[-1], stall_from, stall_to, LONG_WINDOW, stride)
     assert (inferences, skipped) == (len(before) + len(after), want_skipped)
 
 
@@ -639,10 +646,6 @@ def test_live_overload_bypasses_the_model_then_restarts_exact(tiny: Built) -> No
     before = [e for e in _schedule(len(frames), [(0, 2)], align=2) if e < first]
     after = _schedule(len(frames), [(0, 2)], align=2, start=after_last - 1)
     _check_scores(tiny.tflite, frames, scores, before + after)
-    unscored, want_skipped = first - 1 - before[-1], 0
-    for _ in range(len(stalled) + WINDOW - 1):  # bypassed, then refilling the window
-        unscored += 1
-        if unscored >= 2:
-            unscored, want_skipped = 0, want_skipped + 1
+    want_skipped = _skipped_in_stall(before[-1], first, after_last, WINDOW, 2)
     assert 30 < want_skipped and len(after) > 30
     assert stats == f"stats inferences={len(before) + len(after)} skipped={want_skipped}", stats
