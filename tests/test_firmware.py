@@ -73,6 +73,8 @@ def test_info_describes_model_frontend_and_config(fw: Path) -> None:
     # The fixture model has no streaming form: the full window per inference, any stride 1..50.
     assert (d["streaming"], d["stream_ram_bytes"], d["stride_align"]) == (False, 0, 1)
     assert (info.streaming, info.stream_ram_bytes, info.stride_align) == (False, 0, 1)
+    # A one-clip window: the first inference after RESET at hop clip_frames, no clip padding.
+    assert (d["window_frames"], d["clip_pad_before"]) == (FRONTEND_CONFIG["NK_FE_CLIP_FRAMES"], 0)
     fe = FRONTEND_CONFIG
     assert d["frontend"] == {
         "sample_rate": fe["NK_FE_SAMPLE_RATE"],

@@ -23,13 +23,15 @@ from nanokws.harness.device import (
 )
 
 GOOD_INFO = {"labels": ["_silence_", "_unknown_", "yes"], "model_hash": "ab", "cycle_unit": "host_ns",
-             "cycle_hz": 1e9, "streaming": False, "stream_ram_bytes": 0, "stride_align": 1}
+             "cycle_hz": 1e9, "streaming": False, "stream_ram_bytes": 0, "stride_align": 1,
+             "window_frames": 49, "clip_pad_before": 0}
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
     [("labels", 5), ("labels", ["a", 3]), ("cycle_hz", "abc"), ("cycle_hz", True), ("cycle_hz", -1),
      ("cycle_unit", 7), ("model_hash", None), ("streaming", "yes"), ("stride_align", 0),
+     ("window_frames", 0), ("window_frames", "74"), ("clip_pad_before", -1),
      ("stream_ram_bytes", 1.5), ("config", []), ("frontend", "x")],
 )
 def test_info_with_a_bad_field_type_is_a_device_fault(field: str, value: Any) -> None:

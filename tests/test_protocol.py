@@ -201,6 +201,15 @@ def test_info_streaming_fields_and_their_defaults() -> None:
     assert (old.streaming, old.stream_ram_bytes, old.stride_align) == (False, 0, 1)
 
 
+def test_info_window_fields_and_their_defaults() -> None:
+    """INFO's window: a longer window's frames and clip padding; a one-clip window by default."""
+    body = b'{"window_frames":74,"clip_pad_before":12,"frontend":{"clip_frames":49}}'
+    info = P.decode(P.build_frame(P.MsgType.INFO_REPLY, 3, body)[:-1])
+    assert isinstance(info, P.Info) and (info.window_frames, info.clip_pad_before) == (74, 12)
+    old = P.Info(4, {"frontend": {"clip_frames": 49}})
+    assert (old.window_frames, old.clip_pad_before) == (49, 0)
+
+
 def test_encode_message_round_trip() -> None:
     msgs: list[P.Message] = [
         P.Ok(1),

@@ -480,6 +480,12 @@ def _rate_line(report: dict[str, Any]) -> str:
         f"frontend per hop p50 {fe.get('p50', 0):.3f} ms, inference p50 {inf.get('p50', 0):.3f} ms "
         f"p95 {inf.get('p95', 0):.3f} ms"
     )
+    after = lat.get("inference_per_call_after_first_ms", {})
+    if after.get("n"):
+        times += (
+            f", max {after.get('max', 0):.3f} ms after the first inference (the first, "
+            f"{lat.get('first_inference_ms', 0):.3f} ms, computes the streaming model's whole window)"
+        )
     if report.get("real_time_factor_kind") == "board_lower_bound":
         return (
             f"Nano 33 BLE lower bound at 64 MHz (QEMU instructions, 1 instruction/cycle): {times}; "

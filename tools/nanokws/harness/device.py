@@ -71,6 +71,8 @@ _INFO_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "streaming": ((bool,), "true or false"),
     "stream_ram_bytes": ((int,), "a whole number >= 0"),
     "stride_align": ((int,), "a whole number >= 1"),
+    "window_frames": ((int,), "a whole number >= 1"),
+    "clip_pad_before": ((int,), "a whole number >= 0"),
     "config": ((dict,), "an object"),
     "frontend": ((dict,), "an object"),
 }
@@ -87,8 +89,10 @@ def check_info(info: P.Info, source: str = "device") -> P.Info:
             ok = all(isinstance(x, str) for x in value)
         if ok and key in ("cycle_hz", "stream_ram_bytes"):
             ok = value >= 0 and value == value  # not negative, not NaN
-        if ok and key == "stride_align":
+        if ok and key in ("stride_align", "window_frames"):
             ok = value >= 1
+        if ok and key == "clip_pad_before":
+            ok = value >= 0
         if not ok:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise DeviceMalformed(

@@ -369,6 +369,18 @@ class Info:
         """INFERENCE_STRIDE must be a multiple of this (1 unless a streaming model strides in time)."""
         return int(self.data.get("stride_align", 1) or 1)
 
+    @property
+    def window_frames(self) -> int:
+        """Frames the model sees per inference: one clip's (the frontend's clip_frames) unless the
+        model's window is longer; firmware from before the field has a one-clip window."""
+        clip = self.data.get("frontend", {}).get("clip_frames", 49)
+        return int(self.data.get("window_frames", clip) or clip)
+
+    @property
+    def clip_pad_before(self) -> int:
+        """Frames of fill before a clip in clip mode (the clip centred in a longer window), else 0."""
+        return int(self.data.get("clip_pad_before", 0) or 0)
+
 
 @dataclass(frozen=True)
 class AudioAck:
