@@ -102,3 +102,18 @@ def test_timed_uses_hop_end() -> None:
 
     (d,) = timed([D(49, 2, 200)], ["_silence_", "_unknown_", "yes"], 320, 16000)
     assert d == TimedDetection(1.0, "yes", 200, 49)
+
+
+def test_the_default_tolerance_is_as_long_as_a_word_stays_in_the_window() -> None:
+    """A 74-frame (1.48 s) model's detection 1.3 s after a word's end is that word's hit; judged with a
+    one-second model's tolerance it would be a miss plus a false accept on noise."""
+    from nanokws.streams.metrics import window_tolerance_s
+
+    assert window_tolerance_s(49) == 1.0 and window_tolerance_s(60) == 1.2
+    assert window_tolerance_s(74) == 1.48 and window_tolerance_s(74, 160, 16000) == 1.0
+    truth = _truth()
+    late = [TimedDetection(1.5 + 1.3, "yes")]
+    hit = evaluate(truth, late, tolerance_s=window_tolerance_s(74))
+    assert hit["hits"] == 1 and hit["false_accepts"]["noise"] == 0
+    short = evaluate(truth, late, tolerance_s=window_tolerance_s(49))
+    assert short["hits"] == 0 and short["false_accepts"]["noise"] == 1

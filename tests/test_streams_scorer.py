@@ -88,6 +88,7 @@ def test_scores_equal_the_compiled_model_on_the_same_frames(shipped: dict[str, P
     hops = run.hops.astype(int)
     with ModelRunner(shipped["model_runner"], "asan") as m:
         window = m.input_len // frames.shape[1]
+        assert run.window_frames == window  # kws_runner's hello names the model's window
         assert hops[0] == window and np.all(np.diff(hops) == 2)  # first full window, then stride 2
         assert len(hops) == (len(frames) - window) // 2 + 1
         for hop, scores in zip(hops, run.scores, strict=True):

@@ -7,6 +7,7 @@
  *   at boot   device -> "NKKH" u32 num_labels, u32 sample_rate, u32 hop_samples, u32 streaming,
  *                       u32 stride_align, u32 output_scale (IEEE-754 float bits),
  *                       i32 output_zero_point, u32 release_supported (1: nk_kws_set_release),
+ *                       u32 window_frames (frames per inference: the model's window),
  *                       u8 len + model hash, u8 len + model name,
  *                       num_labels x (u8 len + label), then the cycle info (u32 hz, u8 len + unit)
  *   audio     host   -> "NKKA" u32 n, then n int16 samples
@@ -120,6 +121,7 @@ static void send_hello(void) {
     prog_put_u32(scale_bits);
     prog_put_u32((uint32_t)(int32_t)NK_MODEL_OUTPUT_ZERO_POINT);
     prog_put_u32(KWS_RUNNER_RELEASE);
+    prog_put_u32(m->window_frames);
     put_short_string(m->hash);
     put_short_string(m->name);
     for (size_t i = 0; i < m->num_labels; ++i) {

@@ -345,7 +345,7 @@ static size_t build_info(nk_app_t *app, char *buf, size_t cap) {
     js_key_uint(&j, "stride_align", (uint32_t)nk_kws_model()->stride_align, 1);
     /* The model's window can be longer than a clip (a model VALID in time): the first inference
      * after RESET comes at this hop, and clip mode centres a clip this many frames in. */
-    js_key_uint(&j, "window_frames", (uint32_t)NK_MODEL_WINDOW_FRAMES, 1);
+    js_key_uint(&j, "window_frames", (uint32_t)nk_kws_model()->window_frames, 1);
     js_key_uint(&j, "clip_pad_before", (uint32_t)NK_MODEL_CLIP_PAD_BEFORE, 1);
     js_str(&j, "cycle_unit");
     js_raw(&j, ":");

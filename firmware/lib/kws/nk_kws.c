@@ -86,7 +86,9 @@ _Static_assert(NK_MODEL_REC_RELEASE <= 255, "NK_MODEL_REC_RELEASE: 0..255");
 static const nk_kws_model_t k_model = {
     NK_MODEL_NAME,     NK_MODEL_HASH,     NK_MODEL_NUM_LABELS, k_labels,  (uint32_t)NK_KWS_MODEL_RAM_BYTES,
     NK_FE_SAMPLE_RATE, NK_FE_HOP_SAMPLES, NK_KWS_STREAMING,    KWS_ALIGN, NK_MODEL_REC_SOURCE,
+    NK_MODEL_WINDOW_FRAMES,
 };
+_Static_assert(NK_MODEL_WINDOW_FRAMES <= UINT16_MAX, "the window's frames fit nk_kws_model_t");
 
 /* The started state that owns the model's static arena/stream (one at a time). */
 static const nk_kws_t *s_owner;

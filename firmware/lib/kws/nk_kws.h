@@ -75,6 +75,9 @@ typedef struct {
     /* Where nk_kws_begin()'s recognizer settings come from: the model's NK_MODEL_REC_SOURCE (e.g.
      * the calibration that chose them), or "library defaults" (NK_REC_DEFAULT_*). */
     const char *config_source;
+    /* Frames the model sees per inference (NK_MODEL_WINDOW_FRAMES): one clip's 49, or more for a
+     * model VALID in time. A word can be detected until it leaves this window. */
+    uint16_t window_frames;
 } nk_kws_model_t;
 
 /* The model compiled into this build. */

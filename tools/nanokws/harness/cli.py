@@ -106,10 +106,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tolerance",
         type=float_in(0.0, 60.0),
-        default=1.0,
+        default=None,
         metavar="S",
-        help="stream: a detection counts within [clip start, clip end + S] (default: 1.0, as a word "
-        "stays in the model's 1 s window that long)",
+        help="stream: a detection counts within [clip start, clip end + S] (default: as long as a word "
+        "stays in the device's model window, INFO window_frames: 1.0 s for a one-second model)",
     )
     parser.add_argument(
         "--threshold",

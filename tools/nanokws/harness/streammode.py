@@ -72,7 +72,7 @@ def run_stream(
     labels: Sequence[str],
     report: dict[str, Any],
     speed: float,
-    tolerance_s: float,
+    tolerance_s: float | None,
     png: Path | None,
     progress: bool = True,
     threshold: int | None = None,
@@ -81,8 +81,13 @@ def run_stream(
 ) -> None:
     """Send a built stream (`truth`: streams.builder.StreamTruth) and judge the device's detections
     with streams.metrics.evaluate (the offline scorer's matcher). `output_quant`: the model's output
-    (scale, zero point), for the timeline's smoothed probabilities."""
+    (scale, zero point), for the timeline's smoothed probabilities. `tolerance_s` None: as long as a
+    word stays in the device's model window (INFO window_frames; metrics.window_tolerance_s)."""
     from ..streams import metrics
+
+    if tolerance_s is None:
+        window = device.info.window_frames if device.info else 49
+        tolerance_s = metrics.window_tolerance_s(window, HOP, SAMPLE_RATE)
 
     n_kw = sum(w.kind == "keyword" for w in truth.words)
     report.update(

@@ -63,13 +63,21 @@ def _rank(rep: dict[str, Any], targets: Targets) -> tuple[float, float, float]:
 
 
 def calibrate(
-    truth: Any, run: Any, targets: Targets = Targets(), tolerance_s: float = 1.0, progress: bool = False
+    truth: Any,
+    run: Any,
+    targets: Targets = Targets(),
+    tolerance_s: float | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """The search above over one scored stream; returns {"config", "validation", "met", "search"}."""
+    """The search above over one scored stream; returns {"config", "validation", "met", "search"}.
+    `tolerance_s` None: as long as a word stays in the model's window (metrics.window_tolerance_s)."""
     from tqdm import tqdm
 
-    from .metrics import default_threshold_grid
+    from .metrics import default_threshold_grid, window_tolerance_s
     from .replay import RecognizerConfig
+
+    if tolerance_s is None:
+        tolerance_s = window_tolerance_s(run.window_frames, run.hop_samples, run.sample_rate)
 
     labels = list(run.labels)
     active = [not lab.startswith("_") for lab in labels]
@@ -135,6 +143,7 @@ def calibrate(
         "config": cfg,
         "validation": rep,
         "met": key[0] == 0.0,
+        "tolerance_s": tolerance_s,
         "search": {
             "windows": list(WINDOWS),
             "releases": list(RELEASES),
@@ -267,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
     source = source_text(result, args.split, args.minutes)
     args.out.mkdir(parents=True, exist_ok=True)
     save_recognizer_json(args.out / "recognizer.json", cfg, labels, source)
-    det = metrics.det_curves(truth, scored, cfg)
+    det = metrics.det_curves(truth, scored, cfg, tolerance_s=result["tolerance_s"])
     operating = {"frr": val["frr"], "fa_per_hour": val["fa_per_hour"], "label": "calibrated"}
     plot_det(
         args.out / "det.png",

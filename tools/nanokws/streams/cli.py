@@ -139,8 +139,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--tolerance",
         type=float_in(0.0, 10.0),
-        default=1.0,
-        help="a keyword's detection counts until its end + this many seconds (default: 1.0)",
+        default=None,
+        help="a keyword's detection counts until its end + this many seconds (default: as long as the "
+        "word stays in the model's window: 1.0 s for a one-second model, 1.48 s for a 74-frame one)",
     )
     s.add_argument("--no-det", action="store_true", help="skip the DET sweep")
     s.add_argument(

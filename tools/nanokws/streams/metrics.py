@@ -25,6 +25,14 @@ from typing import Any
 from .builder import StreamTruth, TruthWord
 
 DEFAULT_TOLERANCE_S = 1.0
+
+
+def window_tolerance_s(window_frames: int, hop_samples: int = 320, sample_rate: int = 16000) -> float:
+    """How long after a word's end a detection still counts for it: as long as any of the word is in
+    the model's window (window_frames hops), and at least DEFAULT_TOLERANCE_S. A one-second model
+    gets 1.0 s; a 74-frame (1.48 s) window 1.48 s: its detections come later, and a detection of a
+    word still in the window is that word's, not one on noise."""
+    return max(DEFAULT_TOLERANCE_S, round(window_frames * hop_samples / sample_rate, 3))
 FALSE_KINDS = ("distractor", "noise", "repeat", "confusion")
 
 

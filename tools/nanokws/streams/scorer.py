@@ -69,6 +69,7 @@ class ScoreRun:
     audio_seconds: float
     wall_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    window_frames: int = 49  # frames per inference (the model's window); 49 in files from before it
 
     def hop_time_s(self, hop: np.ndarray | int) -> np.ndarray | float:
         """Time at the end of hop `hop` (hop k covers samples [k * hop_samples, (k + 1) * hop_samples))."""
@@ -94,6 +95,7 @@ class ScoreRun:
             "model_name": self.model_name,
             "audio_seconds": self.audio_seconds,
             "wall_seconds": self.wall_seconds,
+            "window_frames": self.window_frames,
         }
         buf = io.BytesIO()
         np.savez_compressed(buf, hops=self.hops, scores=self.scores, detections=det, meta=json.dumps(meta))
@@ -122,6 +124,7 @@ class ScoreRun:
                     model_name=str(meta["model_name"]),
                     audio_seconds=float(meta["audio_seconds"]),
                     wall_seconds=float(meta["wall_seconds"]),
+                    window_frames=int(meta.get("window_frames", 49)),
                 )
         except (OSError, KeyError, ValueError) as exc:
             raise NanokwsError(f"{path}: not a scores file of `nanokws stream score` ({exc})") from exc
@@ -147,7 +150,8 @@ class KwsRunner(ProgramIO):
             scale_bits,
             zero_point,
             release,
-        ) = self._read_u32s(8)
+            self.window_frames,
+        ) = self._read_u32s(9)
         self.streaming = bool(streaming)
         self.release_supported = bool(release)
         self.output_scale = float(struct.unpack("<f", struct.pack("<I", scale_bits))[0])
@@ -284,6 +288,7 @@ class KwsRunner(ProgramIO):
             model_name=self.model_name,
             audio_seconds=audio.size / self.sample_rate,
             wall_seconds=time.monotonic() - t0,
+            window_frames=self.window_frames,
         )
 
 

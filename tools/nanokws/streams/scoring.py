@@ -18,7 +18,7 @@ def score_stream(
     cfg: Any = None,
     *,
     target: str = "host",
-    tolerance_s: float = 1.0,
+    tolerance_s: float | None = None,
     det: bool = True,
     timeline: tuple[float | None, float] = (None, 40.0),
     progress: bool = False,
@@ -26,7 +26,8 @@ def score_stream(
     """Score the built stream in `stream` through kws_runner for `model` (a .tflite or a compiled
     folder, whose model_config.h settings the runner starts with; `cfg`, a scorer.KwsConfig, changes
     them) and write into `out`: scores.npz, detections.json, report.json, det.json/det.png (unless
-    not `det`), snr.png, timeline.png. Returns the report."""
+    not `det`), snr.png, timeline.png. Returns the report. `tolerance_s` None: a detection counts
+    for a word as long as the word stays in the model's window (metrics.window_tolerance_s)."""
     from .. import atomic
     from . import metrics, plots
     from .builder import read_stream
@@ -49,6 +50,8 @@ def score_stream(
         out / "detections.json",
         [{"time_s": round(d.time_s, 3), "hop": d.hop, "label": d.label, "score": d.score} for d in timed],
     )
+    if tolerance_s is None:
+        tolerance_s = metrics.window_tolerance_s(run.window_frames, run.hop_samples, run.sample_rate)
     report = metrics.evaluate(truth, timed, tolerance_s)
     rec_cfg, replay_ok = _replay_check(run)
     summary: dict[str, Any] = {
