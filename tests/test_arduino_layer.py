@@ -33,6 +33,7 @@ from fixtures.firmware_io import (
     expected_stream,
     fixture_model,
     read_model_config,
+    start_up_config,
 )
 from nanokws.cbuild import build_programs
 from nanokws.data import read_wav, wav_bytes
@@ -400,7 +401,7 @@ def test_live_hears_real_keywords(shared_speech_commands: Path, tmp_path: Path) 
         labels,
         ref.output_scale,
         ref.output_zero_point,
-        StreamConfig(thresholds=[180] * len(labels)),
+        start_up_config(SHIPPED_MODEL),
         window=ref.window_frames,
     )
     assert run.heard() == printed(dets, labels), run.stdout

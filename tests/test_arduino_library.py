@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fixtures.capabilities import require_qemu, shared_or_none
-from fixtures.firmware_io import CLIP_FRAMES, HOP, StreamConfig
+from fixtures.firmware_io import CLIP_FRAMES, HOP, start_up_config
 from fixtures.full_window_model import full_window_tiny
 from nanokws.cli import main as cli_main
 from nanokws.data import read_wav, wav_bytes
@@ -181,7 +181,15 @@ def test_src_layout_is_flat_and_self_contained(exported: Exported) -> None:
     header, name = ("nk_model_stream.h", "NK_MODEL_STREAM_RAM_BYTES") if exported.streaming else (
         "nk_model.h", "NK_MODEL_ARENA_BYTES")
     m = re.search(rf"#define {name} (\d+)", (src / header).read_text())
-    assert m and f"its own static RAM is {m[1]} bytes" in (exported.root / "README.md").read_text()
+    readme = (exported.root / "README.md").read_text()
+    assert m and f"its own static RAM is {m[1]} bytes" in readme
+    # The README's recognizer settings are those its model_config.h starts with (the suppression
+    # follows the model's window).
+    from nanokws.export.model_config import read_recognizer_defines
+
+    rec = read_recognizer_defines((src / "model_config.h").read_text())
+    assert f"smoothing over\n{rec.window} inferences" in readme
+    assert f"{rec.suppression_ms} ms suppression" in readme
     # And the model is the one exported.
     assert hashlib.sha256(exported.tflite).hexdigest()[:16] in (src / "model_config.h").read_text()
 
@@ -256,7 +264,7 @@ def reference(exported: Exported) -> tuple[list[tuple[str, int, int]], list[int]
     ref = Reference(exported.tflite)
     labels = [str(x) for x in read_metadata(exported.tflite)["labels"]]
     features = compute_features(exported.audio[: exported.audio.size // HOP * HOP])
-    sc = StreamConfig(stride=_initial_stride(exported.root / "src"), thresholds=[180] * len(labels))
+    sc = start_up_config(exported.root / "src", _initial_stride(exported.root / "src"))
     window = ref.window_frames
     dets = predict(features, ref.scores_from_features, labels, ref.output_scale, ref.output_zero_point, sc,
                    window=window)
@@ -412,7 +420,7 @@ def test_live_keywords_sketch_prints_the_reference_detections(exported: Exported
     pdm = write_wav(tmp_path / "words.wav", exported.audio)
     ref = Reference(exported.tflite)
     labels = [str(x) for x in read_metadata(exported.tflite)["labels"]]
-    sc = StreamConfig(stride=_initial_stride(exported.root / "src"), thresholds=[180] * len(labels))
+    sc = start_up_config(exported.root / "src", _initial_stride(exported.root / "src"))
     dets = predict(compute_features(stream_audio(exported.audio)), ref.scores_from_features, labels,
                    ref.output_scale, ref.output_zero_point, sc, window=ref.window_frames)
     assert dets or not SHARED_SPEECH_COMMANDS.is_dir() or exported.kind != "shipped", "words unheard"

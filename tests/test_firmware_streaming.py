@@ -515,6 +515,7 @@ def _windowed_case(built: Built, target: str) -> None:
 def test_a_window_longer_than_a_clip_streams_and_pads_clips_on_asan(windowed: Built) -> None:
     config = (windowed.model_dir / "model_config.h").read_text()
     assert "#define NK_MODEL_WINDOW_FRAMES 60" in config and "#define NK_MODEL_CLIP_PAD_BEFORE 5" in config
+    assert "#define NK_MODEL_REC_SUPPRESSION_MS 1200" in config  # the window's 1.2 s: one word, one detection
     report = json.loads((windowed.model_dir / "compile_report.json").read_text())
     assert report["streaming"]["window_frames"] == LONG_WINDOW
     (info,) = talk(windowed.fw("asan"), P.req_info(4))

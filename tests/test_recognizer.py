@@ -383,7 +383,7 @@ def test_the_firmware_starts_with_model_config_recognizer_settings(fw: Path, tmp
     """A model_config.h with NK_MODEL_REC_* (as `nanokws compile --recognizer` writes it): INFO
     reports those settings and their source, and detections follow them without any SET_CONFIG."""
     from nanokws.cbuild import build_programs
-    from nanokws.export.model_config import render_recognizer_defines
+    from nanokws.export.model_config import read_recognizer_defines, render_recognizer_defines
 
     model_dir = tmp_path / "model"
     shutil.copytree(FW_MODEL, model_dir)
@@ -395,6 +395,7 @@ def test_the_firmware_starts_with_model_config_recognizer_settings(fw: Path, tmp
     header = model_dir / "model_config.h"
     text = header.read_text()
     block = "\n".join(render_recognizer_defines(LABELS, loaded)) + "\n\n"
+    assert read_recognizer_defines(block) == cfg  # the header says what was rendered
     header.write_text(text.replace("#ifdef __cplusplus", block + "#ifdef __cplusplus", 1))
     exe = build_programs("asan", ["nanokws_fw"], model_dir=model_dir, out_dir=tmp_path / "b")["nanokws_fw"]
 
@@ -477,7 +478,11 @@ def test_real_words_back_to_back_fire_once(shared_speech_commands: Path, tmp_pat
     model = read_model_config(FIRMWARE_MODEL_DIR)
     quant = {"output_scale": model.output_scale, "output_zero_point": model.output_zero_point,
              "hop_samples": HOP, "sample_rate": 16000}
-    assert replay(scores, hops, labels, RecognizerConfig.defaults(len(labels)), **quant) == dets
+    from nanokws.export.model_config import read_recognizer_defines
+
+    # The settings the built firmware starts with: its compiled model_config.h (beside the build).
+    start_up = read_recognizer_defines((exe.parents[1] / "model" / "model_config.h").read_text())
+    assert replay(scores, hops, labels, start_up, **quant) == dets
 
     def per_word(found: list[Detection]) -> list[list[int]]:
         """Labels detected while each word was the newest audio (from its start to the next's)."""
@@ -494,3 +499,20 @@ def test_real_words_back_to_back_fire_once(shared_speech_commands: Path, tmp_pat
     no_release = RecognizerConfig((180,) * len(labels), release=255, suppression_ms=750)
     old = per_word(replay(scores, hops, labels, no_release, **quant))
     assert sum(len(set(f)) < len(f) for f in old) >= 3, old  # without hysteresis, words fire twice
+
+
+def test_the_default_suppression_lasts_as_long_as_a_word_stays_in_the_window() -> None:
+    """One word, one detection: the library's default suppression is the model's window, at least
+    NK_REC_DEFAULT_SUPPRESSION_MS (a one-second window's); model_config.h gets it from compile."""
+    from nanokws.export.model_config import read_recognizer_defines, render_recognizer_defines
+    from nanokws.streams.replay import DEFAULT_SUPPRESSION_MS, window_suppression_ms
+
+    assert DEFAULT_SUPPRESSION_MS == 1000
+    assert window_suppression_ms(49) == 1000 and window_suppression_ms(60) == 1200
+    assert window_suppression_ms(74) == 1480 and window_suppression_ms(75) == 1500
+    assert RecognizerConfig.defaults(4).suppression_ms == 1000
+    assert RecognizerConfig.defaults(4, 74).suppression_ms == 1480
+    text = "\n".join(render_recognizer_defines(LABELS, None, 74))
+    assert read_recognizer_defines(text) == RecognizerConfig.defaults(4, 74)
+    with pytest.raises(NanokwsError, match="NK_MODEL_REC"):
+        read_recognizer_defines("#define NK_MODEL_REC_WINDOW 4\n")

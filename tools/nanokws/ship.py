@@ -23,6 +23,7 @@ import numpy as np
 from .argtypes import float_in
 from .atomic import atomic_dir
 from .errors import NanokwsError
+from .export.model_config import input_frames
 from .modelmeta import model_hash, model_sha256
 from .paths import FIRMWARE_MODEL_DIR, SHARED_SPEECH_COMMANDS
 from .versions import tool_versions
@@ -423,7 +424,8 @@ def ship_model(
         params = (deployed_params(tflite), _param_count(keras_path))
         card = _card(tflite, meta, report, compile_report, params, train,
                      [c for c in (train_command or train.get("command"), ship_command) if c])
-        card["recognizer"] = _recognizer_section(rec_file, labels)
+        channels = int(meta["frontend"]["NK_FE_NUM_CHANNELS"])
+        card["recognizer"] = _recognizer_section(rec_file, labels, input_frames(tflite, channels))
         card["verify"] = verify_section(verified) if verified is not None else None
         if stream is not None:
             if not compile_c:
@@ -590,13 +592,16 @@ def _stream_section(stage: Path, stream: Path, verbose: bool) -> dict[str, Any]:
             "det_overall": det["overall"], "tolerance_s": rep.get("tolerance_s")}
 
 
-def _recognizer_section(rec: Any, labels: list[str]) -> dict[str, Any]:
-    """What model_config.h's NK_MODEL_REC_* say: recognizer.json's settings or the library's."""
+def _recognizer_section(rec: Any, labels: list[str], window_frames: int) -> dict[str, Any]:
+    """What model_config.h's NK_MODEL_REC_* say: recognizer.json's settings or the library's for a
+    model over `window_frames` frames."""
     from .export.model_config import LIBRARY_DEFAULTS
     from .streams.replay import RecognizerConfig, RecognizerFile
 
     if rec is None:
-        rec = RecognizerFile(RecognizerConfig.defaults(len(labels)), tuple(labels), LIBRARY_DEFAULTS)
+        rec = RecognizerFile(
+            RecognizerConfig.defaults(len(labels), window_frames), tuple(labels), LIBRARY_DEFAULTS
+        )
     return {"source": rec.source, **rec.config.to_json(), "labels": labels}
 
 

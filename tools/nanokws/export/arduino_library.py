@@ -29,6 +29,8 @@ from ..atomic import atomic_path
 from ..errors import NanokwsError
 from ..modelmeta import model_hash, read_metadata, read_model_bytes
 from ..paths import FIRMWARE_DIR, FIRMWARE_LIB_DIR
+from ..streams.replay import RecognizerConfig
+from .model_config import read_recognizer_defines
 
 DEFAULT_VERSION = "1.0.0"
 DEFAULT_URL = "https://github.com/nanokws/nanokws"
@@ -227,11 +229,19 @@ def model_costs(compiled: Path) -> tuple[int, int]:
 
 
 def render_readme(
-    name: str, version: str, labels: list[str], digest: str, streaming: bool, costs: tuple[int, int]
+    name: str,
+    version: str,
+    labels: list[str],
+    digest: str,
+    streaming: bool,
+    costs: tuple[int, int],
+    rec: RecognizerConfig,
 ) -> str:
-    from ..streams.replay import RecognizerConfig
-
-    rec = RecognizerConfig.defaults(1)  # the library's defaults, read from nk_recognizer.h
+    """The library's README; `rec`: the start-up recognizer settings its model_config.h names."""
+    kws = [(lab, t) for lab, t in zip(labels, rec.thresholds, strict=False) if not lab.startswith("_")]
+    ths = {t for _, t in kws}
+    th_text = (f"per-label thresholds {ths.pop()}/255" if len(ths) == 1
+               else "per-label thresholds (/255) " + ", ".join(f"{lab} {t}" for lab, t in kws))
     keywords = ", ".join(f"`{x}`" for x in labels if not x.startswith("_"))
     form = ("streaming form: each inference computes only the new time rows" if streaming
             else "the whole 49-frame window per inference")
@@ -260,7 +270,7 @@ void loop() {{ /* samples: 16 kHz mono int16 from your microphone */ kws.push(sa
 
 `push()` takes any number of samples; every 20 ms of audio is one frontend frame, and every
 `stride` frames (default 2) one inference, after which the recognizer may fire: smoothing over
-{rec.window} inferences, per-label thresholds {rec.thresholds[0]}/255, {rec.suppression_ms} ms suppression
+{rec.window} inferences, {th_text}, {rec.suppression_ms} ms suppression
 after any detection, and a release level of {rec.release}/255 (a keyword that fired fires again
 only after its probability fell that low, so one spoken word fires once). A model compiled with a
 recognizer.json starts with its settings instead (`NanoKws::configSource()` says which).
@@ -335,7 +345,8 @@ def library_files(
     files[f"{name}/library.properties"] = render_properties(name, version, labels, digest, url).encode()
     files[f"{name}/library.json"] = render_library_json(name, version, labels, digest, url).encode()
     costs = model_costs(compiled)
-    files[f"{name}/README.md"] = render_readme(name, version, labels, digest, streaming, costs).encode()
+    rec = read_recognizer_defines((compiled / "model_config.h").read_text())
+    files[f"{name}/README.md"] = render_readme(name, version, labels, digest, streaming, costs, rec).encode()
     files[f"{name}/extras/compile_report.json"] = (compiled / "compile_report.json").read_bytes()
     files[f"{name}/keywords.txt"] = render_keywords().encode()
     for example in EXAMPLES:

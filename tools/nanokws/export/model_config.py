@@ -64,11 +64,13 @@ def c_text(text: str, limit: int = MAX_SOURCE_CHARS) -> str:
     return json.dumps(kept).replace("??", "?\\077")  # non-overlapping: no "??" is left
 
 
-def render_recognizer_defines(labels: Sequence[str], recognizer: RecognizerFile | None = None) -> list[str]:
+def render_recognizer_defines(
+    labels: Sequence[str], recognizer: RecognizerFile | None = None, window_frames: int = 49
+) -> list[str]:
     """model_config.h's NK_MODEL_REC_* lines: `recognizer`'s settings (checked against `labels`),
-    or the library's defaults."""
+    or the library's defaults for a model over `window_frames` frames."""
     if recognizer is None:
-        cfg, source = RecognizerConfig.defaults(len(labels)), LIBRARY_DEFAULTS
+        cfg, source = RecognizerConfig.defaults(len(labels), window_frames), LIBRARY_DEFAULTS
     else:
         cfg, source = recognizer.config, recognizer.source
         if recognizer.labels is not None and list(recognizer.labels) != [str(x) for x in labels]:
@@ -98,6 +100,31 @@ def input_frames(tflite: bytes, channels: int) -> int:
 
     graph = schema.Model.GetRootAsModel(bytearray(tflite), 0).Subgraphs(0)
     return window_frames_of(list(graph.Tensors(graph.Inputs(0)).ShapeAsNumpy()), channels)
+
+
+def read_recognizer_defines(text: str) -> RecognizerConfig:
+    """The inverse of render_recognizer_defines: the start-up settings a model_config.h names."""
+    import re
+
+    from ..cheader import parse_int_defines
+
+    found = re.search(r"#define\s+NK_MODEL_REC_THRESHOLDS\s*\{([^}]*)\}", text)
+    ints = parse_int_defines(text)
+    names = ("NK_MODEL_REC_WINDOW", "NK_MODEL_REC_SUPPRESSION_MS", "NK_MODEL_REC_RELEASE")
+    if found is None or any(n not in ints for n in names):
+        raise NanokwsError("model_config.h names no recognizer settings (NK_MODEL_REC_*): compile it again")
+    thresholds = tuple(int(t) for t in found.group(1).replace(",", " ").split())
+    window, suppression, release = (ints[n] for n in names)
+    return RecognizerConfig(thresholds, window=window, suppression_ms=suppression, release=release)
+
+
+def _model_window(tflite: bytes, frontend: dict[str, Any]) -> int:
+    """Frames of the model's window; one clip's when its input is not whole frames of `frontend`
+    (the header's static asserts then say so)."""
+    try:
+        return input_frames(tflite, int(frontend.get("NK_FE_NUM_CHANNELS", 1)))
+    except NanokwsError:
+        return int(frontend.get("NK_FE_CLIP_FRAMES", 49))
 
 
 def _window_defines(tflite: bytes, frontend: dict[str, Any]) -> list[str]:
@@ -161,7 +188,7 @@ def render_model_config(tflite: bytes, recognizer: RecognizerFile | None = None)
         f"#define NK_MODEL_OUTPUT_SCALE {c_float(out_scale)}",
         f"#define NK_MODEL_OUTPUT_ZERO_POINT {out_zp}",
         "",
-        *render_recognizer_defines([str(x) for x in labels], recognizer),
+        *render_recognizer_defines([str(x) for x in labels], recognizer, _model_window(tflite, frontend)),
         "",
         *_window_defines(tflite, frontend),
         "/* Feature parameters the model was trained with; must match this firmware's frontend. */",

@@ -84,7 +84,7 @@ def calibrate(
     if not any(active):
         raise NanokwsError("the model has no keyword labels (every label starts with '_')")
     grid = default_threshold_grid()
-    base = RecognizerConfig.defaults(len(labels))
+    base = RecognizerConfig.defaults(len(labels), run.window_frames)
     combos = [(w, r, s) for w in WINDOWS for r in RELEASES for s in SUPPRESSIONS_MS]
     best: tuple[tuple[float, float, float], Any, dict[str, Any]] | None = None
     per_combo = []

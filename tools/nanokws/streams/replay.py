@@ -48,6 +48,15 @@ DEFAULT_WINDOW = need(_H, "NK_REC_DEFAULT_WINDOW", RECOGNIZER_HEADER)
 DEFAULT_THRESHOLD = need(_H, "NK_REC_DEFAULT_THRESHOLD", RECOGNIZER_HEADER)
 DEFAULT_SUPPRESSION_MS = need(_H, "NK_REC_DEFAULT_SUPPRESSION_MS", RECOGNIZER_HEADER)
 DEFAULT_RELEASE = need(_H, "NK_REC_DEFAULT_RELEASE", RECOGNIZER_HEADER)
+CLIP_FRAMES = 49  # a one-second model's window (NK_FE_CLIP_FRAMES)
+
+
+def window_suppression_ms(window_frames: int, hop_samples: int = 320, sample_rate: int = 16000) -> int:
+    """The default suppression time for a model: as long as a word stays in its window, and at least
+    the library's NK_REC_DEFAULT_SUPPRESSION_MS (which is a one-second window's). A 74-frame model
+    gets 1480 ms: with 1000 ms a word still in its window could fire a second time."""
+    window_ms = -(-window_frames * hop_samples * 1000 // sample_rate)  # rounded up
+    return max(DEFAULT_SUPPRESSION_MS, window_ms)
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,11 @@ class RecognizerConfig:
             object.__setattr__(self, name, int(getattr(self, name)))
 
     @classmethod
-    def defaults(cls, num_labels: int) -> RecognizerConfig:
-        """The library's defaults (nk_recognizer.h) for a model with `num_labels` outputs."""
-        return cls(thresholds=(DEFAULT_THRESHOLD,) * num_labels)
+    def defaults(cls, num_labels: int, window_frames: int = CLIP_FRAMES) -> RecognizerConfig:
+        """The library's defaults (nk_recognizer.h) for a model with `num_labels` outputs over a
+        `window_frames` window (its suppression: window_suppression_ms)."""
+        suppression = window_suppression_ms(window_frames)
+        return cls(thresholds=(DEFAULT_THRESHOLD,) * num_labels, suppression_ms=suppression)
 
     def to_json(self) -> dict[str, Any]:
         return {
