@@ -241,8 +241,7 @@ nk_kws_status_t nk_kws_reset(nk_kws_t *kws) {
     memset(kws->frame, 0, sizeof kws->frame);
     kws->model_cycles = 0;
     kws->frames_unscored = 0;
-    kws->stream_stale = 0;
-    kws->stream_warming = 0;
+    kws->stream_state = NK_KWS_STREAM_IN_STEP;
 #else
     memset(kws->window, 0, sizeof kws->window);
     kws->window_next = 0;
@@ -327,14 +326,13 @@ static void skip_if_due(nk_kws_t *kws) {
 static void process_frame(nk_kws_t *kws) {
     kws->frames_unscored++;
     if (behind_real_time(kws)) {
-        kws->stream_stale = 1;
+        kws->stream_state = NK_KWS_STREAM_STALE;
         skip_if_due(kws);
         return;
     }
-    if (kws->stream_stale) {
+    if (kws->stream_state == NK_KWS_STREAM_STALE) {
         nk_model_stream_reset();
-        kws->stream_stale = 0;
-        kws->stream_warming = 1;
+        kws->stream_state = NK_KWS_STREAM_REFILLING;
         kws->model_cycles = 0;
     }
     to_model_input(kws, kws->frame, kws->frame, sizeof kws->frame);
@@ -346,7 +344,7 @@ static void process_frame(nk_kws_t *kws) {
         return;
     }
     if (rc == 0) {
-        if (kws->stream_warming) {
+        if (kws->stream_state == NK_KWS_STREAM_REFILLING) {
             skip_if_due(kws);
         }
         return;
@@ -354,7 +352,7 @@ static void process_frame(nk_kws_t *kws) {
     uint32_t cycles = kws->model_cycles;
     kws->model_cycles = 0;
     kws->frames_unscored = 0;
-    kws->stream_warming = 0;
+    kws->stream_state = NK_KWS_STREAM_IN_STEP;
     count_model_cycles(kws, cycles);
     report_inference(kws);
 }

@@ -103,6 +103,13 @@ typedef struct {
         inference_cycles_max; /* per inference (streaming: all pushes since the last) */
 } nk_kws_stats_t;
 
+/* Where a streaming model's state stands against the audio (private, like the fields below). */
+typedef enum {
+    NK_KWS_STREAM_IN_STEP = 0, /* every frame since the reset went through the model */
+    NK_KWS_STREAM_STALE,       /* frames bypassed the model: reset it before the next push */
+    NK_KWS_STREAM_REFILLING,   /* restarted after a bypass: its window is refilling */
+} nk_kws_stream_state_t;
+
 /* The state. Its fields are private: use the functions below. Its size is known at compile time
  * (NK_KWS_MEMORY_BYTES), so it can be static, on a memory block, or a member of a C++ object. */
 typedef struct {
@@ -117,8 +124,7 @@ typedef struct {
     int8_t frame[NK_FE_NUM_CHANNELS]; /* the newest frame, requantised in place */
     uint32_t model_cycles;            /* cycles of the pushes since the last inference */
     uint32_t frames_unscored;         /* frames since the last inference, run or skipped */
-    uint8_t stream_stale;             /* frames bypassed the model: reset it before the next push */
-    uint8_t stream_warming;           /* restarted after bypassed frames: its window is refilling */
+    uint8_t stream_state;             /* nk_kws_stream_state_t: in step, stale or refilling */
 #else
     int8_t window[NK_MODEL_WINDOW_FRAMES][NK_FE_NUM_CHANNELS]; /* the last window's frames as a ring */
     size_t window_next;  /* slot the next frame goes to (the oldest once full) */

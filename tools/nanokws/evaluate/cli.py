@@ -12,7 +12,7 @@ examples:
   nanokws eval --model runs/dscnn/model.tflite --data ../shared/data/speech_commands \\
                --split test --json runs/dscnn/eval.json --plot runs/dscnn/confusion.png
   nanokws eval --model m.tflite --data speech_commands_test_set_v0.02 --split all
-  nanokws eval --model firmware/model/model.tflite --data ../shared/data/speech_commands \
+  nanokws eval --model firmware/model/model.tflite --data ../shared/data/speech_commands \\
                --snr 20 10 5 0 --quieter-db 20 30 --conditions-plot runs/robustness.png
 
 Features come from the device's C frontend; labels and keywords from the model's metadata.
