@@ -35,6 +35,7 @@ from fixtures.firmware_io import (
     read_model_config,
     start_up_config,
 )
+from fixtures.shipped import shipped_model_streams
 from nanokws.cbuild import build_programs
 from nanokws.data import read_wav, wav_bytes
 from nanokws.features import compute_features
@@ -536,7 +537,7 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
     # up (nk_kws.c): where its rows cannot keep up at all, every inference is skipped. So the speed
     # is searched for one where some still run; failing that (a streaming model only), the first
     # speed well behind must have skipped them all and kept the audio.
-    streams = (SHIPPED_MODEL / "nk_model_stream.h").is_file()
+    streams = shipped_model_streams()
     behind = None
     for speed in (4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0):
         run = run_live(exe, pdm, stop_ms=duration_ms(wav) + 300, speed=speed)

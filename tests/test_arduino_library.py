@@ -27,6 +27,7 @@ import pytest
 from fixtures.capabilities import require_qemu, shared_or_none
 from fixtures.firmware_io import CLIP_FRAMES, HOP, start_up_config
 from fixtures.full_window_model import full_window_tiny
+from fixtures.shipped import shipped_model_streams
 from nanokws.cli import main as cli_main
 from nanokws.data import read_wav, wav_bytes
 from nanokws.features import compute_features
@@ -35,7 +36,7 @@ from test_arduino_layer import predict
 
 SHIPPED_TFLITE = FIRMWARE_DIR / "model" / "model.tflite"
 # `nanokws ship` writes the streaming form's header only for a model that streams.
-SHIPPED_STREAMS = (FIRMWARE_DIR / "model" / "nk_model_stream.h").is_file()
+SHIPPED_STREAMS = shipped_model_streams()
 OTHER_FORM = "full_window" if SHIPPED_STREAMS else "streaming"
 HAVE_CXX = bool(shutil.which("gcc") and shutil.which("g++"))
 # Arduino library specification (1.5 format): library.properties fields and categories.

@@ -15,6 +15,7 @@ import test_harness
 import test_streaming
 from fixtures.firmware_io import FW_MODEL, build_fw, talk
 from fixtures.full_window_model import full_window_tiny
+from fixtures.shipped import shipped_model_streams
 from nanokws.compiler import budget
 from nanokws.errors import NanokwsError
 from nanokws.harness import protocol as P
@@ -219,7 +220,7 @@ def test_bench_reports_lower_bound_and_live_budget(tmp_path: Path) -> None:
     from nanokws.compiler.bench import bench, format_table
 
     # The full-window path: the shipped model when it cannot stream, else an untrained SAME one.
-    shipped_streams = (FIRMWARE_MODEL_DIR / "nk_model_stream.h").is_file()
+    shipped_streams = shipped_model_streams()
     tflite = full_window_tiny() if shipped_streams else (FIRMWARE_MODEL_DIR / "model.tflite").read_bytes()
     r = bench(tflite, runs=1, build_dir=tmp_path, measure_tflm=False, stride=3)
     instr = r["instructions_per_inference"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.shipped import shipped_model_streams
 from nanokws.cbuild import build_programs
 from nanokws.errors import NanokwsError
 from nanokws.paths import REPO_ROOT
@@ -79,7 +80,7 @@ def test_scores_equal_the_compiled_model_on_the_same_frames(shipped: dict[str, P
     from nanokws.compiler.runner import ModelRunner
     from nanokws.features import compute_features
 
-    streams = (REPO_ROOT / "firmware" / "model" / "nk_model_stream.h").is_file()
+    streams = shipped_model_streams()
     audio = _audio(4.0)
     with KwsRunner(shipped["kws_runner"], "asan") as r:
         assert r.labels[:2] == ["_silence_", "_unknown_"] and r.streaming == streams

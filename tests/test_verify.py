@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fixtures import capabilities
+from fixtures.shipped import shipped_model_streams
 from nanokws.compiler import verify as V
 from nanokws.paths import FIRMWARE_DIR, FIRMWARE_MODEL_DIR, SHARED_SPEECH_COMMANDS
 
@@ -272,7 +273,7 @@ def test_invoke_returns_minus_1_for_null_pointers_and_leaves_the_output(tmp_path
     and the first scores come after exactly the model's window of frames."""
     want = ["invoke -1 -1 0 1"]
     report = json.loads((FIRMWARE_MODEL_DIR / "compile_report.json").read_text())
-    if (FIRMWARE_MODEL_DIR / "nk_model_stream.h").is_file():
+    if shipped_model_streams():
         want.append(f"stream -1 {report['streaming']['window_frames']}")
     assert null_check(FIRMWARE_MODEL_DIR, tmp_path) == want
 
