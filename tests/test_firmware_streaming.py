@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fixtures.capabilities import shared_or_none
+from fixtures.cfixture import build_fixture_c
 from fixtures.firmware_io import exchange_qemu, one_reply, talk
 from nanokws.cbuild import build_programs
 from nanokws.compiler import tflm
@@ -544,20 +545,8 @@ def test_a_window_longer_than_a_clip_on_qemu(windowed: Built) -> None:
 def _backlog_check(model_dir: Path, tmp_path: Path) -> Path:
     """tests/fixtures/kws_backlog_check.c with nk_kws, the portable libraries, the host platform and
     `model_dir`'s compiled C (ASan/UBSan, -Werror)."""
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (cc)")
-    fw = Path(__file__).parents[1] / "firmware"
-    libs = [fw / "lib" / name for name in ("kws", "frontend", "recognizer", "kernels")]
-    srcs = [Path(__file__).parent / "fixtures" / "kws_backlog_check.c",
-            fw / "targets" / "host" / "nk_platform_host.c",
-            *sorted(model_dir.glob("*.c")), *(c for lib in libs for c in sorted(lib.glob("*.c")))]
-    exe = tmp_path / "kws_backlog_check"
-    flags = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
-             "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    includes = [f"-I{d}" for d in (*libs, fw / "lib" / "platform", model_dir)]
-    subprocess.run([cc, *flags, *includes, "-o", str(exe), *map(str, srcs), "-lm"], check=True)
-    return exe
+    return build_fixture_c("kws_backlog_check.c", model_dir, ("kws", "frontend", "recognizer", "kernels"),
+                           tmp_path, host_platform=True)
 
 
 def test_behind_real_time_the_stream_bypasses_the_model_then_restarts_exact(

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 from fixtures import capabilities
+from fixtures.cfixture import build_fixture_c
 from fixtures.shipped import shipped_model_streams
 from nanokws.compiler import verify as V
-from nanokws.paths import FIRMWARE_DIR, FIRMWARE_MODEL_DIR, SHARED_SPEECH_COMMANDS
+from nanokws.paths import FIRMWARE_MODEL_DIR, SHARED_SPEECH_COMMANDS
 
 SHIPPED = FIRMWARE_MODEL_DIR / "model.tflite"
 _HEADER = (FIRMWARE_MODEL_DIR / "nk_model.h").read_text()
@@ -251,17 +252,8 @@ def test_refresh_verify_installs_the_record_and_the_card_line(tmp_path: Path) ->
 def null_check(model_dir: Path, tmp_path: Path) -> list[str]:
     """Build tests/fixtures/invoke_null_check.c with `model_dir`'s compiled C (ASan/UBSan,
     -Werror) and return its output lines."""
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (cc)")
-    kernels = FIRMWARE_DIR / "lib" / "kernels"
-    exe = tmp_path / "invoke_null_check"
-    flags = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wstrict-prototypes",
-             "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    srcs = [Path(__file__).parent / "fixtures" / "invoke_null_check.c", *sorted(model_dir.glob("*.c")),
-            *sorted(kernels.glob("*.c"))]
-    subprocess.run([cc, *flags, f"-I{kernels}", f"-I{model_dir}", "-o", str(exe), *map(str, srcs), "-lm"],
-                   check=True)
+    exe = build_fixture_c("invoke_null_check.c", model_dir, ("kernels",), tmp_path,
+                          extra_flags=("-Wshadow", "-Wstrict-prototypes"))
     proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout.splitlines()
