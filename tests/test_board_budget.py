@@ -298,6 +298,13 @@ def test_bench_measures_the_streaming_form(tmp_path: Path) -> None:
     assert full["kind"] == "full_window" and full["inference_instructions"] == instr
     assert full["instructions_per_second_of_audio"] == pytest.approx(fe * 50 + instr * 50 / stride, abs=1)
     assert live["full_window_instructions_per_second_of_audio"] == full["instructions_per_second_of_audio"]
+    # Layer by layer (the layer hook around each layer's row and head work): every layer that runs
+    # is there, and together they are most of the step (the rest: the push's own bookkeeping).
+    layers = st["layers"]
+    ops = [row["op"] for row in r["layers"]]
+    assert [x["op"] for x in layers] == [ops[x["layer"]] for x in layers] and len(layers) >= len(ops) - 1
+    assert all(x["instructions_per_step"] > 0 for x in layers)
+    assert 0.8 * step < sum(x["instructions_per_step"] for x in layers) <= step
     assert live["instructions_per_second_of_audio"] < full["instructions_per_second_of_audio"]
     text = format_table(r)
     assert f"{step} instructions per inference step" in text
@@ -353,3 +360,12 @@ def test_fill_tables_regenerates_marked_blocks_from_bench_json(tmp_path: Path) -
     )
     assert "| 1 | SOFTMAX | 0 | 7 | - |" in out and "| **total** | | 10 | 5000000 | 0.5 |" in out
     assert budget.fill_tables(out, tmp_path) == out
+    # The streaming form's layers (bench's streaming.layers), and a clear error without them.
+    report["streaming"] = {"stride_frames": 2, "instructions_per_inference_step": 31,
+                           "layers": [{"layer": 0, "op": "CONV_2D", "instructions_per_step": 24,
+                                       "full_window_instructions_per_row": 20}]}
+    (tmp_path / "s.json").write_text(json.dumps(report))
+    out = budget.fill_tables("<!-- bench-table: stream-layers s.json -->\n<!-- /bench-table -->\n", tmp_path)
+    assert "| 0 | CONV_2D | 24 | 20 |" in out and "| **step** (stride 2, all pushes) | | 31 | |" in out
+    with pytest.raises(NanokwsError, match="no streaming layers"):
+        budget.fill_tables("<!-- bench-table: stream-layers b.json -->\n<!-- /bench-table -->\n", tmp_path)

@@ -293,6 +293,11 @@ CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
         ("dw3x3_long", lambda: dw3x3_shape_case(34, 3, 5, 1, "same")),
         ("dw3x3_wide", lambda: dw3x3_shape_case(4, 13, 9, 1, "valid")),
         ("dw3x3_s2", lambda: dw3x3_shape_case(25, 20, 6, 2, "same")),
+        # Either side of NK_DW3_PLANE_MIN_OUTPUTS (16 outputs per channel: the plane, else the
+        # four-channel path), and one output row as a streaming row layer computes it.
+        ("dw3x3_row", lambda: dw3x3_shape_case(3, 9, 12, 1, "valid")),
+        ("dw3x3_15", lambda: dw3x3_shape_case(5, 7, 5, 1, "valid")),
+        ("dw3x3_16", lambda: dw3x3_shape_case(6, 6, 6, 1, "valid")),
         ("stem_lanes", lambda: conv_shape_case(15, 10, 1, 7, (10, 4), 2, "same")),
         ("pw_triples", lambda: conv_shape_case(5, 2, 13, 9, (1, 1), 1, "valid")),
         ("avgpool_global", lambda: global_pool_case(20, 15, 6)),
@@ -314,6 +319,9 @@ QEMU_SUBSET = {
     "dw3x3_long",
     "dw3x3_wide",
     "dw3x3_s2",
+    "dw3x3_row",
+    "dw3x3_15",
+    "dw3x3_16",
     "stem_lanes",
     "pw_triples",
     "avgpool_global",

@@ -192,3 +192,20 @@ def test_fast_kernel_scratch_matches_the_c_header_and_is_enough(tmp_path: Path) 
         assert fast_scratch_bytes(v, kind == "dw") == want, line
         seen[kind].add(want > 0)
     assert seen == {"conv": {True, False}, "dw": {True, False}}  # both outcomes exercised per kernel
+
+
+def test_depthwise_3x3_takes_the_plane_only_with_enough_outputs_per_channel() -> None:
+    """nk_dw3x3_uses_plane (nk_kernels.h), seen through the scratch each path needs: the plane (one
+    channel's padded input) from NK_DW3_PLANE_MIN_OUTPUTS = 16 outputs per channel, else the
+    four-channel path (no scratch when VALID: no tap falls outside). A streaming row layer's call
+    (one output row of 7) takes the four-channel path."""
+    from nanokws.compiler.lower import fast_scratch_bytes
+
+    def dw(out_h: int, out_w: int, c: int = 12) -> dict[str, int]:
+        return {"in_h": out_h + 2, "in_w": out_w + 2, "in_c": c, "out_h": out_h, "out_w": out_w, "out_c": c,
+                "k_h": 3, "k_w": 3, "stride_h": 1, "stride_w": 1}
+
+    assert fast_scratch_bytes(dw(1, 7), dw=True) == 0
+    assert fast_scratch_bytes(dw(3, 5), dw=True) == 0  # 15 outputs
+    assert fast_scratch_bytes(dw(4, 4), dw=True) == 6 * 32 + 1  # 16: a plane of 6 rows at the 32 pitch
+    assert fast_scratch_bytes(dw(1, 17), dw=True) == 3 * 32 + 1  # one row of 17: 3 rows of 19

@@ -10,7 +10,8 @@
  *             device -> for each push that completes a window: 'S' u32 frames pushed since the reset,
  *                       output_len bytes of scores, u32 cycles of that push;
  *                       after the n frames: 'D' u32 n, u32 cycles of all n pushes, u32 most cycles
- *                       of one push
+ *                       of one push, u32 num_layers, then num_layers x u32: each layer's cycles
+ *                       over the n pushes (the layer hook; its row work and its head work)
  *   reset     host   -> "NKSR"                 device -> 'R'
  *   stride    host   -> "NKSS" u32 frames      device -> 'C' i32 nk_model_stream_set_stride()
  *   clip      host   -> "NKSI" input_len bytes device -> 'O' output_len bytes, u32 cycles,
@@ -48,6 +49,17 @@ static int8_t g_scores[NK_MODEL_STREAM_OUTPUT_LEN];
 static int8_t g_input[NK_MODEL_INPUT_LEN];
 static int8_t g_output[NK_MODEL_OUTPUT_LEN];
 static uint32_t g_pushed; /* frames since the last reset */
+static uint32_t g_layer_cycles[NK_MODEL_NUM_LAYERS]; /* per layer, over one batch of pushes */
+static uint32_t g_layer_start;
+
+static void layer_hook(int layer, int begin) {
+    const uint32_t now = nk_platform_cycles();
+    if (begin) {
+        g_layer_start = now;
+    } else if (layer >= 0 && layer < NK_MODEL_NUM_LAYERS) {
+        g_layer_cycles[layer] += now - g_layer_start;
+    }
+}
 
 _Static_assert(NK_MODEL_STREAM_OUTPUT_LEN == NK_MODEL_OUTPUT_LEN, "stream and clip outputs agree");
 _Static_assert(NK_MODEL_STREAM_FRAME_LEN *NK_MODEL_STREAM_WINDOW_FRAMES == NK_MODEL_INPUT_LEN,
@@ -69,6 +81,9 @@ static void send_hello(void) {
 static void push_frames(uint32_t n) {
     uint32_t total = 0;
     uint32_t most = 0;
+    for (int i = 0; i < NK_MODEL_NUM_LAYERS; ++i) {
+        g_layer_cycles[i] = 0;
+    }
     for (uint32_t i = 0; i < n; ++i) {
         if (prog_read_exact((uint8_t *)g_frame, sizeof g_frame) != 0) {
             nk_platform_exit(0);
@@ -93,11 +108,16 @@ static void push_frames(uint32_t n) {
     prog_put_u32(n);
     prog_put_u32(total);
     prog_put_u32(most);
+    prog_put_u32(NK_MODEL_NUM_LAYERS);
+    for (int i = 0; i < NK_MODEL_NUM_LAYERS; ++i) {
+        prog_put_u32(g_layer_cycles[i]);
+    }
 }
 
 int main(void) {
     nk_platform_init();
     nk_model_stream_reset();
+    nk_model_set_layer_hook(layer_hook);
     send_hello();
     for (;;) {
         uint8_t magic[4];

@@ -218,7 +218,16 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
 #define NK_DW_MAX_CH 1024
 
 /* 1 when nk_dwconv2d_fast_s8 runs its 3x3 path (one channel at a time through an int8 plane). */
-static inline int nk_dw3x3_uses_plane(const nk_conv_params_t *p) { return p->k_h == 3 && p->k_w == 3; }
+/* 3x3 kernels go through a per-channel plane when its setup (the channel's input copied into it,
+ * its taps unpacked) is shared by enough outputs; fewer outputs per channel (a streaming row layer's
+ * call over a narrow row) take the four-channel path. QEMU, the shipped DS-CNN's streaming rows: one
+ * row of 17 outputs costs about the same either way (30 k instructions by the plane, 33 k by the
+ * four-channel path); rows of 7, 5 and 3 cost 31 k, 29 k and 25 k by the plane, 20 k, 14 k and 8 k
+ * by the four-channel path. */
+#define NK_DW3_PLANE_MIN_OUTPUTS 16
+static inline int nk_dw3x3_uses_plane(const nk_conv_params_t *p) {
+    return p->k_h == 3 && p->k_w == 3 && p->out_h * p->out_w >= NK_DW3_PLANE_MIN_OUTPUTS;
+}
 
 /* Row pitch of the 3x3 path's plane: a fixed NK_DW3_PITCH when a row of len bytes fits (the MAC
  * loop then addresses the three rows with immediate offsets), else len. */

@@ -372,6 +372,7 @@ def _bench_stream(
         "means": "QEMU instructions of nk_model_stream_push, mean over the timed inference steps; an "
         "inference step = the pushes of stride frames, the last of which runs the head. rows/head: "
         "step = stride x rows + head, solved from the steps at two strides (an estimate).",
+        "layers": _stream_layers(result["layers"], m),
     }
     full = result["live_budget"]  # the whole-window budget, replaced below
     live = budget.streaming_live_budget(
@@ -405,6 +406,28 @@ def _bench_stream(
         "full_window_instructions_per_second_of_audio": full["instructions_per_second_of_audio"],
         "full_window_core_percent_lower_bound": full["core_percent_lower_bound"],
     }
+
+
+def _stream_layers(full: list[dict[str, Any]], m: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per layer: its instructions per inference step in the streaming form (the layer hook: its row
+    work and its head work, mean over the timed steps) beside the full window's per output row (the
+    layer's instructions / output rows). A layer after a time stride of s computes stride / s rows a
+    step."""
+    from ..qemu import INSTRUCTIONS_PER_TICK
+
+    out = []
+    for row, ticks in zip(full, m.get("layer_ticks") or [], strict=False):
+        if not ticks:
+            continue
+        shape = row.get("output_shape") or []
+        rows = int(shape[1]) if len(shape) == 4 else 1
+        out.append({
+            "layer": row["layer"],
+            "op": row["op"],
+            "instructions_per_step": round(ticks * INSTRUCTIONS_PER_TICK / m["inferences"]),
+            "full_window_instructions_per_row": round(row["instructions"] / rows),
+        })
+    return out
 
 
 def _live_line(label: str, live: dict[str, Any]) -> str:
@@ -453,6 +476,11 @@ def format_table(r: dict[str, Any]) -> str:
                 f"{st['step_vs_full_window']:.3f} x the full window's {st['full_window_instructions']}, "
                 f">= {st['board_ms_per_step_lower_bound']:.2f} ms "
                 "per step at 64 MHz",
+                *(
+                    [f"{'layer':>5} {'op':<18} {'per step':>10} {'full window per row':>20}"]
+                    + [f"{x['layer']:>5} {x['op']:<18} {x['instructions_per_step']:>10} "
+                       f"{x['full_window_instructions_per_row']:>20}" for x in st.get("layers", [])]
+                ),
                 _live_line("live budget, streaming", live),
                 f"  for comparison, a whole-window inference every {full['stride']} hops: "
                 f"{full['instructions_per_second_of_audio']} instructions per second of audio = "

@@ -177,6 +177,7 @@ def measure_stream(
                 "total_ticks": batch.total_cycles,
                 "max_push_ticks": batch.max_cycles,
                 "head_push_ticks": [s.cycles for s in batch.scores],
+                "layer_ticks": list(batch.layer_cycles),
             }
         info = {"align": sr.align, "default_stride": sr.stride, "cycle_unit": sr.cycle_unit}
     return {**info, "strides": out}
@@ -308,19 +309,41 @@ def layer_table(r: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def stream_layer_table(r: dict[str, Any]) -> str:
+    """A Markdown table of one bench report's streaming form, layer by layer (the layer hook's
+    instructions per inference step) beside the whole window's instructions per output row."""
+    st = r.get("streaming") or {}
+    if not st.get("layers"):
+        raise NanokwsError("no streaming layers in the bench JSON: bench a streaming model with this version")
+    rows = ["| layer | op | instructions per step | whole window per output row |", "|---|---|---|---|"]
+    for x in st["layers"]:
+        rows.append(f"| {x['layer']} | {x['op']} | {x['instructions_per_step']} | "
+                    f"{x['full_window_instructions_per_row']} |")
+    total = sum(x["instructions_per_step"] for x in st["layers"])
+    rows.append(f"| **layers** | | {total} | |")
+    step = st["instructions_per_inference_step"]
+    rows.append(f"| **step** (stride {st['stride_frames']}, all pushes) | | {step} | |")
+    return "\n".join(rows)
+
+
+TABLES = {"compare": lambda loaded: compare_table(loaded),
+          "layers": lambda loaded: "\n\n".join(map(layer_table, loaded)),
+          "stream-layers": lambda loaded: "\n\n".join(map(stream_layer_table, loaded))}
+
 _BLOCK = re.compile(
-    r"(<!-- bench-table: (compare|layers) ([^>]+?) -->\n)(.*?)(<!-- /bench-table -->)", re.DOTALL
+    r"(<!-- bench-table: (compare|layers|stream-layers) ([^>]+?) -->\n)(.*?)(<!-- /bench-table -->)",
+    re.DOTALL,
 )
 
 
 def fill_tables(text: str, root: Path) -> str:
-    """Regenerate every `<!-- bench-table: compare|layers A.json ... -->` ... `<!-- /bench-table -->`
-    block of a Markdown text from the bench JSON files it names (paths relative to `root`)."""
+    """Regenerate every `<!-- bench-table: compare|layers|stream-layers A.json ... -->` ...
+    `<!-- /bench-table -->` block of a Markdown text from the bench JSON files it names (paths
+    relative to `root`)."""
 
     def table(m: re.Match[str]) -> str:
         loaded = [_load(root / name) for name in m.group(3).split()]
-        body = compare_table(loaded) if m.group(2) == "compare" else "\n\n".join(map(layer_table, loaded))
-        return f"{m.group(1)}{body}\n{m.group(5)}"
+        return f"{m.group(1)}{TABLES[m.group(2)](loaded)}\n{m.group(5)}"
 
     return _BLOCK.sub(table, text)
 

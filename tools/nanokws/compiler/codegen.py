@@ -27,7 +27,8 @@ extern "C" {{
  * (nothing run, output untouched) when input or output is NULL. */
 int nk_model_invoke(const int8_t *input, int8_t *output);
 
-/* Optional per-layer hook, called with begin = 1 before and begin = 0 after each layer. */
+/* Optional per-layer hook, called with begin = 1 before and begin = 0 after each layer (in the
+ * streaming form, nk_model_stream.h, around each layer's row work and head work). */
 void nk_model_set_layer_hook(void (*hook)(int layer, int begin));
 
 /* The output tensor of `layer` (valid inside the hook's begin = 0 call: the arena is reused). */

@@ -204,8 +204,10 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
             hist = f"(nk_stream_hist + {st.hist_offset})"
             if i == 0:
                 assert st.dil == 1, "the first layer reads frames: one history"
-                c += _shift(hist, st.k, st.in_row)
-                c.append(f"    memcpy({hist} + {(st.k - 1) * st.in_row}, frame, {st.in_row});")
+                c += _hooked(st.layer, [
+                    *_shift(hist, st.k, st.in_row),
+                    f"    memcpy({hist} + {(st.k - 1) * st.in_row}, frame, {st.in_row});",
+                ])
             in_expr = f"{hist} + ph * {st.k * st.in_row}u" if phased else hist
         else:
             in_expr = src
@@ -220,12 +222,13 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
             "    }",
             f"    nk_stream_need[{i}] = {st.step}u;",
         ]
+        work: list[str] = []  # the row's work: the next history's shift, then the kernel call
         if i + 1 < n_st and stages[i + 1].k > 1:
             nxt = stages[i + 1]
             nhist = f"(nk_stream_hist + {nxt.hist_offset})"
             if nxt.dil > 1:
                 nhist = f"({nhist} + nk_stream_phase[{i + 1}] * {nxt.k * nxt.in_row}u)"
-            c += _shift(nhist, nxt.k, nxt.in_row)
+            work += _shift(nhist, nxt.k, nxt.in_row)
             dst, dst_temp = f"{nhist} + {(nxt.k - 1) * nxt.in_row}", -1
         elif i + 1 == n_st and plan.mode == "window":
             dst, dst_temp = f"nk_stream_ring + nk_stream_pos * {rb}u", -1
@@ -233,16 +236,17 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
             dst_temp = 1 if (st.k == 1 and src_temp == 0) else 0
             dst = temps[dst_temp]
         call = layer.call.replace(f"&{p}_params", f"&{p}_sparams")
-        c.append(
+        work.append(
             "    " + call.format(in0=in_expr, out=dst, scratch=scratch_ptr if st.scratch > 0 else "NULL")
         )
+        c += _hooked(st.layer, work)
         src, src_temp = dst, dst_temp
     # The row reaching the collapse layer.
     if plan.mode == "window":
         if n_st == 0:
             c.append(f"    memcpy(nk_stream_ring + nk_stream_pos * {rb}u, frame, {rb});")
     else:
-        c += [
+        c += _hooked(plan.collapse, [
             "    {",
             f"        const int8_t *row = {src};",
             f"        {sum_type} *slot = nk_stream_sums[nk_stream_pos];",
@@ -254,7 +258,7 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
             f"            slot[i] = ({sum_type})acc; /* fits: see sum_bytes in streaming.py */",
             "        }",
             "    }",
-        ]
+        ])
     c += [
         f"    nk_stream_pos = (nk_stream_pos + 1u) % {ring}u;",
         *(["rows_done:"] if n_st else []),
@@ -279,6 +283,16 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
     return "\n".join(c)
 
 
+def _hooked(layer: int, lines: list[str], indent: str = "    ") -> list[str]:
+    """`lines` between the layer hook's begin and end calls (nk_model_set_layer_hook: a profiler
+    sees each layer's row work and head work; one pointer test each when no hook is set)."""
+    return [
+        f"{indent}if (nk_hook) {{ nk_hook({layer}, 1); }}",
+        *lines,
+        f"{indent}if (nk_hook) {{ nk_hook({layer}, 0); }}",
+    ]
+
+
 def _first_need(st: RowStage) -> int:
     """Input rows before a layer's first output row: its kernel's rows, (k - 1) x phases + 1 apart."""
     return (st.k - 1) * st.dil + 1
@@ -299,6 +313,7 @@ def _render_head(g: Graph, layers: list[Layer], plan: StreamPlan) -> list[str]:
     slot = f"(nk_stream_pos + r * {dil}u) % {ring}u" if gathered else "r"
     c = ["static void nk_stream_head(int8_t *scores)", "{"]
     x = f"(nk_stream_work + {tp.offsets[plan.tail_input]})"
+    collapse_from = len(c)  # the collapse's lines, hooked as its layer below
     if plan.mode == "window" and gathered:
         c += [
             f"    /* the window's {h} rows, oldest first: every {dil}th of {ring} ring rows */",
@@ -340,6 +355,7 @@ def _render_head(g: Graph, layers: list[Layer], plan: StreamPlan) -> list[str]:
                 "        pooled[i] = (int8_t)nk_clamp(q, -128, 127);",
             ]
         c.append("    }")
+    c[collapse_from:] = _hooked(plan.collapse, c[collapse_from:])
     for j, n in enumerate(plan.tail_layers):
         layer = layers[n]
         if layer.alias:
@@ -349,7 +365,7 @@ def _render_head(g: Graph, layers: list[Layer], plan: StreamPlan) -> list[str]:
         ptrs["out"] = f"(nk_stream_work + {tp.offsets[layer.output]})"
         ptrs["scratch"] = f"(nk_stream_work + {tp.scratch[j][0]})" if j in tp.scratch else "NULL"
         c.append(f"    /* layer {n} {layer.opcode} */")
-        c.append("    " + layer.call.format(**ptrs))
+        c += _hooked(n, ["    " + layer.call.format(**ptrs)])
     c += [
         f"    memcpy(scores, nk_stream_work + {tp.offsets[g.outputs[0]]}, NK_MODEL_STREAM_OUTPUT_LEN);",
         "}",

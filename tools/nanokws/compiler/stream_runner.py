@@ -29,6 +29,7 @@ class StreamBatch:
     frames: int
     total_cycles: int  # all pushes of the batch
     max_cycles: int  # the most expensive single push
+    layer_cycles: list[int]  # per layer of the model: its row work and head work over the batch
 
 
 class StreamRunner(ProgramIO):
@@ -72,10 +73,11 @@ class StreamRunner(ProgramIO):
                 scores = np.frombuffer(self._read(self.output_len), dtype=np.int8).copy()
                 out.append(StreamScores(count, scores, *self._read_u32s(1)))
             elif tag == b"D":
-                done, total, most = self._read_u32s(3)
+                done, total, most, num_layers = self._read_u32s(4)
                 if done != n:
                     raise NanokwsError(f"stream_runner pushed {done} frames, not {n}")
-                return StreamBatch(out, n, total, most)
+                layers = list(self._read_u32s(num_layers)) if num_layers else []
+                return StreamBatch(out, n, total, most, layers)
             else:
                 raise NanokwsError(f"stream_runner protocol error (tag {tag!r})")
 
