@@ -166,7 +166,8 @@ typedef struct {
  * nk_kws_model(). Starting a started nk_kws_t again starts it afresh (defaults, no callbacks).
  * Defaults: stride 2 (or the streaming model's); the recognizer settings of the model's
  * model_config.h (NK_MODEL_REC_THRESHOLDS / _WINDOW / _SUPPRESSION_MS / _RELEASE, written by
- * `nanokws compile --recognizer`), or where it has none the library's (nk_recognizer.h:
+ * `nanokws compile`: a recognizer.json's, else the library's defaults with the suppression as long
+ * as the model's window, at least 1000 ms), or where it has none the library's (nk_recognizer.h:
  * smoothing 4, thresholds 180/255, suppression 1000 ms, release 64/255). */
 nk_kws_status_t nk_kws_begin(nk_kws_t *kws, const nk_kws_model_t *model);
 

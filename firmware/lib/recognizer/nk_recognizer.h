@@ -1,7 +1,7 @@
 /* Turns a stream of model scores into keyword detections: per-label moving average of the
  * output probabilities, a threshold per label, a suppression time after each detection, and
  * hysteresis: a label that fired is disarmed until its smoothed probability falls to the release
- * level, so one spoken word fires once however long it stays in the model's 1 s window.
+ * level, so one spoken word fires once however long it stays in the model's window.
  * Labels starting with '_' (silence, unknown) never fire. Integer arithmetic, fixed-size state. */
 #ifndef NK_RECOGNIZER_H
 #define NK_RECOGNIZER_H
@@ -17,9 +17,11 @@ extern "C" {
 #define NK_REC_MAX_WINDOW 32u
 #define NK_REC_DEFAULT_WINDOW 4u
 #define NK_REC_DEFAULT_THRESHOLD 180u
-/* Suppression after any detection: the window's length (1 s). A word fully inside the window stays in
- * it, partly, for up to that long after it fires, and its tail can look like another keyword ("stop"
- * ending as "off"); 750 ms left one repeat and 85 such confusions on the 60-minute test stream. */
+/* Suppression after any detection: a one-second window's length. A word fully inside the window stays
+ * in it, partly, for up to that long after it fires, and its tail can look like another keyword
+ * ("stop" ending as "off"); 750 ms left one repeat and 85 such confusions on the 60-minute test
+ * stream. A model with a longer window gets that window's length instead (`nanokws compile` writes
+ * it into model_config.h: streams/replay.py window_suppression_ms). */
 #define NK_REC_DEFAULT_SUPPRESSION_MS 1000u
 /* Release level: a label that fired re-arms once its smoothed probability is at or below this.
  * 64 (25 %) is about a third of the default threshold: a word that is still partly in the 1 s
