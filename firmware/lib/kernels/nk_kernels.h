@@ -223,7 +223,7 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
  * call over a narrow row) take the four-channel path. QEMU, the shipped DS-CNN's streaming rows: one
  * row of 17 outputs costs about the same either way (30 k instructions by the plane, 33 k by the
  * four-channel path); rows of 7, 5 and 3 cost 31 k, 29 k and 25 k by the plane, 20 k, 14 k and 8 k
- * by the four-channel path. */
+ * by the four-channel path (docs/candidates/ds_cnn_stream_w74_nb/bench/model_O2_soft_rows_*.json). */
 #define NK_DW3_PLANE_MIN_OUTPUTS 16
 static inline int nk_dw3x3_uses_plane(const nk_conv_params_t *p) {
     return p->k_h == 3 && p->k_w == 3 && p->out_h * p->out_w >= NK_DW3_PLANE_MIN_OUTPUTS;
