@@ -48,7 +48,7 @@ static int8_t g_frame[NK_MODEL_STREAM_FRAME_LEN];
 static int8_t g_scores[NK_MODEL_STREAM_OUTPUT_LEN];
 static int8_t g_input[NK_MODEL_INPUT_LEN];
 static int8_t g_output[NK_MODEL_OUTPUT_LEN];
-static uint32_t g_pushed; /* frames since the last reset */
+static uint32_t g_pushed;                            /* frames since the last reset */
 static uint32_t g_layer_cycles[NK_MODEL_NUM_LAYERS]; /* per layer, over one batch of pushes */
 static uint32_t g_layer_start;
 
