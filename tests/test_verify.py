@@ -150,8 +150,10 @@ def _flip_after_layer(layer: int) -> Callable[..., Any]:
         offset = result.plan.offsets[result.layers[layer].output]
         hook = f"    if (nk_hook) {{ nk_hook({layer}, 0); }}\n"
         text = c.read_text()
-        assert text.count(hook) == 1
-        c.write_text(text.replace(hook, f"    nk_arena[{offset}] ^= 1;\n{hook}"))
+        # The whole window's nk_model_invoke (the streaming form's row code, appended after it, calls
+        # the same hook around its own work).
+        at = text.index(hook, text.index("int nk_model_invoke("))
+        c.write_text(text[:at] + f"    nk_arena[{offset}] ^= 1;\n" + text[at:])
         return result
 
     return compile_model
