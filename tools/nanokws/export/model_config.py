@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import NanokwsError
 from ..modelmeta import model_hash, read_metadata
-from ..streams.replay import RecognizerConfig, RecognizerFile
+from ..streams.replay import CLIP_FRAMES, RecognizerConfig, RecognizerFile
 
 LIBRARY_DEFAULTS = "library defaults"  # NK_MODEL_REC_SOURCE without a recognizer.json
 MAX_SOURCE_CHARS = 96  # NK_MODEL_REC_SOURCE goes into INFO, which must fit one frame
@@ -65,7 +65,7 @@ def c_text(text: str, limit: int = MAX_SOURCE_CHARS) -> str:
 
 
 def render_recognizer_defines(
-    labels: Sequence[str], recognizer: RecognizerFile | None = None, window_frames: int = 49
+    labels: Sequence[str], recognizer: RecognizerFile | None = None, window_frames: int = CLIP_FRAMES
 ) -> list[str]:
     """model_config.h's NK_MODEL_REC_* lines: `recognizer`'s settings (checked against `labels`),
     or the library's defaults for a model over `window_frames` frames."""

@@ -48,7 +48,8 @@ DEFAULT_WINDOW = need(_H, "NK_REC_DEFAULT_WINDOW", RECOGNIZER_HEADER)
 DEFAULT_THRESHOLD = need(_H, "NK_REC_DEFAULT_THRESHOLD", RECOGNIZER_HEADER)
 DEFAULT_SUPPRESSION_MS = need(_H, "NK_REC_DEFAULT_SUPPRESSION_MS", RECOGNIZER_HEADER)
 DEFAULT_RELEASE = need(_H, "NK_REC_DEFAULT_RELEASE", RECOGNIZER_HEADER)
-CLIP_FRAMES = 49  # a one-second model's window (NK_FE_CLIP_FRAMES)
+FRONTEND_HEADER = FIRMWARE_LIB_DIR / "frontend" / "nk_frontend_config.h"
+CLIP_FRAMES = need(read_int_defines(FRONTEND_HEADER, "frontend"), "NK_FE_CLIP_FRAMES", FRONTEND_HEADER)
 
 
 def window_suppression_ms(window_frames: int, hop_samples: int = 320, sample_rate: int = 16000) -> int:
