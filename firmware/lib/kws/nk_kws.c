@@ -84,17 +84,17 @@ _Static_assert(NK_MODEL_REC_SUPPRESSION_MS <= 65535, "NK_MODEL_REC_SUPPRESSION_M
 _Static_assert(NK_MODEL_REC_RELEASE <= 255, "NK_MODEL_REC_RELEASE: 0..255");
 
 static const nk_kws_model_t k_model = {
-    NK_MODEL_NAME,
-    NK_MODEL_HASH,
-    NK_MODEL_NUM_LABELS,
-    k_labels,
-    (uint32_t)NK_KWS_MODEL_RAM_BYTES,
-    NK_FE_SAMPLE_RATE,
-    NK_FE_HOP_SAMPLES,
-    NK_KWS_STREAMING,
-    KWS_ALIGN,
-    NK_MODEL_REC_SOURCE,
-    NK_MODEL_WINDOW_FRAMES,
+    .name = NK_MODEL_NAME,
+    .hash = NK_MODEL_HASH,
+    .num_labels = NK_MODEL_NUM_LABELS,
+    .labels = k_labels,
+    .model_ram_bytes = (uint32_t)NK_KWS_MODEL_RAM_BYTES,
+    .sample_rate = NK_FE_SAMPLE_RATE,
+    .hop_samples = NK_FE_HOP_SAMPLES,
+    .streaming = NK_KWS_STREAMING,
+    .stride_align = KWS_ALIGN,
+    .config_source = NK_MODEL_REC_SOURCE,
+    .window_frames = NK_MODEL_WINDOW_FRAMES,
 };
 _Static_assert(NK_MODEL_WINDOW_FRAMES <= UINT16_MAX, "the window's frames fit nk_kws_model_t");
 

@@ -283,13 +283,13 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
     return "\n".join(c)
 
 
-def _hooked(layer: int, lines: list[str], indent: str = "    ") -> list[str]:
+def _hooked(layer: int, lines: list[str]) -> list[str]:
     """`lines` between the layer hook's begin and end calls (nk_model_set_layer_hook: a profiler
     sees each layer's row work and head work; one pointer test each when no hook is set)."""
     return [
-        f"{indent}if (nk_hook) {{ nk_hook({layer}, 1); }}",
+        f"    if (nk_hook) {{ nk_hook({layer}, 1); }}",
         *lines,
-        f"{indent}if (nk_hook) {{ nk_hook({layer}, 0); }}",
+        f"    if (nk_hook) {{ nk_hook({layer}, 0); }}",
     ]
 
 

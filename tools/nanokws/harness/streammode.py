@@ -86,7 +86,9 @@ def run_stream(
     from ..streams import metrics
 
     if tolerance_s is None:
-        window = device.info.window_frames if device.info else 49
+        from ..streams.replay import CLIP_FRAMES
+
+        window = device.info.window_frames if device.info else CLIP_FRAMES
         tolerance_s = metrics.window_tolerance_s(window, HOP, SAMPLE_RATE)
 
     n_kw = sum(w.kind == "keyword" for w in truth.words)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..compiler.program_io import ProgramIO
 from ..errors import NanokwsError
+from .replay import CLIP_FRAMES
 
 PROGRAM = "kws_runner"
 # Samples per AUDIO request: 10 s, whose replies (250 inferences at stride 2) stay far below a
@@ -69,7 +70,7 @@ class ScoreRun:
     audio_seconds: float
     wall_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-    window_frames: int = 49  # frames per inference (the model's window); 49 in files from before it
+    window_frames: int = CLIP_FRAMES  # frames per inference (the model's window); one clip's in older files
 
     def hop_time_s(self, hop: np.ndarray | int) -> np.ndarray | float:
         """Time at the end of hop `hop` (hop k covers samples [k * hop_samples, (k + 1) * hop_samples))."""
@@ -124,7 +125,7 @@ class ScoreRun:
                     model_name=str(meta["model_name"]),
                     audio_seconds=float(meta["audio_seconds"]),
                     wall_seconds=float(meta["wall_seconds"]),
-                    window_frames=int(meta.get("window_frames", 49)),
+                    window_frames=int(meta.get("window_frames", CLIP_FRAMES)),
                 )
         except (OSError, KeyError, ValueError) as exc:
             raise NanokwsError(f"{path}: not a scores file of `nanokws stream score` ({exc})") from exc
