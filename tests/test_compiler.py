@@ -218,13 +218,17 @@ def dw3x3_case(seed: int) -> Callable[[Any], Any]:
     return make
 
 
-def dw3x3_shape_case(h: int, w: int, c: int, s: int, pad: str) -> Callable[[Any], Any]:
+def dw3x3_shape_case(
+    h: int, w: int, c: int, s: int, pad: str, activation: str | None = None
+) -> Callable[[Any], Any]:
     """Depthwise 3x3 at chosen shapes: the plane kernel's rows along the longer output axis, rows
-    longer than its fixed pitch (NK_DW3_PITCH), odd lengths, stride 2, VALID."""
+    longer than its fixed pitch (NK_DW3_PITCH), odd lengths, stride 2, VALID; with an activation,
+    an output range narrower than int8 (the general output stage instead of the fast one)."""
 
     def make(keras: Any) -> Any:
         inp = keras.Input((h, w, c), batch_size=1)
-        return keras.Model(inp, keras.layers.DepthwiseConv2D(3, strides=s, padding=pad)(inp))
+        layer = keras.layers.DepthwiseConv2D(3, strides=s, padding=pad, activation=activation)
+        return keras.Model(inp, layer(inp))
 
     return make
 
@@ -294,12 +298,17 @@ CASES: list[tuple[str, Callable[[], Callable[[Any], Any]]]] = (
         ("dw3x3_wide", lambda: dw3x3_shape_case(4, 13, 9, 1, "valid")),
         ("dw3x3_s2", lambda: dw3x3_shape_case(25, 20, 6, 2, "same")),
         # Either side of NK_DW3_PLANE_MIN_OUTPUTS (16 outputs per channel: the plane, else the
-        # four-channel path), and one output row as a streaming row layer computes it.
+        # four-channel path), and one output row as a streaming row layer computes it (the row
+        # path): a multiple of four channels; a remainder of two channels with ReLU6 (the general
+        # output stage).
         ("dw3x3_row", lambda: dw3x3_shape_case(3, 9, 12, 1, "valid")),
+        ("dw3x3_row_tail", lambda: dw3x3_shape_case(3, 19, 10, 1, "valid", "relu6")),
         ("dw3x3_15", lambda: dw3x3_shape_case(5, 7, 5, 1, "valid")),
         ("dw3x3_16", lambda: dw3x3_shape_case(6, 6, 6, 1, "valid")),
         ("stem_lanes", lambda: conv_shape_case(15, 10, 1, 7, (10, 4), 2, "same")),
         ("pw_triples", lambda: conv_shape_case(5, 2, 13, 9, (1, 1), 1, "valid")),
+        # 3 + 3 + 2 pixels: the two-column GEMM (pw_triples ends in the one-column one).
+        ("pw_pair", lambda: conv_shape_case(4, 2, 13, 9, (1, 1), 1, "valid")),
         ("avgpool_global", lambda: global_pool_case(20, 15, 6)),
     ]
 )
@@ -320,10 +329,12 @@ QEMU_SUBSET = {
     "dw3x3_wide",
     "dw3x3_s2",
     "dw3x3_row",
+    "dw3x3_row_tail",
     "dw3x3_15",
     "dw3x3_16",
     "stem_lanes",
     "pw_triples",
+    "pw_pair",
     "avgpool_global",
     "pad0",
     "pad1",

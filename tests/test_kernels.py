@@ -183,7 +183,7 @@ def test_fast_kernel_scratch_matches_the_c_header_and_is_enough(tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr[-3000:]
     keys = "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w pad_h pad_w".split()
     lines = proc.stdout.split("\n")[:-1]
-    assert len(lines) == 60 + 10 + 5 + 7
+    assert len(lines) == 60 + 10 + 5 + 7 + 3
     seen = {"conv": set(), "dw": set()}
     for line in lines:
         kind, *nums = line.split()
@@ -195,10 +195,10 @@ def test_fast_kernel_scratch_matches_the_c_header_and_is_enough(tmp_path: Path) 
 
 
 def test_depthwise_3x3_takes_the_plane_only_with_enough_outputs_per_channel() -> None:
-    """nk_dw3x3_uses_plane (nk_kernels.h), seen through the scratch each path needs: the plane (one
-    channel's padded input) from NK_DW3_PLANE_MIN_OUTPUTS = 16 outputs per channel, else the
-    four-channel path (no scratch when VALID: no tap falls outside). A streaming row layer's call
-    (one output row of 7) takes the four-channel path."""
+    """nk_dw3x3_uses_rows / nk_dw3x3_uses_plane (nk_kernels.h), seen through the scratch each path
+    needs: a streaming row layer's call (one VALID output row, any width) takes the row path (no
+    scratch); otherwise the plane (one channel's padded input) from NK_DW3_PLANE_MIN_OUTPUTS = 16
+    outputs per channel, else the four-channel path (no scratch when VALID: no tap falls outside)."""
     from nanokws.compiler.lower import fast_scratch_bytes
 
     def dw(out_h: int, out_w: int, c: int = 12) -> dict[str, int]:
@@ -208,4 +208,7 @@ def test_depthwise_3x3_takes_the_plane_only_with_enough_outputs_per_channel() ->
     assert fast_scratch_bytes(dw(1, 7), dw=True) == 0
     assert fast_scratch_bytes(dw(3, 5), dw=True) == 0  # 15 outputs
     assert fast_scratch_bytes(dw(4, 4), dw=True) == 6 * 32 + 1  # 16: a plane of 6 rows at the 32 pitch
-    assert fast_scratch_bytes(dw(1, 17), dw=True) == 3 * 32 + 1  # one row of 17: 3 rows of 19
+    assert fast_scratch_bytes(dw(1, 17), dw=True) == 0  # one VALID row of 17: the row path
+    assert fast_scratch_bytes(dw(2, 9), dw=True) == 4 * 32 + 1  # 18 outputs in 2 rows: a plane of 4 rows
+    padded = dw(1, 17) | {"in_h": 1, "in_w": 17, "pad_h": 1, "pad_w": 1}  # SAME: taps fall outside
+    assert fast_scratch_bytes(padded, dw=True) == 3 * 32 + 1  # the plane: 3 rows of 19

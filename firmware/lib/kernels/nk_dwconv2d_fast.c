@@ -238,8 +238,163 @@ static void nk_dw3x3_plane(const nk_conv_params_t *p, const int8_t *in, const in
     }
 }
 
+/* 3x3, stride 1 along the row, no padding, one output row (a streaming layer's new row): four
+ * channels at a time straight from the NHWC input, like the generic path below, but with the nine
+ * taps at fixed offsets (no per-pixel tap table), each group's weights unpacked once into 16-bit
+ * lanes and its requantisation constants computed once. Per tap and four channels: one word load,
+ * two SXTB16, one LDRD of the unpacked weights and four 16 x 16 multiply-accumulates. */
+#if NK_KERNELS_DSP && defined(__OPTIMIZE__) && defined(__GNUC__) && !defined(__clang__)
+#define NK_DW3_ROWS_ASM 1
+/* clang-format off */
+/* One tap, four channels: the input word at ptr, SXTB16 into (c, c+2) and (c+1, c+3), the tap's
+ * unpacked weights at wk + wofs, four 16 x 16 multiply-accumulates. */
+#define NK_DW3_ROW_TAP(ptr, wofs)                   \
+    "ldr %[v], " ptr "\n\t"                         \
+    "sxtb16 %[x13], %[v], ror #8\n\t"               \
+    "sxtb16 %[v], %[v]\n\t"                         \
+    "ldrd %[k0], %[k1], [%[wk], #" wofs "]\n\t"     \
+    "smlabb %[a0], %[v], %[k0], %[a0]\n\t"          \
+    "smlatt %[a2], %[v], %[k0], %[a2]\n\t"          \
+    "smlabb %[a1], %[x13], %[k1], %[a1]\n\t"        \
+    "smlatt %[a3], %[x13], %[k1], %[a3]\n\t"
+/* One kernel row from t: taps at t, t + col, t + 2 col (t ends one column on). */
+#define NK_DW3_ROW(wofs0, wofs1, wofs2)             \
+    NK_DW3_ROW_TAP("[%[t]]", wofs0)                 \
+    NK_DW3_ROW_TAP("[%[t], %[col]]", wofs1)         \
+    "add %[t], %[t], %[col]\n\t"                    \
+    NK_DW3_ROW_TAP("[%[t], %[col]]", wofs2)
+/* The nine taps of the output pixel at x: kernel rows at x, x + row, x + 2 row. */
+#define NK_DW3_ROWS_MACS                            \
+    "mov %[t], %[x]\n\t"                            \
+    NK_DW3_ROW("0", "8", "16")                      \
+    "add %[t], %[x], %[row]\n\t"                    \
+    NK_DW3_ROW("24", "32", "40")                    \
+    "add %[t], %[t], %[row]\n\t"                    \
+    "sub %[t], %[t], %[col]\n\t"                    \
+    NK_DW3_ROW("48", "56", "64")
+/* nk_rq_fast2 of one doubled sum with its channel's constants at rq + mo (multiplier, rounding
+ * constant) and rq + eo (shift), stored at o + oo. */
+#define NK_DW3_ROW_RQ(acc, mo, eo, oo)              \
+    "ldrd %[m], %[rc], [%[rq], #" mo "]\n\t"        \
+    "ldr %[e], [%[rq], #" eo "]\n\t"                \
+    "smmlar %[r], %[" acc "], %[m], %[rc]\n\t"      \
+    "add %[r], %[r], %[" acc "], asr #31\n\t"       \
+    "asr %[r], %[r], %[e]\n\t"                      \
+    "ssat %[r], #8, %[r]\n\t"                       \
+    "strb %[r], [%[o], #" oo "]\n\t"
+#define NK_DW3_ROWS_RQ                              \
+    NK_DW3_ROW_RQ("a0", "0", "8", "0")              \
+    NK_DW3_ROW_RQ("a1", "16", "24", "1")            \
+    NK_DW3_ROW_RQ("a2", "32", "40", "2")            \
+    NK_DW3_ROW_RQ("a3", "48", "56", "3")
+/* clang-format on */
+#else
+#define NK_DW3_ROWS_ASM 0
+#endif
+static void nk_dw3x3_rows(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
+                          const int32_t *mult, const int32_t *shift, int8_t *out) {
+    const int32_t ch = p->in_c, main_c = ch & ~3, out_w = p->out_w;
+    const int32_t col = ch, row = p->in_w * ch;
+    const nk_out_q_t q = {p->out_offset, p->act_min, p->act_max};
+    for (int32_t c = 0; c < main_c; c += 4) {
+        const int8_t *wg = w + nk_dw_fast_index(c, 0, 9, ch);
+        /* Per tap: channels (c, c+2) and (c+1, c+3) as 16-bit lanes, doubled (so the sums come out
+         * doubled, as the output stage's SMMLAR takes them: nk_rq_fast2). */
+        int32_t wk[9][2];
+        for (int32_t t = 0; t < 9; ++t) {
+#if NK_KERNELS_DSP
+            const int32_t wv = nk_load4(wg + 4 * t);
+            /* Each lane doubled: the low lane's sign bit, shifted into bit 16, is cleared. */
+            wk[t][0] = (int32_t)(((uint32_t)nk_sxtb16(wv) << 1) & ~0x10000u);
+            wk[t][1] = (int32_t)(((uint32_t)nk_sxtb16_odd(wv) << 1) & ~0x10000u);
+#else
+            const int8_t *k = wg + 4 * t;
+            wk[t][0] = (int32_t)((uint32_t)(uint16_t)(2 * k[2]) << 16 | (uint16_t)(2 * k[0]));
+            wk[t][1] = (int32_t)((uint32_t)(uint16_t)(2 * k[3]) << 16 | (uint16_t)(2 * k[1]));
+#endif
+        }
+        const nk_rq_t r0 = nk_rq_init(q, 0, mult[c], shift[c]),
+                      r1 = nk_rq_init(q, 0, mult[c + 1], shift[c + 1]);
+        const nk_rq_t r2 = nk_rq_init(q, 0, mult[c + 2], shift[c + 2]),
+                      r3 = nk_rq_init(q, 0, mult[c + 3], shift[c + 3]);
+        const int fast = r0.fast && r1.fast && r2.fast && r3.fast;
+#if NK_DW3_ROWS_ASM
+        /* The fast output stage's constants per channel: multiplier, rounding constant, shift. */
+        const int32_t rqc[4][4] = {{r0.mult, r0.c, r0.right, 0},
+                                   {r1.mult, r1.c, r1.right, 0},
+                                   {r2.mult, r2.c, r2.right, 0},
+                                   {r3.mult, r3.c, r3.right, 0}};
+#endif
+        /* Doubled: |bias_f| < 2^30 (lower.accumulators_bounded). */
+        const int32_t b0 = 2 * bias_f[c], b1 = 2 * bias_f[c + 1], b2 = 2 * bias_f[c + 2],
+                      b3 = 2 * bias_f[c + 3];
+        const int8_t *x = in + c;
+        int8_t *o = out + c;
+        for (int32_t ox = 0; ox < out_w; ++ox, x += col, o += ch) {
+            int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+#if NK_DW3_ROWS_ASM
+            /* In asm (GCC spilled the unpacked inputs): 13 registers, rows by pointer adds. */
+            const int8_t *t;
+            int32_t v, x13, k0, k1;
+            __asm__(NK_DW3_ROWS_MACS
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [t] "=&r"(t), [v] "=&r"(v),
+                      [x13] "=&r"(x13), [k0] "=&r"(k0), [k1] "=&r"(k1)
+                    : [x] "r"(x), [col] "r"(col), [row] "r"(row), [wk] "r"(wk)
+                    : "memory");
+#else
+            for (int32_t tap = 0; tap < 9; ++tap) {
+                const int8_t *xt = x + (tap / 3) * row + (tap % 3) * col;
+                const int32_t k0 = wk[tap][0], k1 = wk[tap][1];
+                a0 += xt[0] * (int16_t)k0, a2 += xt[2] * (k0 >> 16);
+                a1 += xt[1] * (int16_t)k1, a3 += xt[3] * (k1 >> 16);
+            }
+#endif
+#if NK_DW3_ROWS_ASM
+            if (fast) {
+                /* nk_rq_fast2 in asm, four channels (GCC reloads the constants and packs the four
+                 * bytes into a word): per output LDRD + LDR of the constants, SMMLAR, ADD, ASR,
+                 * SSAT, STRB. Volatile: its only effect is the stores. */
+                int32_t m, rc, e, r;
+                __asm__ volatile(
+                    NK_DW3_ROWS_RQ
+                    : [m] "=&r"(m), [rc] "=&r"(rc), [e] "=&r"(e), [r] "=&r"(r)
+                    : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [o] "r"(o), [rq] "r"(rqc)
+                    : "memory");
+                continue;
+            }
+#endif
+            if (fast) {
+                o[0] = (int8_t)nk_rq_fast2(a0, r0.mult, r0.c, r0.right);
+                o[1] = (int8_t)nk_rq_fast2(a1, r1.mult, r1.c, r1.right);
+                o[2] = (int8_t)nk_rq_fast2(a2, r2.mult, r2.c, r2.right);
+                o[3] = (int8_t)nk_rq_fast2(a3, r3.mult, r3.c, r3.right);
+            } else {
+                o[0] = nk_out_s8(q, a0 >> 1, r0.mult, r0.shift);
+                o[1] = nk_out_s8(q, a1 >> 1, r1.mult, r1.shift);
+                o[2] = nk_out_s8(q, a2 >> 1, r2.mult, r2.shift);
+                o[3] = nk_out_s8(q, a3 >> 1, r3.mult, r3.shift);
+            }
+        }
+    }
+    for (int32_t c = main_c; c < ch; ++c) {
+        const int8_t *wc = w + nk_dw_fast_index(c, 0, 9, ch);
+        for (int32_t ox = 0; ox < out_w; ++ox) {
+            const int8_t *x = in + ox * col + c;
+            int32_t acc = bias_f[c];
+            for (int32_t t = 0; t < 9; ++t) {
+                acc += x[(t / 3) * row + (t % 3) * col] * wc[t];
+            }
+            out[ox * ch + c] = nk_out_s8(q, acc, mult[c], shift[c]);
+        }
+    }
+}
+
 void nk_dwconv2d_fast_s8(const nk_conv_params_t *p, const int8_t *in, const int8_t *w, const int32_t *bias_f,
                          const int32_t *mult, const int32_t *shift, int8_t *out, int8_t *scratch) {
+    if (nk_dw3x3_uses_rows(p)) {
+        nk_dw3x3_rows(p, in, w, bias_f, mult, shift, out);
+        return;
+    }
     if (nk_dw3x3_uses_plane(p)) {
         nk_dw3x3_plane(p, in, w, bias_f, mult, shift, out, scratch);
         return;

@@ -49,6 +49,34 @@
     "smlad %[a2], %[x13], %[e13], %[a2]\n\t" \
     "smlad %[b2], %[x02], %[o02], %[b2]\n\t" \
     "smlad %[b2], %[x13], %[wv], %[b2]\n\t"
+/* The group's two weight words unpacked, and one column's words (x02, x13) into the even and odd
+ * rows' sums. */
+#define NK_GEMM_WEIGHTS                \
+    "ldr %[wv], [%[wp]], #4\n\t"       \
+    "sxtb16 %[e02], %[wv]\n\t"         \
+    "sxtb16 %[e13], %[wv], ror #8\n\t" \
+    "ldr %[wv], [%[wp]], #4\n\t"       \
+    "sxtb16 %[o02], %[wv]\n\t"         \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"
+#define NK_GEMM_COL(a, b)                          \
+    "smlad %[" a "], %[x02], %[e02], %[" a "]\n\t" \
+    "smlad %[" a "], %[x13], %[e13], %[" a "]\n\t" \
+    "smlad %[" b "], %[x02], %[o02], %[" b "]\n\t" \
+    "smlad %[" b "], %[x13], %[wv], %[" b "]\n\t"
+/* One group for the last pixels of a row: one column (8 MACs in 11 instructions) or two (16 in 17). */
+/* clang-format off */
+#define NK_GEMM_ONE_COL                         \
+    NK_GEMM_WEIGHTS                             \
+    "ldrd %[x02], %[x13], [%[xp]], #24\n\t"     \
+    NK_GEMM_COL("a0", "b0")
+#define NK_GEMM_TWO_COLS                        \
+    NK_GEMM_WEIGHTS                             \
+    "ldrd %[x02], %[x13], [%[xp]]\n\t"          \
+    NK_GEMM_COL("a0", "b0")                     \
+    "ldrd %[x02], %[x13], [%[xp], #8]\n\t"      \
+    NK_GEMM_COL("a1", "b1")                     \
+    "adds %[xp], %[xp], #24\n\t"
+/* clang-format on */
 #else
 #define NK_GEMM_ASM 0
 #endif
@@ -119,6 +147,9 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
     const int32_t fast = g->rq_fast;
     const int32_t *x_rest = x + groups * 2 * NK_GEMM_COLS; /* leftover lanes */
     const int8_t *wp = w;                                  /* walks the row pairs */
+    /* Columns stored: the last pixels of a row (a streaming row of 7 = 3 + 3 + 1 pixels) multiply
+     * (asm builds) and requantise only the columns they use. */
+    const int32_t ncols = o1 == NULL ? 1 : (o2 == NULL ? 2 : NK_GEMM_COLS);
     /* A column not to be stored goes to o0 first and is overwritten by column 0 (stored last). */
     o1 = o1 != NULL ? o1 : o0;
     o2 = o2 != NULL ? o2 : o0;
@@ -214,6 +245,25 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
     [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2), [xp] "+r"(xp), \
         [wp] "+r"(wp), [e02] "=&r"(e02), [e13] "=&r"(e13), [o02] "=&r"(o02), [wv] "=&r"(wv),                 \
         [x02] "=&r"(x02), [x13] "=&r"(x13)
+        if (ncols < NK_GEMM_COLS && groups > 0) {
+            /* One or two columns: the other sums keep their bias (stored to o0, then overwritten). */
+#define NK_GEMM_FEW_OPERANDS                                                                        \
+    [a0] "+r"(a0), [b0] "+r"(b0), [xp] "+r"(xp), [wp] "+r"(wp), [e02] "=&r"(e02), [e13] "=&r"(e13), \
+        [o02] "=&r"(o02), [wv] "=&r"(wv), [x02] "=&r"(x02), [x13] "=&r"(x13)
+            if (ncols == 1) {
+                __asm__("1:\n\t" NK_GEMM_ONE_COL "cmp %[xp], %[end]\n\tbne 1b\n\t"
+                        : NK_GEMM_FEW_OPERANDS
+                        : [end] "r"(x_end)
+                        : "memory", "cc");
+            } else {
+                __asm__("1:\n\t" NK_GEMM_TWO_COLS "cmp %[xp], %[end]\n\tbne 1b\n\t"
+                        : NK_GEMM_FEW_OPERANDS, [a1] "+r"(a1), [b1] "+r"(b1)
+                        : [end] "r"(x_end)
+                        : "memory", "cc");
+            }
+#undef NK_GEMM_FEW_OPERANDS
+            goto macs_done;
+        }
         if (groups & 1) {
             __asm__(NK_GEMM_GROUP:NK_GEMM_OPERANDS : : "memory");
         }
@@ -228,6 +278,7 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
                     : [end] "m"(x_end)
                     : "memory", "cc");
         }
+    macs_done:
 #undef NK_GEMM_OPERANDS
 #elif NK_KERNELS_DSP
         /* The same instructions in C (clang, -O0). */
@@ -298,10 +349,14 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
             const int32_t ma = rq[NK_RQ_MULT], ca = rq[NK_RQ_ROUND], ea = rq[NK_RQ_RIGHT];
             const int32_t mb = rq[NK_RQ_WORDS + NK_RQ_MULT], cb = rq[NK_RQ_WORDS + NK_RQ_ROUND];
             const int32_t eb = rq[NK_RQ_WORDS + NK_RQ_RIGHT];
-            o[d2] = (int8_t)nk_rq_fast(a2, ma, ca, ea);
-            o[d2 + 1] = (int8_t)nk_rq_fast(b2, mb, cb, eb);
-            o[d1] = (int8_t)nk_rq_fast(a1, ma, ca, ea);
-            o[d1 + 1] = (int8_t)nk_rq_fast(b1, mb, cb, eb);
+            if (ncols > 2) {
+                o[d2] = (int8_t)nk_rq_fast(a2, ma, ca, ea);
+                o[d2 + 1] = (int8_t)nk_rq_fast(b2, mb, cb, eb);
+            }
+            if (ncols > 1) {
+                o[d1] = (int8_t)nk_rq_fast(a1, ma, ca, ea);
+                o[d1 + 1] = (int8_t)nk_rq_fast(b1, mb, cb, eb);
+            }
             o[0] = (int8_t)nk_rq_fast(a0, ma, ca, ea);
             o[1] = (int8_t)nk_rq_fast(b0, mb, cb, eb);
         } else {

@@ -217,16 +217,25 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
 #define NK_DW_MAX_TAPS 64
 #define NK_DW_MAX_CH 1024
 
-/* 1 when nk_dwconv2d_fast_s8 runs its 3x3 path (one channel at a time through an int8 plane). */
-/* 3x3 kernels go through a per-channel plane when its setup (the channel's input copied into it,
- * its taps unpacked) is shared by enough outputs; fewer outputs per channel (a streaming row layer's
- * call over a narrow row) take the four-channel path. QEMU, the shipped DS-CNN's streaming rows: one
- * row of 17 outputs costs about the same either way (30 k instructions by the plane, 33 k by the
- * four-channel path); rows of 7, 5 and 3 cost 31 k, 29 k and 25 k by the plane, 20 k, 14 k and 8 k
- * by the four-channel path (docs/candidates/ds_cnn_stream_w74_nb/bench/model_O2_soft_rows_*.json). */
+/* 3x3 kernels take one of three paths (nk_dwconv2d_fast.c):
+ *  - rows (nk_dw3x3_uses_rows): a streaming layer's new row, i.e. one output row, stride 1 along it,
+ *    no tap outside the input. Four channels at a time at fixed tap offsets, each group's weights and
+ *    constants set up once, no scratch. QEMU, the shipped DS-CNN's streaming rows of 17, 7, 5 and 3
+ *    outputs: 19.9 k, 14.1 k, 11.0 k and 7.9 k instructions, against 30.9 k by the plane and 19.7 k,
+ *    14.1 k and 8.5 k by the four-channel path (docs/bench/model_O2_soft.json, streaming.layers; the
+ *    others: docs/candidates/ds_cnn_stream_w74_nb/bench/model_O2_soft_rows_*.json);
+ *  - the plane (nk_dw3x3_uses_plane): one channel at a time through an int8 plane, when its setup
+ *    (the channel's input copied, its taps unpacked) is shared by NK_DW3_PLANE_MIN_OUTPUTS or more
+ *    outputs per channel;
+ *  - otherwise the four-channel path with a per-pixel tap table (as for other kernel sizes). */
 #define NK_DW3_PLANE_MIN_OUTPUTS 16
+static inline int nk_dw3x3_uses_rows(const nk_conv_params_t *p) {
+    return p->k_h == 3 && p->k_w == 3 && p->out_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+           p->pad_w == 0 && p->in_h >= 3 && p->in_w >= p->out_w + 2;
+}
 static inline int nk_dw3x3_uses_plane(const nk_conv_params_t *p) {
-    return p->k_h == 3 && p->k_w == 3 && p->out_h * p->out_w >= NK_DW3_PLANE_MIN_OUTPUTS;
+    return p->k_h == 3 && p->k_w == 3 && !nk_dw3x3_uses_rows(p) &&
+           p->out_h * p->out_w >= NK_DW3_PLANE_MIN_OUTPUTS;
 }
 
 /* Row pitch of the 3x3 path's plane: a fixed NK_DW3_PITCH when a row of len bytes fits (the MAC

@@ -89,6 +89,10 @@ static int nk_clz32(uint32_t x) {
     return n;
 }
 
+/* Classes whose exp() the first pass keeps for the second (a keyword model's dozen fit; more are
+ * computed again): half the exp() work of a short row, 128 bytes of stack. */
+#define NK_SOFTMAX_KEEP 32
+
 void nk_softmax_s8(const nk_softmax_params_t *p, const int8_t *in, int8_t *out) {
     for (int32_t r = 0; r < p->rows; ++r) {
         const int8_t *x = in + r * p->depth;
@@ -97,12 +101,17 @@ void nk_softmax_s8(const nk_softmax_params_t *p, const int8_t *in, int8_t *out) 
         for (int32_t c = 0; c < p->depth; ++c) {
             max_in_row = x[c] > max_in_row ? x[c] : max_in_row;
         }
-        int32_t sum_of_exps = 0; /* Q12.19 */
+        int32_t sum_of_exps = 0;       /* Q12.19 */
+        int32_t exps[NK_SOFTMAX_KEEP]; /* the first classes' exp(), reused by the second pass */
         for (int32_t c = 0; c < p->depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in_row;
             if (diff >= p->diff_min) {
                 const int32_t scaled = nk_srdhm(nk_shl(diff, p->input_left_shift), p->input_multiplier);
-                sum_of_exps = nk_add_wrap(sum_of_exps, nk_rdivpot(nk_exp_on_negative(scaled), 12));
+                const int32_t e = nk_exp_on_negative(scaled);
+                if (c < NK_SOFTMAX_KEEP) {
+                    exps[c] = e;
+                }
+                sum_of_exps = nk_add_wrap(sum_of_exps, nk_rdivpot(e, 12));
             }
         }
         const int headroom_plus_one = nk_clz32((uint32_t)sum_of_exps);
@@ -113,8 +122,10 @@ void nk_softmax_s8(const nk_softmax_params_t *p, const int8_t *in, int8_t *out) 
         for (int32_t c = 0; c < p->depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in_row;
             if (diff >= p->diff_min) {
-                const int32_t scaled = nk_srdhm(nk_shl(diff, p->input_left_shift), p->input_multiplier);
-                const int32_t e = nk_exp_on_negative(scaled);
+                const int32_t e = c < NK_SOFTMAX_KEEP
+                                      ? exps[c]
+                                      : nk_exp_on_negative(
+                                            nk_srdhm(nk_shl(diff, p->input_left_shift), p->input_multiplier));
                 const int32_t unsat = nk_rdivpot(nk_srdhm(shifted_scale, e), num_bits_over_unit + 31 - 8);
                 y[c] = (int8_t)nk_clamp(unsat - 128, -128, 127);
             } else {

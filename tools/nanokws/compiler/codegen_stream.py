@@ -116,6 +116,11 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
     else:
         sums = f"nk_stream_sums[{ring}][{plan.sum_inner}]"
         c.append(f"static {sum_type} {sums}; /* partial sums, last {ring} rows */")
+        if plan.running_total:
+            c.append(
+                f"static int32_t nk_stream_total[{plan.sum_inner}]; /* their sum: + newest row, - oldest */"
+            )
+            sizes.append("sizeof nk_stream_total")
     need_init = ", ".join(str(_first_need(st)) for st in stages) or "0"
     c += [
         "/* per row layer: input rows until its next output row */",
@@ -164,6 +169,7 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
         "{",
         *(["    memset(nk_stream_hist, 0, sizeof nk_stream_hist);"] if plan.hist_bytes else []),
         f"    memset({state_arr}, 0, sizeof {state_arr});",
+        *(["    memset(nk_stream_total, 0, sizeof nk_stream_total);"] if plan.running_total else []),
     ]
     c += [f"    nk_stream_need[{i}] = {_first_need(st)}u;" for i, st in enumerate(stages)]
     if plan.phased:
@@ -255,6 +261,8 @@ def render_body(g: Graph, layers: list[Layer], plan: StreamPlan) -> str:
             f"            for (uint32_t r = 0; r < {plan.sum_r2}u; ++r) {{",
             f"                acc += row[r * {plan.sum_inner}u + i];",
             "            }",
+            *(["            nk_stream_total[i] += acc - slot[i]; /* the row leaving the window */"]
+              if plan.running_total else []),
             f"            slot[i] = ({sum_type})acc; /* fits: see sum_bytes in streaming.py */",
             "        }",
             "    }",
@@ -335,11 +343,16 @@ def _render_head(g: Graph, layers: list[Layer], plan: StreamPlan) -> list[str]:
             f"    /* layer {plan.collapse} {layer.opcode} from the partial sums of the window's {h} rows */",
             f"    int8_t *pooled = {x};",
             f"    for (uint32_t i = 0; i < {plan.sum_inner}u; ++i) {{",
-            "        int32_t acc = 0;",
-            f"        for (uint32_t r = 0; r < {h}u; ++r) {{",
-            f"            acc += nk_stream_sums[{slot}][i];",
-            "        }",
         ]
+        if plan.running_total:
+            c.append("        int32_t acc = nk_stream_total[i];")
+        else:
+            c += [
+                "        int32_t acc = 0;",
+                f"        for (uint32_t r = 0; r < {h}u; ++r) {{",
+                f"            acc += nk_stream_sums[{slot}][i];",
+                "        }",
+            ]
         if layer.opcode == "AVERAGE_POOL_2D":
             count = h * plan.sum_r2
             c += [

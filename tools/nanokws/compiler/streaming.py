@@ -102,6 +102,7 @@ class StreamPlan:
     hist_bytes: int = 0  # all histories (int8)
     ring_bytes: int = 0  # window mode: H rows of the collapse input (int8)
     sums_bytes: int = 0  # rowsum mode: ring rows x sum_inner x sum_bytes
+    total_bytes: int = 0  # rowsum mode over the whole ring: the window's running total (int32)
     counter_bytes: int = 0  # countdowns, phases, ring position, stride (uint32 each)
     temp_bytes: int = 0  # one row temporary (two are used, ping-pong)
     scratch_bytes: int = 0  # largest kernel scratch of any row stage
@@ -113,7 +114,13 @@ class StreamPlan:
     @property
     def state_bytes(self) -> int:
         """Persistent RAM of the stream (histories, ring or partial sums, counters)."""
-        return self.hist_bytes + self.ring_bytes + self.sums_bytes + self.counter_bytes
+        return self.hist_bytes + self.ring_bytes + self.sums_bytes + self.total_bytes + self.counter_bytes
+
+    @property
+    def running_total(self) -> bool:
+        """Rowsum mode whose window is the whole ring: the head reads a running total (updated as
+        each row's partial sums enter and the oldest leave) instead of adding the H rows again."""
+        return self.mode == "rowsum" and self.ring_rows == self.collapse_rows
 
     @property
     def ring_rows(self) -> int:
@@ -339,6 +346,7 @@ def _allocate(g: Graph, layers: list[Layer], plan: StreamPlan) -> None:
         plan.ring_bytes = _align(plan.ring_rows * plan.collapse_row_bytes)
     else:
         plan.sums_bytes = plan.ring_rows * plan.sum_inner * plan.sum_bytes
+        plan.total_bytes = 4 * plan.sum_inner if plan.running_total else 0
     stage_counters = max(len(plan.stages), 1) * (2 if plan.phased else 1)  # need[] (and phase[])
     plan.counter_bytes = 4 * (stage_counters + 4)  # + pos, to_ready, since, stride
     temps = [st.out_row for st in plan.stages]
@@ -371,6 +379,7 @@ def report(plan: StreamPlan, layers: list[Layer]) -> dict[str, Any]:
         "history_bytes": plan.hist_bytes,
         "ring_bytes": plan.ring_bytes,
         "partial_sums_bytes": plan.sums_bytes,
+        "running_total_bytes": plan.total_bytes,
         "counter_bytes": plan.counter_bytes,
         "work_bytes": plan.work_bytes,
         "row_temp_bytes": 2 * _align(plan.temp_bytes),
