@@ -161,3 +161,20 @@ def test_real_clips_split_test(shared_speech_commands: Path) -> None:
     assert all(which_split(Path(w.clip).name) == "test" for w in truth.words)
     assert {w.word for w in truth.words if w.kind == "distractor"}.isdisjoint(DEFAULT_KEYWORDS)
     assert truth.summary["keywords"] > 10 and truth.summary["distractors"] > 10
+
+
+def test_cli_build_records_its_command(synth: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nanokws stream build` writes its own command line into truth.json (model cards scored on the
+    stream cite it); building in Python records none."""
+    import shlex
+    import sys
+
+    from nanokws.cli import main
+
+    argv = ["stream", "build", "--data", str(synth), "--keywords", *KEYWORDS, "--split", "all", "--minutes",
+            "0.5", "--seed", "1", "--out", str(tmp_path / "s"), "--no-progress"]
+    monkeypatch.setattr(sys, "argv", ["nanokws", *argv])
+    assert main(argv) == 0
+    assert read_stream(tmp_path / "s")[1].command == shlex.join(["nanokws", *argv])
+    _, truth = _build(synth, minutes=0.5, seed=1)
+    assert truth.command == "" and "command" not in truth.to_json()

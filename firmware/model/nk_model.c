@@ -788,6 +788,7 @@ int nk_model_invoke(const int8_t *input, int8_t *output)
 static int8_t nk_stream_work[NK_MODEL_STREAM_WORK_BYTES] __attribute__((aligned(16)));
 static int8_t nk_stream_hist[5248] __attribute__((aligned(16)));
 static int16_t nk_stream_sums[25][48]; /* partial sums, last 25 rows */
+static int32_t nk_stream_total[48]; /* their sum: + newest row, - oldest */
 /* per row layer: input rows until its next output row */
 static uint32_t nk_stream_need[9] = {10, 3, 1, 3, 1, 3, 1, 3, 1};
 static uint32_t nk_stream_pos;                   /* ring slot of the oldest row */
@@ -795,7 +796,7 @@ static uint32_t nk_stream_to_ready = NK_MODEL_STREAM_WINDOW_FRAMES; /* until the
 static uint32_t nk_stream_since;                 /* frames since the last scores */
 static uint32_t nk_stream_stride = NK_MODEL_STREAM_STRIDE;
 
-_Static_assert(sizeof nk_stream_need + 4 * sizeof(uint32_t) + sizeof nk_stream_hist + sizeof nk_stream_sums == NK_MODEL_STREAM_STATE_BYTES, "NK_MODEL_STREAM_STATE_BYTES counts every state array");
+_Static_assert(sizeof nk_stream_need + 4 * sizeof(uint32_t) + sizeof nk_stream_hist + sizeof nk_stream_total + sizeof nk_stream_sums == NK_MODEL_STREAM_STATE_BYTES, "NK_MODEL_STREAM_STATE_BYTES counts every state array");
 _Static_assert(1968 <= NK_MODEL_STREAM_WORK_BYTES, "row temporaries and scratch must fit in the work area");
 
 /* layer 0 CONV_2D: 10 input rows -> 1 output row */
@@ -829,6 +830,7 @@ void nk_model_stream_reset(void)
 {
     memset(nk_stream_hist, 0, sizeof nk_stream_hist);
     memset(nk_stream_sums, 0, sizeof nk_stream_sums);
+    memset(nk_stream_total, 0, sizeof nk_stream_total);
     nk_stream_need[0] = 10u;
     nk_stream_need[1] = 3u;
     nk_stream_need[2] = 1u;
@@ -858,10 +860,7 @@ static void nk_stream_head(int8_t *scores)
     /* layer 9 AVERAGE_POOL_2D from the partial sums of the window's 25 rows */
     int8_t *pooled = (nk_stream_work + 0);
     for (uint32_t i = 0; i < 48u; ++i) {
-        int32_t acc = 0;
-        for (uint32_t r = 0; r < 25u; ++r) {
-            acc += nk_stream_sums[r][i];
-        }
+        int32_t acc = nk_stream_total[i];
         acc = acc > 0 ? (acc + 37) / 75 : (acc - 37) / 75;
         pooled[i] = (int8_t)nk_clamp(acc, -128, 127);
     }
@@ -901,7 +900,7 @@ int nk_model_stream_push(const int8_t *frame, int8_t *scores)
     }
     nk_stream_need[1] = 1u;
     if (nk_hook) { nk_hook(1, 1); }
-    nk_dwconv2d_fast_s8(&l1_sparams, (nk_stream_hist + 400), l1_w, l1_bias_f, l1_mult, l1_shift, nk_stream_work, (nk_stream_work + 1216));
+    nk_dwconv2d_fast_s8(&l1_sparams, (nk_stream_hist + 400), l1_w, l1_bias_f, l1_mult, l1_shift, nk_stream_work, NULL);
     if (nk_hook) { nk_hook(1, 0); }
     /* layer 2 CONV_2D */
     if (--nk_stream_need[2] != 0u) {
@@ -971,6 +970,7 @@ int nk_model_stream_push(const int8_t *frame, int8_t *scores)
             for (uint32_t r = 0; r < 3u; ++r) {
                 acc += row[r * 48u + i];
             }
+            nk_stream_total[i] += acc - slot[i]; /* the row leaving the window */
             slot[i] = (int16_t)acc; /* fits: see sum_bytes in streaming.py */
         }
     }

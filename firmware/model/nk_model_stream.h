@@ -18,9 +18,9 @@ extern "C" {
 #define NK_MODEL_STREAM_OUTPUT_LEN 12
 #define NK_MODEL_STREAM_STRIDE 2           /* default frames between inferences */
 #define NK_MODEL_STREAM_ALIGN 2            /* strides must be multiples of this */
-#define NK_MODEL_STREAM_STATE_BYTES 7700     /* persistent: histories, per-row partial sums, counters */
+#define NK_MODEL_STREAM_STATE_BYTES 7892     /* persistent: histories, per-row partial sums, counters */
 #define NK_MODEL_STREAM_WORK_BYTES 1968      /* per call: row temporaries, kernel scratch, head */
-#define NK_MODEL_STREAM_RAM_BYTES 9668       /* all the streaming RAM but the stack */
+#define NK_MODEL_STREAM_RAM_BYTES 9860       /* all the streaming RAM but the stack */
 #define NK_MODEL_STREAM_MACS_PER_INFERENCE 84656u /* at NK_MODEL_STREAM_STRIDE */
 
 /* Forget every frame pushed so far (the next inference comes after a full window again). */

@@ -423,7 +423,7 @@ def ship_model(
                             "accuracy by condition")
         params = (deployed_params(tflite), _param_count(keras_path))
         card = _card(tflite, meta, report, compile_report, params, train,
-                     [c for c in (train_command or train.get("command"), ship_command) if c])
+                     reproduce_commands(train_command or train.get("command"), stream, bench, ship_command))
         channels = int(meta["frontend"]["NK_FE_NUM_CHANNELS"])
         card["recognizer"] = _recognizer_section(rec_file, labels, input_frames(tflite, channels))
         card["verify"] = verify_section(verified) if verified is not None else None
@@ -483,6 +483,21 @@ def refresh_bench(out_dir: str | os.PathLike[str], bench: dict[str, Any]) -> dic
     atomic.write_json(path, card)
     atomic.write_text(Path(out_dir) / "model_card.md", render_card_md(card))
     return card
+
+
+def reproduce_commands(train_command: str | None, stream: str | os.PathLike[str] | None,
+                       bench: bool | dict[str, Any], ship_command: str | None) -> list[str]:
+    """The card's commands, in the order they ran: training, the stream's build (as its truth.json
+    records it), the bench whose report the card quotes (--bench), and the ship itself."""
+    stream_command = None
+    if stream is not None:
+        truth = Path(stream) / "truth.json" if Path(stream).is_dir() else Path(stream)
+        try:
+            stream_command = json.loads(truth.read_text(encoding="utf-8")).get("command")
+        except (OSError, ValueError):
+            stream_command = None  # read again, with a clear error, by the streaming section
+    bench_command = bench.get("command") if isinstance(bench, dict) else None
+    return [c for c in (train_command, stream_command, bench_command, ship_command) if c]
 
 
 def _card(tflite: bytes, meta: dict[str, Any], report: dict[str, Any], compiled: dict[str, Any] | None,

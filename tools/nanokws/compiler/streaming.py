@@ -15,7 +15,9 @@ not row-wise ("collapse" layer):
   most 256, which bounds it to -32768..32512; else int32) and kept in a ring of the window's H
   rows; at inference the H partial sums are added (integer addition is associative, so the total is
   the full-window sum bit for bit) and divided with the same rounding as nk_avgpool_s8 / nk_mean_s8
-  (TFLite Micro's reference kernels).
+  (TFLite Micro's reference kernels). When the ring is exactly the window (no phases, no delay) the
+  sum is kept as a running total instead: each new row adds its partial sums and subtracts those of
+  the row it replaces, so an inference reads the total (the same integers, without H additions).
 * "window": anything else (flatten + dense, max pool over time...): the last H rows of its input
   are kept in a ring and copied, oldest first, into the work area at inference, and the layers
   from the collapse layer on run exactly as in the clip model.

@@ -139,6 +139,7 @@ class StreamTruth:
     data: str = ""
     split_mode: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
+    command: str = ""  # the `nanokws stream build` command line that wrote it (model cards cite it)
 
     @property
     def seconds(self) -> float:
@@ -159,6 +160,7 @@ class StreamTruth:
             "segments": [asdict(s) for s in self.segments],
             "stretches": [asdict(s) for s in self.stretches],
             "words": [asdict(w) for w in self.words],
+            **({"command": self.command} if self.command else {}),
         }
 
     @classmethod
@@ -176,6 +178,7 @@ class StreamTruth:
             data=str(obj.get("data", "")),
             split_mode=str(obj.get("split_mode", "")),
             summary=dict(obj.get("summary", {})),
+            command=str(obj.get("command", "")),
         )
 
 
