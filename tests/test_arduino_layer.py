@@ -375,6 +375,7 @@ def test_live_hears_real_keywords(shared_speech_commands: Path, tmp_path: Path) 
     if why:
         pytest.skip(why)
     from nanokws.harness.reference import Reference
+    from nanokws.streams.metrics import window_tolerance_s
 
     ref = Reference((SHIPPED_MODEL / "model.tflite").read_bytes())
     text = (SHIPPED_MODEL / "model_config.h").read_text()
@@ -390,7 +391,7 @@ def test_live_hears_real_keywords(shared_speech_commands: Path, tmp_path: Path) 
         start = sum(p.size for p in parts) + PDM_BLOCK
         parts += [clip, quiet(rng, 0.75)]
         # A detection may come as late as the word stays in the model's window (1 s or longer).
-        spans.append((w, start, start + clip.size + max(16000, ref.window_frames * HOP)))
+        spans.append((w, start, start + clip.size + round(window_tolerance_s(ref.window_frames) * 16000)))
     parts.append(quiet(rng, 1.0))
     wav = np.concatenate(parts)
     exe = build("host", SHIPPED_MODEL)["arduino_live_fw"]  # -O2: the real model keeps up at 4x
@@ -518,6 +519,7 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
     if why:
         pytest.skip(why)
     from nanokws.harness.reference import Reference
+    from nanokws.streams.metrics import window_tolerance_s
 
     rng = np.random.default_rng(4)
     words = ["yes", "no", "up", "stop"]
@@ -525,7 +527,8 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
     speech = shared_or_none(SHARED_SPEECH_COMMANDS, "real clips")
     # A detection may come as late as the word stays in the model's window (1 s or longer), plus
     # the smoothing's lag (4 inferences of 2 hops, 0.16 s).
-    late = max(16000, Reference((SHIPPED_MODEL / "model.tflite").read_bytes()).window_frames * HOP) + 2560
+    window = Reference((SHIPPED_MODEL / "model.tflite").read_bytes()).window_frames
+    late = round(window_tolerance_s(window) * 16000) + 2560
     parts = [quiet(rng, 0.5)]
     spans = []
     for w in words:

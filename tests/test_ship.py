@@ -279,20 +279,16 @@ def test_help_teaches() -> None:
     assert "nanokws ship --model" in text and "default: test" in text
 
 
-def test_card_reproduce_lists_the_stream_build_and_the_quoted_bench(tmp_path: Path) -> None:
-    """The card's commands in the order they ran: train, the stream's build (from its truth.json),
-    the bench report given with --bench, ship; a stream without a recorded command, or a bench ship
-    runs itself, adds none."""
+def test_card_reproduce_lists_the_stream_build_and_the_quoted_bench() -> None:
+    """The card's commands in the order they ran: train, the stream's build (its truth.json's, as
+    `nanokws stream score` reports it), the bench report given with --bench, ship; a stream without
+    a recorded command, or a bench ship runs itself, adds none."""
     from nanokws.ship import reproduce_commands
 
-    stream = tmp_path / "stream"
-    stream.mkdir()
-    (stream / "truth.json").write_text(json.dumps({"command": "nanokws stream build --x"}))
     bench = {"command": "nanokws bench --b"}
-    assert reproduce_commands("nanokws train --t", stream, bench, "nanokws ship --s") == [
+    assert reproduce_commands("nanokws train --t", "nanokws stream build --x", bench, "nanokws ship --s") == [
         "nanokws train --t", "nanokws stream build --x", "nanokws bench --b", "nanokws ship --s"]
-    (stream / "truth.json").write_text(json.dumps({}))
-    assert reproduce_commands("nanokws train --t", stream, True, "nanokws ship --s") == [
+    assert reproduce_commands("nanokws train --t", None, True, "nanokws ship --s") == [
         "nanokws train --t", "nanokws ship --s"]
     assert reproduce_commands(None, None, False, None) == []
 

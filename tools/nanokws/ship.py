@@ -422,15 +422,19 @@ def ship_model(
                             f"{meta.get('model', 'model')} int8 (LiteRT), {split} of {where}: "
                             "accuracy by condition")
         params = (deployed_params(tflite), _param_count(keras_path))
-        card = _card(tflite, meta, report, compile_report, params, train,
-                     reproduce_commands(train_command or train.get("command"), stream, bench, ship_command))
-        channels = int(meta["frontend"]["NK_FE_NUM_CHANNELS"])
-        card["recognizer"] = _recognizer_section(rec_file, labels, input_frames(tflite, channels))
-        card["verify"] = verify_section(verified) if verified is not None else None
+        stream_section, stream_command = None, None
         if stream is not None:
             if not compile_c:
                 raise NanokwsError("--stream needs the compiled C (drop --no-compile)")
-            card["streaming_detection"] = _stream_section(stage, Path(stream), verbose)
+            stream_section, stream_command = _stream_section(stage, Path(stream), verbose)
+        card = _card(tflite, meta, report, compile_report, params, train,
+                     reproduce_commands(train_command or train.get("command"), stream_command, bench,
+                                        ship_command))
+        channels = int(meta["frontend"]["NK_FE_NUM_CHANNELS"])
+        card["recognizer"] = _recognizer_section(rec_file, labels, input_frames(tflite, channels))
+        card["verify"] = verify_section(verified) if verified is not None else None
+        if stream_section is not None:
+            card["streaming_detection"] = stream_section
         if bench is True:
             from .compiler.bench import bench as run_bench
 
@@ -485,17 +489,10 @@ def refresh_bench(out_dir: str | os.PathLike[str], bench: dict[str, Any]) -> dic
     return card
 
 
-def reproduce_commands(train_command: str | None, stream: str | os.PathLike[str] | None,
+def reproduce_commands(train_command: str | None, stream_command: str | None,
                        bench: bool | dict[str, Any], ship_command: str | None) -> list[str]:
     """The card's commands, in the order they ran: training, the stream's build (as its truth.json
     records it), the bench whose report the card quotes (--bench), and the ship itself."""
-    stream_command = None
-    if stream is not None:
-        truth = Path(stream) / "truth.json" if Path(stream).is_dir() else Path(stream)
-        try:
-            stream_command = json.loads(truth.read_text(encoding="utf-8")).get("command")
-        except (OSError, ValueError):
-            stream_command = None  # read again, with a clear error, by the streaming section
     bench_command = bench.get("command") if isinstance(bench, dict) else None
     return [c for c in (train_command, stream_command, bench_command, ship_command) if c]
 
@@ -587,9 +584,10 @@ def _accuracy_md(acc: dict[str, Any], target: float, verdict: str) -> list[str]:
     return rows
 
 
-def _stream_section(stage: Path, stream: Path, verbose: bool) -> dict[str, Any]:
+def _stream_section(stage: Path, stream: Path, verbose: bool) -> tuple[dict[str, Any], str | None]:
     """Score `stream` through the staged model folder (kws_runner starts with its model_config.h
-    settings); det.png goes into the folder, the numbers into the card."""
+    settings); det.png goes into the folder, the numbers into the card. Also the stream's build
+    command (None when its truth.json has none), for the card's Reproduce section."""
     import shutil
     import tempfile
 
@@ -603,8 +601,9 @@ def _stream_section(stage: Path, stream: Path, verbose: bool) -> dict[str, Any]:
             "distractor_fire_fraction", "fa_per_hour", "fa_per_hour_by_kind", "noise_only_seconds",
             "noise_fa_per_noise_hour", "repeats", "confusions", "per_condition", "distractor_pairs",
             "replay_equals_firmware", "model_form", "config", "stream_options", "stream_summary")
-    return {"stream": str(stream), **{k: rep.get(k) for k in keep},
-            "det_overall": det["overall"], "tolerance_s": rep.get("tolerance_s")}
+    section = {"stream": str(stream), **{k: rep.get(k) for k in keep},
+               "det_overall": det["overall"], "tolerance_s": rep.get("tolerance_s")}
+    return section, rep.get("stream_command")
 
 
 def _recognizer_section(rec: Any, labels: list[str], window_frames: int) -> dict[str, Any]:

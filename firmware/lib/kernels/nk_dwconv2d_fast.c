@@ -349,8 +349,8 @@ static void nk_dw3x3_rows(const nk_conv_params_t *p, const int8_t *in, const int
                 a1 += xt[1] * (int16_t)k1, a3 += xt[3] * (k1 >> 16);
             }
 #endif
-#if NK_DW3_ROWS_ASM
             if (fast) {
+#if NK_DW3_ROWS_ASM
                 /* nk_rq_fast2 in asm, four channels (GCC reloads the constants and packs the four
                  * bytes into a word): per output LDRD + LDR of the constants, SMMLAR, ADD, ASR,
                  * SSAT, STRB. Volatile: its only effect is the stores. */
@@ -360,14 +360,12 @@ static void nk_dw3x3_rows(const nk_conv_params_t *p, const int8_t *in, const int
                     : [m] "=&r"(m), [rc] "=&r"(rc), [e] "=&r"(e), [r] "=&r"(r)
                     : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [o] "r"(o), [rq] "r"(rqc)
                     : "memory");
-                continue;
-            }
-#endif
-            if (fast) {
+#else
                 o[0] = (int8_t)nk_rq_fast2(a0, r0.mult, r0.c, r0.right);
                 o[1] = (int8_t)nk_rq_fast2(a1, r1.mult, r1.c, r1.right);
                 o[2] = (int8_t)nk_rq_fast2(a2, r2.mult, r2.c, r2.right);
                 o[3] = (int8_t)nk_rq_fast2(a3, r3.mult, r3.c, r3.right);
+#endif
             } else {
                 o[0] = nk_out_s8(q, a0 >> 1, r0.mult, r0.shift);
                 o[1] = nk_out_s8(q, a1 >> 1, r1.mult, r1.shift);

@@ -262,23 +262,23 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
                         : "memory", "cc");
             }
 #undef NK_GEMM_FEW_OPERANDS
-            goto macs_done;
+        } else {
+            if (groups & 1) {
+                __asm__(NK_GEMM_GROUP:NK_GEMM_OPERANDS : : "memory");
+            }
+            if (groups & 2) {
+                __asm__(NK_GEMM_GROUP NK_GEMM_GROUP:NK_GEMM_OPERANDS : : "memory");
+            }
+            if (groups >= 4) { /* four groups per iteration: the end test costs 3 per 96 MACs */
+                __asm__("1:\n\t" NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP
+                        "ldr %[x02], %[end]\n\t"
+                        "cmp %[xp], %[x02]\n\t"
+                        "bne 1b\n\t"
+                        : NK_GEMM_OPERANDS
+                        : [end] "m"(x_end)
+                        : "memory", "cc");
+            }
         }
-        if (groups & 1) {
-            __asm__(NK_GEMM_GROUP:NK_GEMM_OPERANDS : : "memory");
-        }
-        if (groups & 2) {
-            __asm__(NK_GEMM_GROUP NK_GEMM_GROUP:NK_GEMM_OPERANDS : : "memory");
-        }
-        if (groups >= 4) { /* four groups per iteration: the end test costs 3 per 96 MACs */
-            __asm__("1:\n\t" NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP NK_GEMM_GROUP "ldr %[x02], %[end]\n\t"
-                    "cmp %[xp], %[x02]\n\t"
-                    "bne 1b\n\t"
-                    : NK_GEMM_OPERANDS
-                    : [end] "m"(x_end)
-                    : "memory", "cc");
-        }
-    macs_done:
 #undef NK_GEMM_OPERANDS
 #elif NK_KERNELS_DSP
         /* The same instructions in C (clang, -O0). */

@@ -221,7 +221,7 @@ void nk_gemm_cols_s8(const nk_gemm_params_t *g, const int32_t *x, const int8_t *
  *  - rows (nk_dw3x3_uses_rows): a streaming layer's new row, i.e. one output row, stride 1 along it,
  *    no tap outside the input. Four channels at a time at fixed tap offsets, each group's weights and
  *    constants set up once, no scratch. QEMU, the shipped DS-CNN's streaming rows of 17, 7, 5 and 3
- *    outputs: 19.9 k, 14.1 k, 11.0 k and 7.9 k instructions, against 30.9 k by the plane and 19.7 k,
+ *    outputs: 19.1 k, 13.8 k, 10.8 k and 7.8 k instructions, against 30.9 k by the plane and 19.7 k,
  *    14.1 k and 8.5 k by the four-channel path (docs/bench/model_O2_soft.json, streaming.layers; the
  *    others: docs/candidates/ds_cnn_stream_w74_nb/bench/model_O2_soft_rows_*.json);
  *  - the plane (nk_dw3x3_uses_plane): one channel at a time through an int8 plane, when its setup

@@ -104,7 +104,6 @@ class StreamPlan:
     hist_bytes: int = 0  # all histories (int8)
     ring_bytes: int = 0  # window mode: H rows of the collapse input (int8)
     sums_bytes: int = 0  # rowsum mode: ring rows x sum_inner x sum_bytes
-    total_bytes: int = 0  # rowsum mode over the whole ring: the window's running total (int32)
     counter_bytes: int = 0  # countdowns, phases, ring position, stride (uint32 each)
     temp_bytes: int = 0  # one row temporary (two are used, ping-pong)
     scratch_bytes: int = 0  # largest kernel scratch of any row stage
@@ -123,6 +122,11 @@ class StreamPlan:
         """Rowsum mode whose window is the whole ring: the head reads a running total (updated as
         each row's partial sums enter and the oldest leave) instead of adding the H rows again."""
         return self.mode == "rowsum" and self.ring_rows == self.collapse_rows
+
+    @property
+    def total_bytes(self) -> int:
+        """The running total's RAM: one int32 per partial sum of a row (0 without one)."""
+        return 4 * self.sum_inner if self.running_total else 0
 
     @property
     def ring_rows(self) -> int:
@@ -348,7 +352,6 @@ def _allocate(g: Graph, layers: list[Layer], plan: StreamPlan) -> None:
         plan.ring_bytes = _align(plan.ring_rows * plan.collapse_row_bytes)
     else:
         plan.sums_bytes = plan.ring_rows * plan.sum_inner * plan.sum_bytes
-        plan.total_bytes = 4 * plan.sum_inner if plan.running_total else 0
     stage_counters = max(len(plan.stages), 1) * (2 if plan.phased else 1)  # need[] (and phase[])
     plan.counter_bytes = 4 * (stage_counters + 4)  # + pos, to_ready, since, stride
     temps = [st.out_row for st in plan.stages]

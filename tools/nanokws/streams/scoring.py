@@ -62,6 +62,7 @@ def score_stream(
         "stream": str(stream),
         "stream_options": truth.options,
         "stream_summary": truth.summary,
+        "stream_command": truth.command or None,
         "config": run.config,
         "scoring": {
             "audio_seconds": round(run.audio_seconds, 3),
