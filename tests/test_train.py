@@ -625,3 +625,19 @@ def test_window_longer_than_a_clip_trains_a_valid_in_time_model_and_centres_clip
     with pytest.raises(NanokwsError, match="VALID in time"):
         train_model([tone_data], "tiny", tmp_path / "t", epochs=1, keywords=KEYWORDS, window_frames=60,
                     verbose=False)
+
+    # A teacher over the same window teaches a student over it (its probabilities on the padded,
+    # augmented window); one over another window is refused, naming both, before any training.
+    from nanokws.train.distill import load_teacher
+
+    taught = train_model([tone_data], "ds_cnn_stream", tmp_path / "s", epochs=1, seed=1, keywords=KEYWORDS,
+                         window_frames=60, teacher=result.tflite_path, command="test", verbose=False)
+    assert taught.metrics["teacher"] == {"model": str(result.tflite_path), "weight": 0.5}
+    assert taught.metrics["window_frames"] == 60
+    teacher = load_teacher(result.tflite_path, td.labels, 60)
+    probs = teacher(pad_to_window(some, 60).astype(np.float32)[..., None])
+    assert probs.shape == (len(some), len(td.labels)) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(NanokwsError, match="its window is 60 frames, the student's 49"):
+        train_model([tone_data], "ds_cnn_stream", tmp_path / "s49", epochs=1, keywords=KEYWORDS,
+                    teacher=result.tflite_path, verbose=False)
+    assert not (tmp_path / "s49").exists()

@@ -94,8 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many epochs without a better validation accuracy; the best "
                         "weights are kept (default: %(default)s)")
     parser.add_argument("--teacher", default=None, metavar="MODEL.tflite",
-                        help="distil from this trained int8 model (same labels): each batch's targets blend "
-                        "the one-hot label with the teacher's probabilities on the same augmented input")
+                        help="distil from this trained int8 model (same labels, same window: --window-frames "
+                        "as the student's): each batch's targets blend the one-hot label with the teacher's "
+                        "probabilities on the same augmented input")
     parser.add_argument("--teacher-weight", type=float_in(0.0, 1.0, lo_open=True), default=0.5, metavar="W",
                         help="share of the teacher in the targets (default: %(default)s)")
 

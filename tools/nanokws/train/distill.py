@@ -20,9 +20,10 @@ from ..errors import NanokwsError
 Teacher = Callable[[np.ndarray], np.ndarray]
 
 
-def load_teacher(path: str | os.PathLike[str], labels: Sequence[str]) -> Teacher:
-    """A function: features [b, 49, 40, 1] (the frontend's int8 values as float) -> teacher
-    probabilities [b, classes] float32, in the order of `labels` (the teacher must have the same)."""
+def load_teacher(path: str | os.PathLike[str], labels: Sequence[str], frames: int | None = None) -> Teacher:
+    """A function: features [b, frames, 40, 1] (the frontend's int8 values as float) -> teacher
+    probabilities [b, classes] float32, in the order of `labels` (the teacher must have the same).
+    `frames`: the student's window; the teacher must see the same one (None: not checked)."""
     from ..evaluate.runtime import _to_model_input
     from ..modelmeta import read_metadata, read_model_bytes
 
@@ -40,6 +41,9 @@ def load_teacher(path: str | os.PathLike[str], labels: Sequence[str]) -> Teacher
     if out["dtype"] != np.int8 or not scale > 0:
         raise NanokwsError(f"--teacher {path}: output is not an int8 softmax (dtype {out['dtype']})")
     shape = [int(d) for d in inp["shape"][1:]]
+    if frames is not None and shape[0] != frames:
+        raise NanokwsError(f"--teacher {path}: its window is {shape[0]} frames, the student's {frames} "
+                           "(train the teacher with the same --window-frames)")
     batch = [1]  # the batch size the interpreter is allocated for; 0: it cannot be resized
 
     def scores(q_in: np.ndarray) -> np.ndarray:

@@ -158,8 +158,6 @@ def train_model(
         raise NanokwsError("the _unknown_ share must be positive")
     if not 0.0 < teacher_weight <= 1.0:
         raise NanokwsError("the teacher weight must be in (0, 1]")
-    if window_frames is not None and teacher is not None:
-        raise NanokwsError("--teacher takes one clip's window; it cannot be combined with --window-frames")
     from ..data import DEFAULT_KEYWORDS, SILENCE
     from ..features import FRONTEND_CONFIG
     from ..versions import tool_versions
@@ -174,15 +172,15 @@ def train_model(
     keywords = list(keywords or DEFAULT_KEYWORDS)
     started = time.monotonic()
     td = load_training_data(data, keywords, seed=seed, progress=verbose, unknown_share=unknown_share)
-    teacher_fn = None
-    if teacher is not None:
-        from .distill import load_teacher
-
-        teacher_fn = load_teacher(teacher, td.labels)
     set_seeds(seed)
     import keras
 
     model = build_model(model_name, len(td.labels), window_frames)
+    teacher_fn = None
+    if teacher is not None:  # after the model: the teacher must see the student's window
+        from .distill import load_teacher
+
+        teacher_fn = load_teacher(teacher, td.labels, int(model.input_shape[1]))
     steps = max(1, -(-td.num_train // batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * steps, alpha=0.05)
     averaging = {"use_ema": True, "ema_momentum": ema} if ema > 0 else {}
