@@ -363,6 +363,34 @@ def test_card_counts_the_streaming_ram_not_the_unlinked_arena() -> None:
     assert card["size"]["model_ram_bytes"] == 21_952 and card["targets"]["met"]["arena_bytes"] is False
 
 
+def test_card_names_a_distillation_teacher_by_its_bytes(tmp_path: Path) -> None:
+    """A distilled model's card names its teacher with its sha256 (recorded at training, or hashed
+    from the file when older metrics lack it): runs/ is not in the repository, so the path alone
+    would not find the teacher again. Without a teacher there is no such line."""
+    import hashlib
+
+    from nanokws.ship import _card, render_card_md
+
+    teacher = tmp_path / "teacher.tflite"
+    teacher.write_bytes(b"teacher bytes")
+    sha = hashlib.sha256(b"teacher bytes").hexdigest()
+    report = {"accuracy": 0.9, "float": None, "labels": ["a", "b"], "tflm_accuracy": 0.9, "n": 10,
+              "split": "test", "data": ["d"], "tflm_agrees": True, "tflm_mismatches": 0,
+              "per_class": {}, "confusion": [[1, 0], [0, 1]]}
+    for recorded in ({"sha256": sha}, {}):  # metrics with the hash, and older ones without it
+        train = {"seed": 2, "teacher": {"model": str(teacher), "weight": 0.5, **recorded}}
+        card = _card(b"x" * 100, {"model": "m"}, report, None, (10, None), train, [])
+        assert card["training"]["teacher"] == {"model": str(teacher), "weight": 0.5, "sha256": sha}
+        md = render_card_md(card)
+        assert f"Distilled from `{teacher}` (sha256 {sha[:16]}…, teacher weight 0.5)" in md
+        assert "teacher {" not in md  # not also dumped raw into the training line
+    gone = {"seed": 2, "teacher": {"model": str(tmp_path / "gone.tflite"), "weight": 0.5}}
+    card = _card(b"x" * 100, {"model": "m"}, report, None, (10, None), gone, [])
+    assert "sha256 unknown" in render_card_md(card)
+    card = _card(b"x" * 100, {"model": "m"}, report, None, (10, None), {"seed": 2}, [])
+    assert card["training"]["teacher"] is None and "Distilled" not in render_card_md(card)
+
+
 def test_float_predictions_centre_clips_in_a_longer_window(tmp_path: Path) -> None:
     """ship's float column runs the Keras model on the clips centred in its window, as the int8
     paths do: the same predictions as on the clips padded by hand."""

@@ -7,6 +7,7 @@ model can learn it in a few seconds while the real pipeline (WAV -> C frontend -
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -352,9 +353,10 @@ def test_training_with_a_teacher_records_it(trained, tone_data: Path, tmp_path: 
 
     result = train_model([tone_data], "tiny", tmp_path / "s", epochs=1, keywords=KEYWORDS, verbose=False,
                          teacher=trained.tflite_path, teacher_weight=0.4, command="test")
-    assert result.metrics["teacher"] == {"model": str(trained.tflite_path), "weight": 0.4}
+    sha = hashlib.sha256(trained.tflite_path.read_bytes()).hexdigest()
+    assert result.metrics["teacher"] == {"model": str(trained.tflite_path), "weight": 0.4, "sha256": sha}
     saved = json.loads(result.metrics_path.read_text())
-    assert saved["teacher"]["weight"] == 0.4
+    assert saved["teacher"]["weight"] == 0.4 and saved["teacher"]["sha256"] == sha
     from nanokws.versions import tool_versions
 
     assert saved["versions"] == tool_versions() and saved["versions"]["tensorflow"]
@@ -632,7 +634,8 @@ def test_window_longer_than_a_clip_trains_a_valid_in_time_model_and_centres_clip
 
     taught = train_model([tone_data], "ds_cnn_stream", tmp_path / "s", epochs=1, seed=1, keywords=KEYWORDS,
                          window_frames=60, teacher=result.tflite_path, command="test", verbose=False)
-    assert taught.metrics["teacher"] == {"model": str(result.tflite_path), "weight": 0.5}
+    assert taught.metrics["teacher"]["model"] == str(result.tflite_path)
+    assert taught.metrics["teacher"]["weight"] == 0.5
     assert taught.metrics["window_frames"] == 60
     teacher = load_teacher(result.tflite_path, td.labels, 60)
     probs = teacher(pad_to_window(some, 60).astype(np.float32)[..., None])

@@ -497,6 +497,19 @@ def reproduce_commands(train_command: str | None, stream_command: str | None,
     return [c for c in (train_command, stream_command, bench_command, ship_command) if c]
 
 
+def _teacher(train: dict[str, Any]) -> dict[str, Any] | None:
+    """The distillation teacher from training metrics (model path, weight, sha256); its sha256 is
+    computed here for metrics written before training recorded it, when the file is still there."""
+    teacher = train.get("teacher")
+    if not isinstance(teacher, dict):
+        return None
+    out = {k: teacher.get(k) for k in ("model", "weight", "sha256")}
+    path = Path(str(out["model"] or ""))
+    if not out["sha256"] and path.is_file():
+        out["sha256"] = model_sha256(path.read_bytes())
+    return out
+
+
 def _card(tflite: bytes, meta: dict[str, Any], report: dict[str, Any], compiled: dict[str, Any] | None,
           params: tuple[int, int | None], train: dict[str, Any], reproduce: list[str]) -> dict[str, Any]:
     """The card's JSON: `report` is the int8 summary plus float, tflm_agrees/mismatches, split, data
@@ -545,7 +558,7 @@ def _card(tflite: bytes, meta: dict[str, Any], report: dict[str, Any], compiled:
             "int8_model_bytes": len(tflite) <= TARGETS["int8_model_bytes"],
             "arena_bytes": model_ram is not None and model_ram <= TARGETS["arena_bytes"],
             "float_int8_gap": gap is not None and abs(gap) <= TARGETS["float_int8_gap"]}},
-        "training": ({k: train.get(k) for k in train_keys} if train else
+        "training": ({**{k: train.get(k) for k in train_keys}, "teacher": _teacher(train)} if train else
                      {"data": meta.get("training_data"), "seed": meta.get("seed")}),
         "reproduce": reproduce,
         "versions": tool_versions(),
@@ -740,7 +753,12 @@ def render_card_md(card: dict[str, Any]) -> str:
     for src in tr.get("data") or []:
         lines.append(f"- `{src.get('source')}` ({src.get('kind')}): {src.get('train')} train, "
                      f"{src.get('validation')} validation examples")
-    extra = {k: v for k, v in tr.items() if k != "data" and v is not None}
+    teacher = tr.get("teacher")
+    if teacher:
+        sha = f"sha256 {teacher['sha256'][:16]}…" if teacher.get("sha256") else "sha256 unknown"
+        lines += ["", f"Distilled from `{teacher['model']}` ({sha}, teacher weight {teacher['weight']}): "
+                  "reproducing it needs those teacher bytes."]
+    extra = {k: v for k, v in tr.items() if k not in ("data", "teacher") and v is not None}
     if extra:
         lines.append("")
         lines.append("Training: " + ", ".join(f"{k} {v}" for k, v in extra.items()))

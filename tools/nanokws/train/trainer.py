@@ -91,6 +91,14 @@ def int8_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(out, axis=1) == y)) if len(y) else 0.0
 
 
+def _file_sha256(path: str | os.PathLike[str]) -> str:
+    """The teacher's identity in metrics.json and the card: its path alone is not enough to find it
+    again (runs/ is not in the repository)."""
+    from ..modelmeta import model_sha256
+
+    return model_sha256(Path(path).read_bytes())
+
+
 def train_model(
     data: Sequence[str | os.PathLike[str]],
     model_name: str,
@@ -240,7 +248,8 @@ def train_model(
         "unknown_share": "all" if unknown_share is not None and math.isinf(unknown_share) else unknown_share,
         "label_smoothing": label_smoothing, "mixup": mixup, "weight_decay": weight_decay,
         "ema": ema, "patience": patience,
-        "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight},
+        "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight,
+                                                 "sha256": _file_sha256(teacher)},
         "command": command if command is not None else " ".join(sys.argv),
         "versions": tool_versions(),
         "train_seconds": round(time.monotonic() - started, 1),
