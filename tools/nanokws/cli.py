@@ -9,12 +9,22 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
 
 from . import __version__
 from .errors import DEBUG_ENV, NanokwsError, debug_enabled, describe
+
+
+def invoked_command(*subcommand: str) -> str | None:
+    """This process's command line, as `nanokws ...`, when it was started as `nanokws SUBCOMMAND`:
+    reports and model cards cite it so that it can be run again. None when the work was called from
+    Python (tests, another subcommand), whose command line is not this one."""
+    args = sys.argv[1:]
+    return shlex.join(["nanokws", *args]) if args[: len(subcommand)] == list(subcommand) else None
+
 
 # (name, module, one-line help) in the order a user meets them.
 COMMANDS: list[tuple[str, str, str]] = [

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import sys
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import numpy as np
 
 from .argtypes import float_in
 from .atomic import atomic_dir
+from .cli import invoked_command
 from .errors import NanokwsError
 from .export.model_config import input_frames
 from .modelmeta import model_hash, model_sha256
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None:
         raise NanokwsError("--model is required (unless --refresh-bench or --refresh-verify)")
     data = args.data or [str(SHARED_SPEECH_COMMANDS)]
-    ship_command = shlex.join(["nanokws", *sys.argv[1:]]) if sys.argv[1:2] == ["ship"] else None
+    ship_command = invoked_command("ship")
     bench: bool | dict[str, Any] = False if args.no_bench or args.no_compile else True
     has_qemu = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
     if args.bench is not None:

@@ -6,13 +6,12 @@ from the streaming form's steady-state instructions per inference step when the 
 from __future__ import annotations
 
 import argparse
-import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..argtypes import int_in
+from ..cli import invoked_command
 from ..errors import NanokwsError
 from ..modelmeta import model_sha256
 
@@ -524,8 +523,9 @@ def run(args: argparse.Namespace) -> int:
     )
     r["model"] = str(args.model)
     r["model_sha256"] = model_sha256(tflite)
-    if sys.argv[1:2] == ["bench"]:
-        r["command"] = shlex.join(["nanokws", *sys.argv[1:]])
+    command = invoked_command("bench")
+    if command is not None:
+        r["command"] = command
     print(format_table(r))
     if args.compare_tflm is not None:
         tflm_compare.run(args, tflite, r)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 from pathlib import Path
 
 from ..argtypes import SEED, float_in, int_in
+from ..cli import invoked_command
 from ..errors import NanokwsError
 
 EPILOG = """\
@@ -203,8 +203,9 @@ def _build(args: argparse.Namespace) -> int:
         level_db=args.level_db,
     )
     audio, truth = build_stream(material, opts, progress=progress)
-    if sys.argv[1:3] == ["stream", "build"]:  # recorded for the model cards that score on it
-        truth = dataclasses.replace(truth, command=shlex.join(["nanokws", *sys.argv[1:]]))
+    command = invoked_command("stream", "build")
+    if command is not None:  # recorded for the model cards that score on it
+        truth = dataclasses.replace(truth, command=command)
     wav, js = write_stream(args.out, audio, truth)
     s = truth.summary
     print(

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..atomic import atomic_dir
 from ..errors import NanokwsError
+from ..modelmeta import model_sha256
 from ..window import pad_to_window
 from .augment import AudioAugment, FeatureAugment
 from .models import build_model
@@ -89,14 +90,6 @@ def int8_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
 
     out = run_litert(tflite, x)
     return float(np.mean(np.argmax(out, axis=1) == y)) if len(y) else 0.0
-
-
-def _file_sha256(path: str | os.PathLike[str]) -> str:
-    """The teacher's identity in metrics.json and the card: its path alone is not enough to find it
-    again (runs/ is not in the repository)."""
-    from ..modelmeta import model_sha256
-
-    return model_sha256(Path(path).read_bytes())
 
 
 def train_model(
@@ -248,8 +241,9 @@ def train_model(
         "unknown_share": "all" if unknown_share is not None and math.isinf(unknown_share) else unknown_share,
         "label_smoothing": label_smoothing, "mixup": mixup, "weight_decay": weight_decay,
         "ema": ema, "patience": patience,
+        # The teacher's sha256: its path alone would not find it again (runs/ is not in the repository).
         "teacher": None if teacher is None else {"model": str(teacher), "weight": teacher_weight,
-                                                 "sha256": _file_sha256(teacher)},
+                                                 "sha256": model_sha256(Path(teacher).read_bytes())},
         "command": command if command is not None else " ".join(sys.argv),
         "versions": tool_versions(),
         "train_seconds": round(time.monotonic() - started, 1),
