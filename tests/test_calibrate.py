@@ -117,3 +117,26 @@ def test_cli_refuses_the_test_speakers(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["calibrate", "--model", "m.tflite", "--split", "test", "--out", "x"])
     assert "invalid choice: 'test'" in capsys.readouterr().err
+
+
+def test_threshold_search_keeps_the_library_settings_and_one_threshold() -> None:
+    from nanokws.streams.replay import RecognizerConfig
+
+    truth, run = _stream()
+    full = calibrate(truth, run, Targets(distractor_fraction=0.0))
+    result = calibrate(truth, run, Targets(distractor_fraction=0.0), search="threshold")
+    cfg, val = result["config"], result["validation"]
+    base = RecognizerConfig.defaults(len(LABELS), run.window_frames)
+    assert (cfg.window, cfg.release, cfg.suppression_ms) == (base.window, base.release, base.suppression_ms)
+    assert cfg.thresholds[:2] == base.thresholds[:2]  # '_' labels never fire: left as they were
+    yes, no = cfg.thresholds[2], cfg.thresholds[3]
+    # One threshold for both: above the distractors' 200 to meet the target, so every "no" (150)
+    # is missed, which the per-keyword search of `full` avoids.
+    assert yes == no and 200 < yes <= 240
+    assert result["met"] and val["hits"] == 20 and val["frr"] == 0.5
+    assert full["validation"]["frr"] == 0.0
+    assert judge(truth, run, cfg, 1.0) == val
+    assert result["search"]["kind"] == "threshold" and result["search"]["per_keyword_steps_taken"] == 0
+    assert "one threshold" in source_text(result, "validation", 5.0)
+    with pytest.raises(Exception, match="search 'both'"):
+        calibrate(truth, run, search="both")

@@ -5,11 +5,15 @@ then be optimistic) and run once through the firmware's own path (kws_runner). E
 setting is then judged by the exact Python replay of the C recognizer over the stored int8 scores:
 no inference is repeated.
 
-Search (the operating point: fewest missed keywords under the false-accept targets):
+Search (the operating point: fewest missed keywords under the false-accept targets), `full`:
 1. every smoothing window x release level x suppression time of the grids below, each with one
    threshold for all keywords swept over the DET grid;
 2. from the best of those, each keyword's own threshold lowered step by step while the targets
    still hold and its misses fall (two passes).
+`threshold` (SEARCHES) chooses only one threshold for every keyword, swept over the DET grid, and
+keeps the library's smoothing, release and the model's suppression: one number fitted to the
+validation voices instead of 10 thresholds and three settings, for a validation set with few
+speakers (the shared one has 5).
 A setting meets the targets when no spoken word fires twice, at most `distractor_fraction` of the
 distractor words fire, and noise or silence alone gives at most `noise_fa_per_hour` (a short
 stream resolves only whole false accepts: one in 6 minutes of noise is 10 per hour). When nothing
@@ -36,6 +40,7 @@ from .metrics import judge
 WINDOWS = (1, 2, 3, 4, 6, 8)
 RELEASES = (32, 64, 128)
 SUPPRESSIONS_MS = (750, 1000, 1500)
+SEARCHES = ("full", "threshold")  # see the module docstring
 MAX_SOURCE_CHARS = 96  # model_config.h's NK_MODEL_REC_SOURCE goes into INFO (one frame)
 
 
@@ -68,9 +73,11 @@ def calibrate(
     targets: Targets = Targets(),
     tolerance_s: float | None = None,
     progress: bool = False,
+    search: str = "full",
 ) -> dict[str, Any]:
     """The search above over one scored stream; returns {"config", "validation", "met", "search"}.
-    `tolerance_s` None: as long as a word stays in the model's window (metrics.window_tolerance_s)."""
+    `tolerance_s` None: as long as a word stays in the model's window (metrics.window_tolerance_s).
+    `search`: "full" or "threshold" (one threshold at the library's other settings)."""
     from tqdm import tqdm
 
     from .metrics import default_threshold_grid, window_tolerance_s
@@ -83,9 +90,14 @@ def calibrate(
     active = [not lab.startswith("_") for lab in labels]
     if not any(active):
         raise NanokwsError("the model has no keyword labels (every label starts with '_')")
+    if search not in SEARCHES:
+        raise NanokwsError(f"calibrate: search {search!r}; expected one of {', '.join(SEARCHES)}")
     grid = default_threshold_grid()
     base = RecognizerConfig.defaults(len(labels), run.window_frames)
-    combos = [(w, r, s) for w in WINDOWS for r in RELEASES for s in SUPPRESSIONS_MS]
+    if search == "full":
+        combos = [(w, r, s) for w in WINDOWS for r in RELEASES for s in SUPPRESSIONS_MS]
+    else:
+        combos = [(base.window, base.release, base.suppression_ms)]
     best: tuple[tuple[float, float, float], Any, dict[str, Any]] | None = None
     per_combo = []
     with tqdm(
@@ -121,9 +133,12 @@ def calibrate(
     # Per keyword: lower its own threshold while the targets hold and it misses fewer words.
     keyword_steps = 0
     with tqdm(
-        total=2 * sum(active), desc="calibrate: per keyword", unit="keyword", disable=not progress
+        total=2 * sum(active) if search == "full" else 0,
+        desc="calibrate: per keyword",
+        unit="keyword",
+        disable=not progress or search != "full",
     ) as bar:
-        for _ in range(2):
+        for _ in range(2 if search == "full" else 0):
             for i, a in enumerate(active):
                 if not a:
                     continue
@@ -145,9 +160,10 @@ def calibrate(
         "met": key[0] == 0.0,
         "tolerance_s": tolerance_s,
         "search": {
-            "windows": list(WINDOWS),
-            "releases": list(RELEASES),
-            "suppressions_ms": list(SUPPRESSIONS_MS),
+            "kind": search,
+            "windows": sorted({w for w, _, _ in combos}),
+            "releases": sorted({r for _, r, _ in combos}),
+            "suppressions_ms": sorted({s for _, _, s in combos}),
             "threshold_grid": grid,
             "per_combo_best": per_combo,
             "global": {
@@ -163,8 +179,9 @@ def calibrate(
 def source_text(result: dict[str, Any], split: str, minutes: float) -> str:
     """NK_MODEL_REC_SOURCE: where the settings came from and what they gave, in one short line."""
     v = result["validation"]
+    kind = "" if result["search"].get("kind", "full") == "full" else ", one threshold"
     text = (
-        f"nanokws calibrate ({split}, {minutes:g} min): FRR {100 * (v['frr'] or 0):.1f}%, "
+        f"nanokws calibrate ({split}, {minutes:g} min{kind}): FRR {100 * (v['frr'] or 0):.1f}%, "
         f"distractors fired {100 * (v['distractor_fire_fraction'] or 0):.1f}%"
         f"{'' if result['met'] else ', targets not met'}"
     )
@@ -229,6 +246,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="most false accepts per hour of noise/silence alone (default: %(default)s)",
     )
     parser.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default="full",
+        help="full: smoothing x release x suppression, then each keyword's own threshold; threshold: "
+        "one threshold for every keyword, the library's smoothing and release and the model's "
+        "suppression kept (fewer numbers fitted to few validation voices) (default: %(default)s)",
+    )
+    parser.add_argument(
         "--snr",
         type=snr_list,
         default=None,
@@ -271,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
     audio, truth = build_stream(material, opts, progress=progress)
     scored = score_audio(args.model, audio, progress=progress)
     targets = Targets(distractor_fraction=args.distractor_target, noise_fa_per_hour=args.noise_target)
-    result = calibrate(truth, scored, targets, progress=progress)
+    result = calibrate(truth, scored, targets, progress=progress, search=args.search)
     cfg, val = result["config"], result["validation"]
     source = source_text(result, args.split, args.minutes)
     args.out.mkdir(parents=True, exist_ok=True)
