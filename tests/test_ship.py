@@ -160,12 +160,15 @@ def test_card_streaming_section_is_the_installed_firmware_on_the_stream(
     run = score_audio(out, audio, build_root=tmp_path)
     assert run.config["thresholds"] == card["recognizer"]["thresholds"] and run.config["window"] == 3
     rep = metrics.evaluate(truth, metrics.timed(run.detections, run.labels, run.hop_samples, run.sample_rate))
-    for key in ("keywords", "hits", "frr", "distractor_words_fired", "repeats", "confusions", "fa_per_hour"):
+    for key in ("keywords", "hits", "frr", "distractor_words_fired", "repeats", "confusions", "fa_per_hour",
+                "latency_s"):
         assert sd[key] == rep[key], key
     assert sd["keywords"] > 0 and sd["replay_equals_firmware"] is True
     assert (out / "det.png").read_bytes()[:4] == b"\x89PNG" and len(sd["det_overall"]) > 10
     md = (out / "model_card.md").read_text()
     assert "## Streaming detection" in md and f"{sd['keywords'] - sd['hits']} of {sd['keywords']}" in md
+    if sd["hits"]:
+        assert f"| {sd['latency_s']['median']} s / {sd['latency_s']['p90']} s |" in md
 
 
 def test_installed_files_all_come_from_the_model(shipped: tuple[Path, Path, Path, dict]) -> None:

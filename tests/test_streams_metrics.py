@@ -63,6 +63,9 @@ def test_each_kind_of_outcome() -> None:
     }
     assert [m["start_s"] for m in r["missed"]] == [8.0]
     assert r["distractor_pairs"] == {"cat -> no": 1}
+    # Hits came 0.3 s ("yes"), 0.4 s ("no") and 0.1 s ("up") after their words' ends.
+    assert r["latency_s"] == {"median": 0.3, "p90": 0.4}
+    assert evaluate(_truth(), [], tolerance_s=1.0)["latency_s"] == {"median": None, "p90": None}
     pk = r["per_keyword"]
     assert (pk["yes"]["n"], pk["yes"]["hits"], pk["yes"]["false_accepts"]["repeat"]) == (2, 1, 1)
     assert pk["no"]["false_accepts"]["distractor"] == 1 and pk["no"]["false_accepts"]["noise"] == 2

@@ -612,8 +612,9 @@ def _stream_section(stage: Path, stream: Path, verbose: bool) -> tuple[dict[str,
         det = json.loads((Path(tmp) / "det.json").read_text(encoding="utf-8"))
     keep = ("seconds", "keywords", "hits", "frr", "distractors", "distractor_words_fired",
             "distractor_fire_fraction", "fa_per_hour", "fa_per_hour_by_kind", "noise_only_seconds",
-            "noise_fa_per_noise_hour", "repeats", "confusions", "per_condition", "distractor_pairs",
-            "replay_equals_firmware", "model_form", "config", "stream_options", "stream_summary")
+            "noise_fa_per_noise_hour", "repeats", "confusions", "latency_s", "per_condition",
+            "distractor_pairs", "replay_equals_firmware", "model_form", "config", "stream_options",
+            "stream_summary")
     section = {"stream": str(stream), **{k: rep.get(k) for k in keep},
                "det_overall": det["overall"], "tolerance_s": rep.get("tolerance_s")}
     return section, rep.get("stream_command")
@@ -667,7 +668,12 @@ def _stream_md(sd: dict[str, Any] | None) -> list[str]:
             f"| false accepts on noise or silence alone | {kinds['noise']} per hour of stream "
             f"({sd['noise_fa_per_noise_hour']} per hour of noise-only stretches) | <= 0.5 per hour |",
             f"| one word detected twice (repeats) | {sd['repeats']} | 0 |",
-            f"| another keyword during a keyword (confusions) | {sd['confusions']} | |", ""]
+            f"| another keyword during a keyword (confusions) | {sd['confusions']} | |"]
+    lat = sd.get("latency_s") or {}
+    if lat.get("median") is not None:
+        rows.append(f"| detection after the word's end (hits; median / 90th percentile; the device's own "
+                    f"inference time comes on top) | {lat['median']} s / {lat['p90']} s | |")
+    rows.append("")
     conds = sd.get("per_condition") or {}
     if conds:
         rows += ["| condition | keywords hit | other words fired |", "|---|---|---|"]

@@ -20,9 +20,9 @@ Actions:
   score   run a stream through the firmware's streaming path on this machine (kws_runner: the
           frontend, the compiled model every stride hops, the C recognizer) and judge it:
           scores.npz (every inference's int8 scores), detections.json, report.json (hits, FRR,
-          false accepts per hour by kind, distractor words fired, repeats, confusions, per keyword,
-          per SNR), det.json + det.png (threshold swept by the exact Python recognizer replay),
-          snr.png, timeline.png.
+          false accepts per hour by kind, distractor words fired, repeats, confusions, latency
+          after the word, per keyword, per SNR), det.json + det.png (threshold swept by the exact
+          Python recognizer replay), snr.png, timeline.png.
 
 Examples:
   nanokws stream build --data ../shared/data/speech_commands --split test --minutes 60 --seed 0 \\
@@ -258,6 +258,12 @@ def _score(args: argparse.Namespace) -> int:
         f"distractor words fired {report['distractor_words_fired']}/{report['distractors']} ({fired:.1f}%); "
         f"repeats {report['repeats']}, confusions {report['confusions']}"
     )
+    lat = report.get("latency_s") or {}
+    if lat.get("median") is not None:
+        print(
+            f"detections came {lat['median']} s after the word's end "
+            f"(median; 90th percentile {lat['p90']} s)"
+        )
     if not report["replay_equals_firmware"]:
         print("warning: the Python recognizer replay differs from the firmware's detections", file=sys.stderr)
     print(f"wrote {Path(args.out) / 'report.json'} and the PNGs beside it")

@@ -151,6 +151,7 @@ def evaluate(
         else None,
         "repeats": counts["repeat"],
         "confusions": counts["confusion"],
+        "latency_s": _latency(words, hit_at),
     }
     per_kw: dict[str, Any] = {}
     for k in truth.keywords:
@@ -188,6 +189,20 @@ def evaluate(
         ]
         report["hit_times"] = {str(wi): t for wi, t in hit_at.items()}
     return report
+
+
+def _latency(words: Sequence[TruthWord], hit_at: dict[int, float]) -> dict[str, float | None]:
+    """How long after a keyword's end its detection came (the end of the hop it fired after), over
+    the hits: what a user waits for, before the device's own inference time. A longer smoothing
+    window trades it for fewer misses and false accepts."""
+    delays = sorted(hit_at[wi] - words[wi].end_s for wi in hit_at)
+    if not delays:
+        return {"median": None, "p90": None}
+
+    def at(q: float) -> float:
+        return round(delays[min(len(delays) - 1, int(q * len(delays)))], 3)
+
+    return {"median": at(0.5), "p90": at(0.9)}
 
 
 def _snr_at(truth: StreamTruth, t: float) -> float | None:
