@@ -140,3 +140,41 @@ def test_threshold_search_keeps_the_library_settings_and_one_threshold() -> None
     assert "one threshold" in source_text(result, "validation", 5.0)
     with pytest.raises(Exception, match="search 'both'"):
         calibrate(truth, run, search="both")
+
+
+
+def test_window_search_and_the_latency_cap() -> None:
+    """The smoothing window is chosen with the threshold, and never past the latency cap."""
+    from nanokws.streams.calibrate import WINDOWS
+
+    # Keywords hold "yes" at 220 for 0.8 s; each distractor makes "yes" sure (255) for one inference
+    # only. Without smoothing that spike fires at any threshold; averaged over 2+ inferences it does not.
+    events = []
+    t = 1.5
+    for _ in range(20):
+        events.append((t, t + 0.5, "yes", "keyword", 220))
+        events.append((t + 3.0, t + 3.5, "cat", "distractor", 0))
+        t += 6.0
+    truth, run = _scored(events, t + 2.0)
+    times = (run.hops + 1) * HOP_S
+    for start, _end, _w, kind, _p in events:
+        if kind == "distractor":
+            j = int(np.searchsorted(times, start + 0.2))
+            run.scores[j, :] = -128
+            run.scores[j, LABELS.index("yes")] = 127
+    one = calibrate(truth, run, Targets(distractor_fraction=0.0), search="threshold")
+    assert one["config"].window == 4  # the library's: already averages the spike away
+    result = calibrate(truth, run, Targets(distractor_fraction=0.0, latency_s=5.0), search="window")
+    cfg, val = result["config"], result["validation"]
+    assert result["search"]["kind"] == "window" and result["search"]["windows"] == sorted(WINDOWS)
+    assert result["met"] and val["frr"] == 0.0 and val["distractor_fire_fraction"] == 0.0
+    # Window 1 lets every spike through; from 2 up all meet the targets, and of equals the shortest
+    # (the earliest answer) is kept.
+    assert cfg.window == 2 and len(set(cfg.thresholds[2:])) == 1
+    assert judge(truth, run, cfg, 1.0) == val
+    # A latency cap under what window 2 answers in: no setting that hits a keyword meets it, so the
+    # search keeps the cap and says what that costs (every keyword missed), as for any target.
+    median = val["latency_s"]["median"]
+    capped = calibrate(truth, run, Targets(distractor_fraction=0.0, latency_s=median - 0.05), search="window")
+    assert capped["validation"]["frr"] == 1.0
+    assert "window + threshold" in source_text(result, "validation", 5.0)

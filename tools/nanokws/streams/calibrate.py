@@ -13,10 +13,13 @@ Search (the operating point: fewest missed keywords under the false-accept targe
 `threshold` (SEARCHES) chooses only one threshold for every keyword, swept over the DET grid, and
 keeps the library's smoothing, release and the model's suppression: one number fitted to the
 validation voices instead of 10 thresholds and three settings, for a validation set with few
-speakers (the shared one has 5).
+speakers (the shared one has 5). `window` chooses one threshold and the smoothing window (WINDOWS),
+keeping the library's release and the model's suppression: two numbers.
 A setting meets the targets when no spoken word fires twice, at most `distractor_fraction` of the
-distractor words fire, and noise or silence alone gives at most `noise_fa_per_hour` (a short
-stream resolves only whole false accepts: one in 6 minutes of noise is 10 per hour). When nothing
+distractor words fire, noise or silence alone gives at most `noise_fa_per_hour` (a short
+stream resolves only whole false accepts: one in 6 minutes of noise is 10 per hour), and the median
+detection comes at most `latency_s` after its word's end (a longer smoothing window misses fewer
+words at the same false accepts, but answers later). When nothing
 meets them, the setting with the smallest shortfall is chosen and the report says so.
 
 Writes recognizer.json (`nanokws compile/export/ship --recognizer` put it into model_config.h, so
@@ -37,10 +40,10 @@ from ..argtypes import float_in, int_in
 from ..errors import NanokwsError
 from .metrics import judge
 
-WINDOWS = (1, 2, 3, 4, 6, 8)
+WINDOWS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
 RELEASES = (32, 64, 128)
 SUPPRESSIONS_MS = (750, 1000, 1500)
-SEARCHES = ("full", "threshold")  # see the module docstring
+SEARCHES = ("full", "window", "threshold")  # see the module docstring
 MAX_SOURCE_CHARS = 96  # model_config.h's NK_MODEL_REC_SOURCE goes into INFO (one frame)
 
 
@@ -48,6 +51,7 @@ MAX_SOURCE_CHARS = 96  # model_config.h's NK_MODEL_REC_SOURCE goes into INFO (on
 class Targets:
     distractor_fraction: float = 0.02  # issue #14: <= 2% of distractor words fire
     noise_fa_per_hour: float = 0.5  # on noise and silence alone
+    latency_s: float = 0.5  # median time from a keyword's end to its detection
     frr: float = 0.10  # reported against, not searched for: the search minimises FRR
 
 
@@ -59,7 +63,9 @@ def shortfall(rep: dict[str, Any], targets: Targets) -> float:
     """0 when `rep` meets the targets; otherwise how far off (repeats weigh most)."""
     over_d = max(0.0, float(rep["distractor_fire_fraction"] or 0.0) - targets.distractor_fraction)
     over_n = max(0.0, _noise_rate(rep) - targets.noise_fa_per_hour) / max(targets.noise_fa_per_hour, 1e-9)
-    return 10.0 * rep["repeats"] + 5.0 * over_d + 0.01 * over_n
+    median = (rep.get("latency_s") or {}).get("median")
+    over_l = max(0.0, float(median) - targets.latency_s) if median is not None else 0.0
+    return 10.0 * rep["repeats"] + 5.0 * over_d + 0.01 * over_n + 1.0 * over_l
 
 
 def _rank(rep: dict[str, Any], targets: Targets) -> tuple[float, float, float]:
@@ -77,7 +83,8 @@ def calibrate(
 ) -> dict[str, Any]:
     """The search above over one scored stream; returns {"config", "validation", "met", "search"}.
     `tolerance_s` None: as long as a word stays in the model's window (metrics.window_tolerance_s).
-    `search`: "full" or "threshold" (one threshold at the library's other settings)."""
+    `search`: "full", "window" (the smoothing window and one threshold) or "threshold" (one
+    threshold at the library's other settings)."""
     from tqdm import tqdm
 
     from .metrics import default_threshold_grid, window_tolerance_s
@@ -96,6 +103,8 @@ def calibrate(
     base = RecognizerConfig.defaults(len(labels), run.window_frames)
     if search == "full":
         combos = [(w, r, s) for w in WINDOWS for r in RELEASES for s in SUPPRESSIONS_MS]
+    elif search == "window":
+        combos = [(w, base.release, base.suppression_ms) for w in WINDOWS]
     else:
         combos = [(base.window, base.release, base.suppression_ms)]
     best: tuple[tuple[float, float, float], Any, dict[str, Any]] | None = None
@@ -123,6 +132,7 @@ def calibrate(
                     "met": combo_best[0][0] == 0.0,
                     "distractor_fire_fraction": combo_best[2]["distractor_fire_fraction"],
                     "noise_fa_per_noise_hour": combo_best[2]["noise_fa_per_noise_hour"],
+                    "latency_s": combo_best[2]["latency_s"],
                 }
             )
             if best is None or combo_best[0] < best[0]:
@@ -179,7 +189,9 @@ def calibrate(
 def source_text(result: dict[str, Any], split: str, minutes: float) -> str:
     """NK_MODEL_REC_SOURCE: where the settings came from and what they gave, in one short line."""
     v = result["validation"]
-    kind = "" if result["search"].get("kind", "full") == "full" else ", one threshold"
+    kind = {"threshold": ", one threshold", "window": ", window + threshold"}.get(
+        result["search"].get("kind", "full"), ""
+    )
     text = (
         f"nanokws calibrate ({split}, {minutes:g} min{kind}): FRR {100 * (v['frr'] or 0):.1f}%, "
         f"distractors fired {100 * (v['distractor_fire_fraction'] or 0):.1f}%"
@@ -249,9 +261,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--search",
         choices=SEARCHES,
         default="full",
-        help="full: smoothing x release x suppression, then each keyword's own threshold; threshold: "
-        "one threshold for every keyword, the library's smoothing and release and the model's "
-        "suppression kept (fewer numbers fitted to few validation voices) (default: %(default)s)",
+        help="full: smoothing x release x suppression, then each keyword's own threshold; window: the "
+        "smoothing window and one threshold for every keyword; threshold: one threshold, the library's "
+        "smoothing; window and threshold keep the library's release and the model's suppression "
+        "(fewer numbers fitted to few validation voices) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-latency",
+        type=float_in(0.0, 10.0),
+        default=Targets.latency_s,
+        metavar="SECONDS",
+        help="median time from a keyword's end to its detection that the setting may take; a longer "
+        "smoothing window misses fewer words but answers later (default: %(default)s)",
     )
     parser.add_argument(
         "--snr",
@@ -295,7 +316,11 @@ def run(args: argparse.Namespace) -> int:
         opts = replace(opts, snrs=tuple(args.snr))
     audio, truth = build_stream(material, opts, progress=progress)
     scored = score_audio(args.model, audio, progress=progress)
-    targets = Targets(distractor_fraction=args.distractor_target, noise_fa_per_hour=args.noise_target)
+    targets = Targets(
+        distractor_fraction=args.distractor_target,
+        noise_fa_per_hour=args.noise_target,
+        latency_s=args.max_latency,
+    )
     result = calibrate(truth, scored, targets, progress=progress, search=args.search)
     cfg, val = result["config"], result["validation"]
     source = source_text(result, args.split, args.minutes)
@@ -339,7 +364,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"validation stream: FRR {100 * (val['frr'] or 0):.1f}%, distractor words fired "
         f"{100 * (val['distractor_fire_fraction'] or 0):.1f}%, noise false accepts "
-        f"{val['false_accepts']['noise']} ({_noise_rate(val):g} per hour of noise), repeats {val['repeats']}"
+        f"{val['false_accepts']['noise']} ({_noise_rate(val):g} per hour of noise), "
+        f"repeats {val['repeats']}, median latency {(val.get('latency_s') or {}).get('median')} s"
         f" -> targets {'met' if result['met'] else 'NOT met'}"
     )
     print(f"wrote {args.out}/recognizer.json, calibration.json, det.png")
