@@ -296,6 +296,25 @@ def test_card_reproduce_lists_the_stream_build_and_the_quoted_bench() -> None:
     assert reproduce_commands(None, None, False, None) == []
 
 
+def test_card_reproduce_lists_the_calibration_of_the_installed_recognizer(tmp_path: Path) -> None:
+    """A recognizer.json that `nanokws calibrate` wrote brings its command (calibration.json beside
+    it) into the card's commands, after training; a hand-written one, or one whose calibration.json
+    has no command (a calibration run from Python), adds none."""
+    from nanokws.ship import calibrate_command_for, reproduce_commands
+
+    rec = tmp_path / "cal" / "recognizer.json"
+    rec.parent.mkdir()
+    rec.write_text("{}")
+    assert calibrate_command_for(rec) is None and calibrate_command_for(None) is None
+    (rec.parent / "calibration.json").write_text(json.dumps({"command": None}))
+    assert calibrate_command_for(rec) is None
+    (rec.parent / "calibration.json").write_text(json.dumps({"command": "nanokws calibrate --c"}))
+    assert calibrate_command_for(rec) == "nanokws calibrate --c"
+    assert reproduce_commands("nanokws train --t", "nanokws stream build --x", False, "nanokws ship --s",
+                              calibrate_command_for(rec)) == [
+        "nanokws train --t", "nanokws calibrate --c", "nanokws stream build --x", "nanokws ship --s"]
+
+
 # --- the model that ships in the repository ------------------------------------------------------
 
 

@@ -429,7 +429,7 @@ def ship_model(
             stream_section, stream_command = _stream_section(stage, Path(stream), verbose)
         card = _card(tflite, meta, report, compile_report, params, train,
                      reproduce_commands(train_command or train.get("command"), stream_command, bench,
-                                        ship_command))
+                                        ship_command, calibrate_command_for(recognizer)))
         channels = int(meta["frontend"]["NK_FE_NUM_CHANNELS"])
         card["recognizer"] = _recognizer_section(rec_file, labels, input_frames(tflite, channels))
         card["verify"] = verify_section(verified) if verified is not None else None
@@ -490,11 +490,26 @@ def refresh_bench(out_dir: str | os.PathLike[str], bench: dict[str, Any]) -> dic
 
 
 def reproduce_commands(train_command: str | None, stream_command: str | None,
-                       bench: bool | dict[str, Any], ship_command: str | None) -> list[str]:
-    """The card's commands, in the order they ran: training, the stream's build (as its truth.json
-    records it), the bench whose report the card quotes (--bench), and the ship itself."""
+                       bench: bool | dict[str, Any], ship_command: str | None,
+                       calibrate_command: str | None = None) -> list[str]:
+    """The card's commands, in the order they ran: training, the calibration whose recognizer.json
+    it installs (as calibration.json records it), the stream's build (as its truth.json records
+    it), the bench whose report the card quotes (--bench), and the ship itself."""
     bench_command = bench.get("command") if isinstance(bench, dict) else None
-    return [c for c in (train_command, stream_command, bench_command, ship_command) if c]
+    return [c for c in (train_command, calibrate_command, stream_command, bench_command, ship_command) if c]
+
+
+def calibrate_command_for(recognizer: str | os.PathLike[str] | None) -> str | None:
+    """The `nanokws calibrate` command that wrote this recognizer.json, from the calibration.json
+    beside it; None for a hand-written one or a calibration run from Python."""
+    if recognizer is None:
+        return None
+    beside = Path(recognizer).parent / "calibration.json"
+    try:
+        command = json.loads(beside.read_text(encoding="utf-8")).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return command if isinstance(command, str) else None
 
 
 def _teacher(train: dict[str, Any]) -> dict[str, Any] | None:

@@ -290,6 +290,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import write_json
+    from ..cli import invoked_command
     from ..errors import check_output_dir
     from . import metrics
     from .builder import StreamOptions, build_stream, load_material
@@ -338,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
     write_json(
         args.out / "calibration.json",
         {
+            "command": invoked_command("calibrate"),
             "model": str(args.model),
             "model_hash": modelmeta.model_hash(tflite),
             "data": str(args.data),
