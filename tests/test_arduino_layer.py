@@ -386,12 +386,15 @@ def test_live_hears_real_keywords(shared_speech_commands: Path, tmp_path: Path) 
     words = ["yes", "no", "up", "stop"]
     parts = [quiet(rng, 0.5)]
     spans = []
+    # A detection may come as late as the word stays in the model's window (1 s or longer), plus
+    # the smoothing's lag: the start-up window of inferences, one every `stride` hops.
+    rec = start_up_config(SHIPPED_MODEL)
+    late = round(window_tolerance_s(ref.window_frames) * 16000) + rec.smoothing * rec.stride * HOP
     for w in words:
         clip = read_wav(sorted((shared_speech_commands / w).glob("*.wav"))[3])
         start = sum(p.size for p in parts) + PDM_BLOCK
         parts += [clip, quiet(rng, 0.75)]
-        # A detection may come as late as the word stays in the model's window (1 s or longer).
-        spans.append((w, start, start + clip.size + round(window_tolerance_s(ref.window_frames) * 16000)))
+        spans.append((w, start, start + clip.size + late))
     parts.append(quiet(rng, 1.0))
     wav = np.concatenate(parts)
     exe = build("host", SHIPPED_MODEL)["arduino_live_fw"]  # -O2: the real model keeps up at 4x
@@ -404,7 +407,7 @@ def test_live_hears_real_keywords(shared_speech_commands: Path, tmp_path: Path) 
         labels,
         ref.output_scale,
         ref.output_zero_point,
-        start_up_config(SHIPPED_MODEL),
+        rec,
         window=ref.window_frames,
     )
     assert run.heard() == printed(dets, labels), run.stdout
@@ -526,9 +529,10 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
     # Real words when ../shared has them; without, the same checks minus what needs speech.
     speech = shared_or_none(SHARED_SPEECH_COMMANDS, "real clips")
     # A detection may come as late as the word stays in the model's window (1 s or longer), plus
-    # the smoothing's lag (4 inferences of 2 hops, 0.16 s).
+    # the smoothing's lag: the start-up window of inferences, one every `stride` hops.
     window = Reference((SHIPPED_MODEL / "model.tflite").read_bytes()).window_frames
-    late = round(window_tolerance_s(window) * 16000) + 2560
+    rec = start_up_config(SHIPPED_MODEL)
+    late = round(window_tolerance_s(window) * 16000) + rec.smoothing * rec.stride * HOP
     parts = [quiet(rng, 0.5)]
     spans = []
     for w in words:

@@ -351,10 +351,15 @@ def _confusion(y: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
 def test_repo_compiled_c_regenerates_identically_from_the_shipped_tflite(tmp_path: Path) -> None:
     from nanokws.compiler import compile_model
     from nanokws.export import export_model
+    from nanokws.streams.replay import RecognizerConfig, RecognizerFile
 
+    # The start-up recognizer settings the card records (a calibration's, or the library's).
+    rec = json.loads((FIRMWARE_MODEL_DIR / "model_card.json").read_text())["recognizer"]
+    rec_file = RecognizerFile(RecognizerConfig.from_json(rec), tuple(rec["labels"]), rec["source"])
     tflite_path = FIRMWARE_MODEL_DIR / "model.tflite"
-    compile_model(tflite_path.read_bytes(), tmp_path / "c", source="model.tflite", measure_tflm=False)
-    export_model(tflite_path, tmp_path / "e")
+    compile_model(tflite_path.read_bytes(), tmp_path / "c", source="model.tflite", measure_tflm=False,
+                  recognizer=rec_file)
+    export_model(tflite_path, tmp_path / "e", recognizer=rec_file)
     for folder, names in (("c", ("nk_model.c", "nk_model.h", "model_config.h")),
                           ("e", ("model_data.cc", "model_data.h", "model_config.h"))):
         for name in names:
