@@ -370,12 +370,20 @@ def _shipped_model_matches() -> str | None:
     return None
 
 
+def _latest_detection_samples(window_frames: int, rec: StreamConfig) -> int:
+    """How long after a played clip's end a detection can still be its word's, in samples: as long as
+    the word stays in the model's window (1 s or longer), plus the smoothing's lag (the start-up
+    window of inferences, one every `stride` hops)."""
+    from nanokws.streams.metrics import window_tolerance_s
+
+    return round(window_tolerance_s(window_frames) * 16000) + rec.smoothing * rec.stride * HOP
+
+
 def test_live_hears_real_keywords(shared_speech_commands: Path, tmp_path: Path) -> None:
     why = _shipped_model_matches()
     if why:
         pytest.skip(why)
     from nanokws.harness.reference import Reference
-    from nanokws.streams.metrics import window_tolerance_s
 
     ref = Reference((SHIPPED_MODEL / "model.tflite").read_bytes())
     text = (SHIPPED_MODEL / "model_config.h").read_text()
@@ -386,10 +394,8 @@ def test_live_hears_real_keywords(shared_speech_commands: Path, tmp_path: Path) 
     words = ["yes", "no", "up", "stop"]
     parts = [quiet(rng, 0.5)]
     spans = []
-    # A detection may come as late as the word stays in the model's window (1 s or longer), plus
-    # the smoothing's lag: the start-up window of inferences, one every `stride` hops.
     rec = start_up_config(SHIPPED_MODEL)
-    late = round(window_tolerance_s(ref.window_frames) * 16000) + rec.smoothing * rec.stride * HOP
+    late = _latest_detection_samples(ref.window_frames, rec)
     for w in words:
         clip = read_wav(sorted((shared_speech_commands / w).glob("*.wav"))[3])
         start = sum(p.size for p in parts) + PDM_BLOCK
@@ -522,17 +528,13 @@ def test_live_behind_real_time_skips_inferences_not_audio(tmp_path: Path) -> Non
     if why:
         pytest.skip(why)
     from nanokws.harness.reference import Reference
-    from nanokws.streams.metrics import window_tolerance_s
 
     rng = np.random.default_rng(4)
     words = ["yes", "no", "up", "stop"]
     # Real words when ../shared has them; without, the same checks minus what needs speech.
     speech = shared_or_none(SHARED_SPEECH_COMMANDS, "real clips")
-    # A detection may come as late as the word stays in the model's window (1 s or longer), plus
-    # the smoothing's lag: the start-up window of inferences, one every `stride` hops.
     window = Reference((SHIPPED_MODEL / "model.tflite").read_bytes()).window_frames
-    rec = start_up_config(SHIPPED_MODEL)
-    late = round(window_tolerance_s(window) * 16000) + rec.smoothing * rec.stride * HOP
+    late = _latest_detection_samples(window, start_up_config(SHIPPED_MODEL))
     parts = [quiet(rng, 0.5)]
     spans = []
     for w in words:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nanokws.errors import NanokwsError
 from nanokws.streams.builder import Segment, StreamTruth, Stretch, TruthWord
 from nanokws.streams.calibrate import Targets, calibrate, judge, shortfall, source_text
 from nanokws.streams.scorer import ScoreRun
@@ -138,9 +139,8 @@ def test_threshold_search_keeps_the_library_settings_and_one_threshold() -> None
     assert judge(truth, run, cfg, 1.0) == val
     assert result["search"]["kind"] == "threshold" and result["search"]["per_keyword_steps_taken"] == 0
     assert "one threshold" in source_text(result, "validation", 5.0)
-    with pytest.raises(Exception, match="search 'both'"):
+    with pytest.raises(NanokwsError, match="search 'both'"):
         calibrate(truth, run, search="both")
-
 
 
 def test_window_search_and_the_latency_cap() -> None:

@@ -140,30 +140,29 @@ def calibrate(
     assert best is not None
     key, cfg, rep = best
     global_cfg, global_rep = cfg, rep
-    # Per keyword: lower its own threshold while the targets hold and it misses fewer words.
+    # Per keyword (the full search only): lower its own threshold while the targets hold and it
+    # misses fewer words.
     keyword_steps = 0
-    with tqdm(
-        total=2 * sum(active) if search == "full" else 0,
-        desc="calibrate: per keyword",
-        unit="keyword",
-        disable=not progress or search != "full",
-    ) as bar:
-        for _ in range(2 if search == "full" else 0):
-            for i, a in enumerate(active):
-                if not a:
-                    continue
-                for t in sorted((g for g in grid if g < cfg.thresholds[i]), reverse=True):
-                    trial = replace(
-                        cfg, thresholds=tuple(t if j == i else v for j, v in enumerate(cfg.thresholds))
-                    )
-                    trial_rep = judge(truth, run, trial, tolerance_s)
-                    trial_key = _rank(trial_rep, targets)
-                    if trial_key[0] > key[0]:
-                        break  # this keyword now costs the targets: stop lowering it
-                    if trial_key < key:
-                        key, cfg, rep = trial_key, trial, trial_rep
-                        keyword_steps += 1
-                bar.update(1)
+    if search == "full":
+        with tqdm(
+            total=2 * sum(active), desc="calibrate: per keyword", unit="keyword", disable=not progress
+        ) as bar:
+            for _ in range(2):
+                for i, a in enumerate(active):
+                    if not a:
+                        continue
+                    for t in sorted((g for g in grid if g < cfg.thresholds[i]), reverse=True):
+                        trial = replace(
+                            cfg, thresholds=tuple(t if j == i else v for j, v in enumerate(cfg.thresholds))
+                        )
+                        trial_rep = judge(truth, run, trial, tolerance_s)
+                        trial_key = _rank(trial_rep, targets)
+                        if trial_key[0] > key[0]:
+                            break  # this keyword now costs the targets: stop lowering it
+                        if trial_key < key:
+                            key, cfg, rep = trial_key, trial, trial_rep
+                            keyword_steps += 1
+                    bar.update(1)
     return {
         "config": cfg,
         "validation": rep,
